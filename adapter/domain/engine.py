@@ -1,0 +1,411 @@
+"""Applying one fact — a command or the clock passing an instant — to the state, purely.
+
+Every entry point takes the current state, the fact and the instant it is processed at (`now`),
+and returns an `Outcome`: the states to save, the events to publish, or a rejection. Time-driven
+changes due before `now` are applied first, in time order (R11), so a pair never skips a change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .events import CLOCK, AvailabilityChanged, AvailabilityWarning, Cause, DialogueClosed, Event, WarningCode
+from .model import (
+    CLOSING_CODES,
+    MAX_ABSENCE_DAYS,
+    PROCESSES,
+    TEMA_CODE_SYSTEM,
+    DeleteAbsence,
+    DialogueNote,
+    RegisterAbsence,
+    ReplaceRoster,
+    ReportServiceStatus,
+    Role,
+    Service,
+    Status,
+)
+from .rules import evaluate, next_change_after
+from .state import Absence, OfficeState, PairFacts, PairState, StatusReport, SubstitutePeriod, with_report
+
+#: R1: how far a GenDate may lie ahead of the adapter's clock.
+MAX_CLOCK_SKEW = dt.timedelta(minutes=10)
+
+#: How R10's warning names a service to the GP.
+SERVICE_NAMES: dict[Service, str] = {
+    Service.TIMEBESTILLING: "Bestill time",
+    Service.RESEPTFORNYELSE: "Forny resept",
+    Service.E_KONSULTASJON: "E-konsultasjon",
+    Service.KONTAKT_LEGEKONTORET: "Kontakt legekontoret",
+}
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why a fact was refused (R13, R14, R16, R1's clock check); nothing changes.
+
+    `code` is a kodeverk 8221 code for XML messages and a short reason key for absence commands.
+    """
+
+    code: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of applying one fact: what to save and what to publish, in order."""
+
+    office: OfficeState | None = None
+    pairs: tuple[PairState, ...] = ()
+    events: tuple[Event, ...] = ()
+    rejection: Rejection | None = None
+    #: conversation refs to remember as closed (R7).
+    closed_conversations: tuple[str, ...] = ()
+
+    @property
+    def accepted(self) -> bool:
+        return self.rejection is None
+
+
+def rejected(code: str, reason: str) -> Outcome:
+    return Outcome(rejection=Rejection(code, reason))
+
+
+# ---------------------------------------------------------------------------------------------
+# Pairs: publishing changes and advancing the clock
+# ---------------------------------------------------------------------------------------------
+
+
+def new_pair(office: OfficeState, hpr: str) -> PairState:
+    """A pair nobody has told us anything about yet, with what the office roster says of it."""
+    facts = PairFacts(office_her_id=office.her_id, practitioner_hpr=hpr)
+    return PairState(facts=_with_roster(facts, office))
+
+
+def _with_roster(facts: PairFacts, office: OfficeState) -> PairFacts:
+    roster = office.roster or {}
+    periods = tuple(
+        SubstitutePeriod(hpr=p.hpr, name=p.name, from_date=p.covers.from_date, to_date=p.covers.to_date)
+        for p in roster.values()
+        if p.role == Role.VIKAR_FOR_FASTLEGE and p.covers is not None and p.covers.gp_hpr == facts.practitioner_hpr
+    )
+    return facts.model_copy(update={"listed": facts.practitioner_hpr in roster, "substitutes": periods})
+
+
+@dataclass
+class _Changes:
+    """Accumulates one pair's new state and events while a fact is applied."""
+
+    pair: PairState
+    events: list[Event] = field(default_factory=list)
+
+    def publish(self, at: dt.datetime, cause: Cause) -> None:
+        """R12: tell the portal the complete availability, if anything in it changed."""
+        pair = self.pair
+        evaluation = evaluate(pair.facts, at)
+        as_of = at if pair.as_of is None else max(pair.as_of, at)
+        if evaluation.availability == pair.published:
+            self.pair = pair.model_copy(update={"as_of": as_of, "closed_by": evaluation.closed_by})
+            return
+        office, hpr = pair.key
+        sequence = pair.sequence + 1
+        availability = evaluation.availability
+        self.events.append(
+            AvailabilityChanged(
+                event_id=f"{office}-{hpr}-{sequence}",
+                office_her_id=office,
+                practitioner_hpr=hpr,
+                sequence=sequence,
+                effective_at=at,
+                changed=availability.changed_services(pair.published),
+                services=availability.services,
+                panel_info_visible=availability.panel_info_visible,
+                substitute=availability.substitute,
+                caused_by=cause,
+            )
+        )
+        warnings_sent = pair.warnings_sent
+        if pair.facts.listed:  # R10, not R16: a practitioner who left is not warned about
+            for service in Service:
+                before = pair.published.services.of(service).status
+                if before is Status.TEMPORARILY_CLOSED and availability.services.of(service).status is Status.NOT_OFFERED:
+                    warnings_sent += 1
+                    self.events.append(
+                        AvailabilityWarning(
+                            event_id=f"{office}-{hpr}-w-{warnings_sent}",
+                            code=WarningCode.SERVICE_STILL_OFF_AFTER_ABSENCE,
+                            office_her_id=office,
+                            practitioner_hpr=hpr,
+                            service=service,
+                            absence_id=pair.closed_by.get(service),
+                            substitute_hpr=None,
+                            effective_at=at,
+                            text=f"Fraværet er slutt, men {SERVICE_NAMES[service]} er fortsatt skrudd av i journalsystemet.",
+                        )
+                    )
+        self.pair = pair.model_copy(
+            update={
+                "published": availability,
+                "sequence": sequence,
+                "warnings_sent": warnings_sent,
+                "closed_by": evaluation.closed_by,
+                "as_of": as_of,
+            }
+        )
+
+    def advance(self, now: dt.datetime) -> None:
+        """R11: publish every time-driven change due at or before `now`, in time order."""
+        if self.pair.as_of is None:
+            self.pair = self.pair.model_copy(update={"as_of": now})
+            return
+        while (due := next_change_after(self.pair.facts, self.pair.as_of)) is not None and due <= now:
+            self.publish(due, CLOCK)
+        if now > self.pair.as_of:
+            self.pair = self.pair.model_copy(update={"as_of": now})
+
+    def apply(self, facts: PairFacts, now: dt.datetime, cause: Cause) -> None:
+        """Catch up with the clock, then let the new facts take effect now (R11)."""
+        self.advance(now)
+        self.pair = self.pair.model_copy(update={"facts": facts})
+        self.publish(max(now, self.pair.as_of or now), cause)
+        self.warn_absence_over_substitute(now)
+
+    def warn_absence_over_substitute(self, now: dt.datetime) -> None:
+        """R9: an absence inside a substitute period still closes the services; say so, once."""
+        pair = self.pair
+        if not pair.facts.listed:
+            return
+        office, hpr = pair.key
+        warned, count = set(pair.warned), pair.warnings_sent
+        for absence in sorted(pair.facts.absences.values(), key=lambda a: (a.from_date, a.absence_id)):
+            for period in pair.facts.substitutes:
+                if (absence.absence_id, period.hpr) in warned or not absence.overlaps(period.from_date, period.to_date):
+                    continue
+                warned.add((absence.absence_id, period.hpr))
+                count += 1
+                self.events.append(
+                    AvailabilityWarning(
+                        event_id=f"{office}-{hpr}-w-{count}",
+                        code=WarningCode.ABSENCE_OVERRIDES_SUBSTITUTE,
+                        office_her_id=office,
+                        practitioner_hpr=hpr,
+                        service=None,
+                        absence_id=absence.absence_id,
+                        substitute_hpr=period.hpr,
+                        effective_at=now,
+                        text=(
+                            f"Fraværet {absence.from_date:%d.%m.%Y}–{absence.to_date:%d.%m.%Y} stenger tjenestene, "
+                            f"selv om {period.name} er vikar for fastlegen i perioden. "
+                            "Med vikar skal det ikke registreres fravær."
+                        ),
+                    )
+                )
+        if count != pair.warnings_sent:
+            self.pair = pair.model_copy(update={"warned": frozenset(warned), "warnings_sent": count})
+
+
+def tick(pair: PairState, now: dt.datetime) -> tuple[PairState, list[Event]]:
+    """The clock passes `now`: publish every time-driven change due by then (R11)."""
+    changes = _Changes(pair)
+    changes.advance(now)
+    return changes.pair, changes.events
+
+
+def next_change(pair: PairState) -> dt.datetime | None:
+    """When the clock must next look at this pair; None when time alone changes nothing."""
+    if pair.as_of is None:
+        return None
+    return next_change_after(pair.facts, pair.as_of)
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------------------------
+
+
+def pairs_needed(office: OfficeState, command: object) -> set[str]:
+    """The practitioners whose pair state `apply` needs for this command (load them first)."""
+    if isinstance(command, ReportServiceStatus):
+        return {command.practitioner_hpr}
+    if isinstance(command, RegisterAbsence):
+        owner = office.absence_owner.get(command.absence_id)
+        return {command.practitioner_hpr} | ({owner} if owner else set())
+    if isinstance(command, DeleteAbsence):
+        owner = office.absence_owner.get(command.absence_id)
+        return {owner} if owner else set()
+    if isinstance(command, ReplaceRoster):
+        hprs = set((office.roster or {}).keys())
+        for roster in (office.roster or {}).values(), command.practitioners:
+            for p in roster:
+                hprs.add(p.hpr)
+                if p.covers is not None:
+                    hprs.add(p.covers.gp_hpr)
+        return hprs
+    return set()
+
+
+def apply(
+    office: OfficeState,
+    pairs: Mapping[str, PairState],
+    command: ReportServiceStatus | ReplaceRoster | RegisterAbsence | DeleteAbsence,
+    now: dt.datetime,
+) -> Outcome:
+    """Apply one command to an office and the pairs `pairs_needed` named (missing ones are new)."""
+    if isinstance(command, ReportServiceStatus):
+        return _report_status(office, pairs, command, now)
+    if isinstance(command, ReplaceRoster):
+        return _replace_roster(office, pairs, command, now)
+    if isinstance(command, RegisterAbsence):
+        return _register_absence(office, pairs, command, now)
+    if isinstance(command, DeleteAbsence):
+        return _delete_absence(office, pairs, command, now)
+    raise TypeError(f"not a command the engine applies: {type(command).__name__}")
+
+
+def _pair(office: OfficeState, pairs: Mapping[str, PairState], hpr: str) -> PairState:
+    return pairs.get(hpr) or new_pair(office, hpr)
+
+
+def _report_status(
+    office: OfficeState, pairs: Mapping[str, PairState], command: ReportServiceStatus, now: dt.datetime
+) -> Outcome:
+    message = command.message
+    if message.gen_date > now + MAX_CLOCK_SKEW:
+        return rejected("X99", "GenDate is more than 10 minutes ahead of the adapter's clock (R1)")
+    if not office.is_listed(command.practitioner_hpr):
+        return rejected("E20", "the practitioner is not listed in the office's behandleroversikt (R13)")
+    changes = _Changes(_pair(office, pairs, command.practitioner_hpr))
+    processes = dict(changes.pair.facts.processes)
+    for process in PROCESSES:
+        on = command.statuses.get(process)
+        if on is None and not command.complete:
+            continue  # R1: a partial report leaves the other processes as they are
+        report = StatusReport(gen_date=message.gen_date, msg_id=message.msg_id, on=bool(on))
+        processes[process] = with_report(processes.get(process, ()), report)
+    facts = changes.pair.facts.model_copy(update={"processes": processes})
+    changes.apply(facts, now, Cause(kind="message", id=message.msg_id))
+    return Outcome(pairs=(changes.pair,), events=tuple(changes.events))
+
+
+def _replace_roster(
+    office: OfficeState, pairs: Mapping[str, PairState], command: ReplaceRoster, now: dt.datetime
+) -> Outcome:
+    version = (command.message.gen_date, command.message.msg_id)
+    if office.roster_version is not None and version <= office.roster_version:
+        return Outcome()  # an older list arriving late changes nothing (R1's order)
+    new_office = office.model_copy(
+        update={"roster": {p.hpr: p for p in command.practitioners}, "roster_version": version}
+    )
+    cause = Cause(kind="message", id=command.message.msg_id)
+    saved: list[PairState] = []
+    events: list[Event] = []
+    for hpr in sorted(pairs_needed(office, command)):
+        existing = pairs.get(hpr)
+        changes = _Changes(existing or new_pair(office, hpr))
+        changes.apply(_with_roster(changes.pair.facts, new_office), now, cause)  # R9, R16
+        if existing is not None or changes.events or changes.pair.facts.substitutes:
+            saved.append(changes.pair)
+            events.extend(changes.events)
+    return Outcome(office=new_office, pairs=tuple(saved), events=tuple(events))
+
+
+def validate_absence(command: RegisterAbsence) -> Rejection | None:
+    """R14: from ≤ to, at least one service, at most 366 days."""
+    if command.from_date > command.to_date:
+        return Rejection("from_after_to", "the absence ends before it starts (R14)")
+    if not command.services:
+        return Rejection("no_services", "the absence names no service (R14)")
+    if (command.to_date - command.from_date).days + 1 > MAX_ABSENCE_DAYS:
+        return Rejection("too_long", f"the absence is longer than {MAX_ABSENCE_DAYS} days (R14)")
+    return None
+
+
+def _register_absence(
+    office: OfficeState, pairs: Mapping[str, PairState], command: RegisterAbsence, now: dt.datetime
+) -> Outcome:
+    if (invalid := validate_absence(command)) is not None:
+        return Outcome(rejection=invalid)
+    if not office.is_listed(command.registered_by_hpr):
+        return rejected("not_authorised", "the absence was registered by someone not listed at the office (R13)")
+    if not office.is_listed(command.practitioner_hpr):
+        return rejected("unknown_practitioner", "the practitioner is not listed at the office (R13, R16)")
+    if command.absence_id in office.deleted_absences:
+        return Outcome()  # R14: deleted before; a late registration does not bring it back
+    absence = Absence(
+        absence_id=command.absence_id,
+        from_date=command.from_date,
+        to_date=command.to_date,
+        services=command.services,
+        registered_at=command.registered_at,
+    )
+    cause = Cause(kind="absence", id=command.absence_id)
+    owner = office.absence_owner.get(command.absence_id)
+    saved: list[PairState] = []
+    events: list[Event] = []
+    if owner is not None:
+        previous = _pair(office, pairs, owner).facts.absences.get(command.absence_id)
+        if previous is not None and (previous.same_content(absence) or previous.registered_at > absence.registered_at):
+            return Outcome()  # R14: the same again, or older than what replaced it
+        if owner != command.practitioner_hpr:  # moved to another practitioner: leaves the first
+            changes = _Changes(_pair(office, pairs, owner))
+            remaining = {k: v for k, v in changes.pair.facts.absences.items() if k != command.absence_id}
+            changes.apply(changes.pair.facts.model_copy(update={"absences": remaining}), now, cause)
+            saved.append(changes.pair)
+            events.extend(changes.events)
+    changes = _Changes(_pair(office, pairs, command.practitioner_hpr))
+    absences = {**changes.pair.facts.absences, command.absence_id: absence}
+    changes.apply(changes.pair.facts.model_copy(update={"absences": absences}), now, cause)
+    saved.append(changes.pair)
+    events.extend(changes.events)
+    new_office = office.model_copy(
+        update={"absence_owner": {**office.absence_owner, command.absence_id: command.practitioner_hpr}}
+    )
+    return Outcome(office=new_office, pairs=tuple(saved), events=tuple(events))
+
+
+def _delete_absence(
+    office: OfficeState, pairs: Mapping[str, PairState], command: DeleteAbsence, now: dt.datetime
+) -> Outcome:
+    if not office.is_listed(command.deleted_by_hpr):
+        return rejected("not_authorised", "the absence was deleted by someone not listed at the office (R13)")
+    if command.absence_id in office.deleted_absences:
+        return Outcome()
+    new_office = office.model_copy(
+        update={
+            "absence_owner": {k: v for k, v in office.absence_owner.items() if k != command.absence_id},
+            "deleted_absences": office.deleted_absences | {command.absence_id},
+        }
+    )
+    owner = office.absence_owner.get(command.absence_id)
+    if owner is None:
+        return Outcome(office=new_office)  # R14: unknown, remembered
+    changes = _Changes(_pair(office, pairs, owner))
+    remaining = {k: v for k, v in changes.pair.facts.absences.items() if k != command.absence_id}
+    changes.apply(
+        changes.pair.facts.model_copy(update={"absences": remaining}),
+        now,
+        Cause(kind="absence", id=command.absence_id),
+    )
+    return Outcome(office=new_office, pairs=(changes.pair,), events=tuple(changes.events))
+
+
+def note_dialogue(office: OfficeState, command: DialogueNote, already_closed: bool, now: dt.datetime) -> Outcome:
+    """R7: a note coded 13 or 27 (code list 7602) closes its conversation, once."""
+    if command.message.gen_date > now + MAX_CLOCK_SKEW:
+        return rejected("X99", "GenDate is more than 10 minutes ahead of the adapter's clock (R1)")
+    if command.practitioner_hpr is not None and not office.is_listed(command.practitioner_hpr):
+        return rejected("E20", "the practitioner is not listed in the office's behandleroversikt (R13)")
+    closes = command.code in CLOSING_CODES and command.code_system in (None, TEMA_CODE_SYSTEM)
+    if not closes or already_closed:
+        return Outcome()
+    event = DialogueClosed(
+        event_id=f"{office.her_id}-{command.conversation_ref}",
+        office_her_id=office.her_id,
+        practitioner_hpr=command.practitioner_hpr,
+        service=command.service,
+        conversation_ref=command.conversation_ref,
+        code=command.code,
+        closed_at=command.message.gen_date,
+    )
+    return Outcome(events=(event,), closed_conversations=(command.conversation_ref,))

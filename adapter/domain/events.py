@@ -1,0 +1,136 @@
+"""What the portal is told: the availability of one (office, practitioner) and the events.
+
+The models mirror the wire format of `contract/examples/*.json` field for field, so the published
+JSON Schema is generated from them and cannot drift from what is sent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+from .calendar import in_oslo
+from .model import BookingMode, Service, Status
+
+#: Instants are published with Oslo's offset, as the contract's examples show them.
+OsloInstant = Annotated[dt.datetime, PlainSerializer(lambda v: in_oslo(v).isoformat(), return_type=str)]
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    def to_json(self) -> dict:
+        """The JSON object exactly as published (aliases, Oslo offsets, ISO dates)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class ServiceView(_Wire):
+    """One button: its status, the reopening date while closed, and its information message."""
+
+    status: Status
+    reopens_on: dt.date | None = None
+    info_visible: bool
+
+
+class BookingView(ServiceView):
+    """Bestill time also says how booking works, while it is available."""
+
+    booking_mode: BookingMode | None = None
+
+
+class ConsultationView(ServiceView):
+    """Start e-konsultasjon also says whether replies in existing conversations are accepted (R6)."""
+
+    accepts_replies: bool
+
+
+class ServicesView(_Wire):
+    TIMEBESTILLING: BookingView
+    RESEPTFORNYELSE: ServiceView
+    E_KONSULTASJON: ConsultationView
+    KONTAKT_LEGEKONTORET: ServiceView
+
+    def of(self, service: Service) -> ServiceView:
+        return getattr(self, service.value)
+
+
+class SubstituteView(_Wire):
+    """The substitute listed for booking as "<name> (vikar for fastlege)" (R9)."""
+
+    hpr: str
+    name: str
+    from_date: dt.date = Field(alias="from")
+    to_date: dt.date | None = Field(alias="to")
+
+
+class Availability(_Wire):
+    """Everything a citizen sees of one practitioner at one office."""
+
+    services: ServicesView
+    panel_info_visible: bool
+    substitute: SubstituteView | None
+
+    def changed_services(self, before: "Availability") -> list[Service]:
+        return [s for s in Service if self.services.of(s) != before.services.of(s)]
+
+
+class Cause(_Wire):
+    kind: Literal["message", "absence", "clock"]
+    id: str | None = None
+
+
+CLOCK = Cause(kind="clock")
+
+
+class AvailabilityChanged(_Wire):
+    """R12: the complete new availability of one pair, with what changed and why."""
+
+    type: Literal["availability.changed"] = "availability.changed"
+    event_id: str
+    office_her_id: int
+    practitioner_hpr: str
+    sequence: int
+    effective_at: OsloInstant
+    changed: list[Service]
+    services: ServicesView
+    panel_info_visible: bool
+    substitute: SubstituteView | None
+    caused_by: Cause
+
+
+class WarningCode:
+    ABSENCE_OVERRIDES_SUBSTITUTE = "ABSENCE_OVERRIDES_SUBSTITUTE"
+    SERVICE_STILL_OFF_AFTER_ABSENCE = "SERVICE_STILL_OFF_AFTER_ABSENCE"
+
+
+class AvailabilityWarning(_Wire):
+    """R9/R10: something the GP should know and probably did not intend."""
+
+    type: Literal["availability.warning"] = "availability.warning"
+    event_id: str
+    code: Literal["ABSENCE_OVERRIDES_SUBSTITUTE", "SERVICE_STILL_OFF_AFTER_ABSENCE"]
+    office_her_id: int
+    practitioner_hpr: str
+    service: Service | None
+    absence_id: str | None
+    substitute_hpr: str | None
+    effective_at: OsloInstant
+    text: str
+
+
+class DialogueClosed(_Wire):
+    """R7: a conversation was closed by the office; told once per conversation."""
+
+    type: Literal["dialogue.closed"] = "dialogue.closed"
+    event_id: str
+    office_her_id: int
+    practitioner_hpr: str | None
+    service: Service
+    conversation_ref: str
+    code: str
+    closed_at: OsloInstant
+
+
+Event = Annotated[Union[AvailabilityChanged, AvailabilityWarning, DialogueClosed], Field(discriminator="type")]

@@ -1,0 +1,157 @@
+"""The availability rules R2–R8 and R11: what one pair shows on one date, and when that changes.
+
+Availability depends on the instant only through its Oslo date, so it can change only at the
+midnights where an absence or a substitute period starts or ends. Those are the only candidates
+`next_change_after` has to look at.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from .calendar import ONE_DAY, local_date, midnight
+from .events import Availability, BookingView, ConsultationView, ServicesView, ServiceView, SubstituteView
+from .model import SERVICE_PROCESSES, BookingMode, Process, Service, Status
+from .state import NOTHING_OFFERED, Absence, PairFacts, is_on, was_on_since
+
+#: R4: how many days before an absence run a service still counts as normally on.
+NORMALLY_ON_LOOKBACK = dt.timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class Run:
+    """R3: consecutive dates covered for one service by absences that overlap or touch."""
+
+    first: dt.date
+    last: dt.date
+    #: The absence covering `last` (the greatest id among equals): R10's warning names it.
+    ending_absence: str
+
+    @property
+    def reopens_on(self) -> dt.date:
+        return self.last + ONE_DAY
+
+
+def run_containing(absences: dict[str, Absence], service: Service, day: dt.date) -> Run | None:
+    """R3: the absence run for `service` that contains `day`, if any."""
+    spans = sorted((a.from_date, a.to_date, a.absence_id) for a in absences.values() if service in a.services)
+    run: Run | None = None
+    for start, end, absence_id in spans:
+        if run is not None and start <= run.last + ONE_DAY:
+            if (end, absence_id) > (run.last, run.ending_absence):
+                run = Run(run.first, end, absence_id)
+            continue
+        if run is not None and run.first <= day <= run.last:
+            return run
+        if start > day:
+            return None
+        run = Run(start, end, absence_id)
+    return run if run is not None and run.first <= day <= run.last else None
+
+
+def _service_on(facts: PairFacts, service: Service) -> bool:
+    """R2: a service is on when at least one of its processes is on."""
+    return any(is_on(facts.processes.get(p, ())) for p in SERVICE_PROCESSES[service])
+
+
+def _normally_on(facts: PairFacts, service: Service, run: Run) -> bool:
+    """R4: on now, or on at any instant from 30 days before the run's first date."""
+    since = midnight(run.first - NORMALLY_ON_LOOKBACK)  # date arithmetic: 30 Oslo days, DST or not
+    return any(was_on_since(facts.processes.get(p, ()), since) for p in SERVICE_PROCESSES[service])
+
+
+def _booking_mode(facts: PairFacts) -> BookingMode | None:
+    calendar = is_on(facts.processes.get(Process.TIMERESERVASJON, ()))
+    request = is_on(facts.processes.get(Process.TIMEONSKE, ()))
+    if calendar and request:
+        return BookingMode.CALENDAR_AND_REQUEST
+    if calendar:
+        return BookingMode.CALENDAR
+    if request:
+        return BookingMode.REQUEST_ONLY
+    return None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    availability: Availability
+    #: service -> the absence ending the run that closes it (only TEMPORARILY_CLOSED services).
+    closed_by: dict[Service, str]
+
+
+def evaluate(facts: PairFacts, instant: dt.datetime) -> Evaluation:
+    """R2–R9: the complete availability of one pair at one instant."""
+    if not facts.listed:
+        return Evaluation(NOTHING_OFFERED, {})  # R16: a practitioner who left offers nothing
+    day = local_date(instant)
+    statuses: dict[Service, tuple[Status, dt.date | None]] = {}
+    closed_by: dict[Service, str] = {}
+    for service in Service:
+        run = run_containing(facts.absences, service, day)
+        if run is not None and _normally_on(facts, service, run):
+            statuses[service] = (Status.TEMPORARILY_CLOSED, run.reopens_on)
+            closed_by[service] = run.ending_absence
+        elif _service_on(facts, service):
+            statuses[service] = (Status.AVAILABLE, None)
+        else:
+            statuses[service] = (Status.NOT_OFFERED, None)
+
+    def fields(service: Service) -> dict:
+        status, reopens_on = statuses[service]
+        return {"status": status, "reopens_on": reopens_on, "info_visible": status is not Status.NOT_OFFERED}
+
+    booking = fields(Service.TIMEBESTILLING)
+    services = ServicesView(
+        TIMEBESTILLING=BookingView(
+            **booking, booking_mode=_booking_mode(facts) if booking["status"] is Status.AVAILABLE else None
+        ),
+        RESEPTFORNYELSE=ServiceView(**fields(Service.RESEPTFORNYELSE)),
+        E_KONSULTASJON=ConsultationView(
+            **fields(Service.E_KONSULTASJON),
+            accepts_replies=_service_on(facts, Service.E_KONSULTASJON),  # R6: absence or not
+        ),
+        KONTAKT_LEGEKONTORET=ServiceView(**fields(Service.KONTAKT_LEGEKONTORET)),
+    )
+    return Evaluation(
+        Availability(
+            services=services,
+            panel_info_visible=any(s != Status.NOT_OFFERED for s, _ in statuses.values()),  # R8
+            substitute=_substitute(facts, day),
+        ),
+        closed_by,
+    )
+
+
+def _substitute(facts: PairFacts, day: dt.date) -> SubstituteView | None:
+    """R9: the substitute covering the practitioner on `day` (the earliest-starting one)."""
+    covering = [p for p in facts.substitutes if p.covers(day)]
+    if not covering:
+        return None
+    period = min(covering, key=lambda p: (p.from_date, p.hpr))
+    return SubstituteView(hpr=period.hpr, name=period.name, from_date=period.from_date, to_date=period.to_date)
+
+
+def _boundaries(facts: PairFacts) -> set[dt.date]:
+    """The dates at whose midnight time alone may change the availability (R11)."""
+    dates: set[dt.date] = set()
+    for absence in facts.absences.values():
+        dates.add(absence.from_date)
+        dates.add(absence.to_date + ONE_DAY)
+    for period in facts.substitutes:
+        dates.add(period.from_date)
+        if period.to_date is not None:
+            dates.add(period.to_date + ONE_DAY)
+    return dates
+
+
+def next_change_after(facts: PairFacts, instant: dt.datetime) -> dt.datetime | None:
+    """R11: the first instant after `instant` at which time alone changes the availability."""
+    if not facts.listed:
+        return None
+    today = local_date(instant)
+    current = evaluate(facts, instant).availability
+    for day in sorted(d for d in _boundaries(facts) if d > today):
+        if evaluate(facts, midnight(day)).availability != current:
+            return midnight(day)
+    return None
