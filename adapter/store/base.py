@@ -1,0 +1,184 @@
+"""The store's interface: what the worker needs to keep, and nothing about how it is kept.
+
+One transaction holds everything one batch of messages changes: the inbox rows (so a duplicate
+is recognised and answered with the same receipt), the state of offices and (office,
+practitioner) pairs, closed conversations, and the outbox rows to publish. Either all of it is
+committed or none of it is. A relay later publishes the outbox in id order and marks rows sent.
+
+State is opaque here: JSON text that the domain layer writes and reads. Instants are
+timezone-aware datetimes; a naive datetime is refused with ValueError.
+
+Every backend (SQLite, PostgreSQL) satisfies these protocols and passes the one contract suite in
+tests/store/test_store_contract.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+PairKey = tuple[int, str]
+"""(office HER-id, practitioner HPR)."""
+
+
+class StoreError(Exception):
+    """Something the store refuses, as opposed to a failure of the database itself."""
+
+
+class DuplicateMessage(StoreError):
+    """inbox_put for a (sender, msg_id) the inbox already holds.
+
+    Raised inside the transaction; letting it propagate out of `async with` rolls back
+    everything the transaction did, which is what a worker that raced another one wants.
+    """
+
+    def __init__(self, sender: str, msg_id: str) -> None:
+        super().__init__(f"inbox already holds ({sender!r}, {msg_id!r})")
+        self.sender = sender
+        self.msg_id = msg_id
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """A message to publish once the transaction that adds it commits.
+
+    (routing_key, message_id) identifies it: adding the same pair again, in the same or any later
+    transaction, is a no-op. That is what makes a replay after a crash harmless when message ids
+    are derived from the change (stable event ids).
+    """
+
+    routing_key: str
+    message_id: str
+    body: bytes
+    headers: Mapping[str, Any] = field(default_factory=dict)
+    content_type: str = "application/json"
+    #: When it was produced; the wall clock at outbox_add when not given.
+    created_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """An outbox message as stored: `id` is its place in the publish order."""
+
+    id: int
+    routing_key: str
+    message_id: str
+    body: bytes
+    headers: dict[str, Any]
+    content_type: str
+    created_at: dt.datetime
+
+
+class Transaction(Protocol):
+    """What one unit of work may read and write. Valid only inside its `async with` block."""
+
+    async def get_office(self, office_her_id: int) -> str | None: ...
+
+    async def put_office(self, office_her_id: int, state: str) -> None: ...
+
+    async def get_pair(self, office_her_id: int, practitioner_hpr: str) -> str | None: ...
+
+    async def get_pairs(self, keys: Iterable[PairKey]) -> dict[PairKey, str]:
+        """The states of those of `keys` that exist (one query per few hundred keys)."""
+        ...
+
+    async def put_pair(
+        self,
+        office_her_id: int,
+        practitioner_hpr: str,
+        state: str,
+        next_change_at: dt.datetime | None,
+    ) -> None:
+        """Insert or replace; `next_change_at` is when the clock must look at the pair again."""
+        ...
+
+    async def pairs_of_office(self, office_her_id: int) -> list[str]:
+        """The practitioners' HPR numbers with a stored pair at that office, sorted."""
+        ...
+
+    async def inbox_get(self, sender: str, msg_id: str) -> str | None:
+        """The outcome recorded for that message, or None when it was never processed."""
+        ...
+
+    async def inbox_put(
+        self, sender: str, msg_id: str, outcome: str, received_at: dt.datetime
+    ) -> None:
+        """Record a processed message; DuplicateMessage when it is already recorded."""
+        ...
+
+    async def conversation_closed(self, office_her_id: int, conversation_ref: str) -> bool: ...
+
+    async def close_conversation(
+        self, office_her_id: int, conversation_ref: str, closed_at: dt.datetime
+    ) -> bool:
+        """Mark the conversation closed; True when it was not closed before."""
+        ...
+
+    async def outbox_add(self, *messages: OutboxMessage) -> int:
+        """Queue messages for publishing, in argument order; returns how many were new."""
+        ...
+
+    async def get_meta(self, key: str) -> str | None: ...
+
+    async def put_meta(self, key: str, value: str) -> None: ...
+
+
+class Store(Protocol):
+    """A durable store. Open one with `adapter.store.open_store(url)`."""
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """A unit of work: commits on normal exit, rolls back on any exception.
+
+        Transactions of one store never interleave: a second one waits for the first. Opening
+        one while the same task is inside another raises RuntimeError (it would wait forever).
+        """
+        ...
+
+    async def due_pairs(self, now: dt.datetime, limit: int) -> list[PairKey]:
+        """Pairs whose next_change_at <= now, earliest first (ties by key)."""
+        ...
+
+    async def next_due(self) -> dt.datetime | None:
+        """The earliest next_change_at of any pair, or None: how long the clock may sleep."""
+        ...
+
+    async def outbox_pending(self, limit: int) -> list[OutboxRow]:
+        """Unsent outbox rows in publish (id) order."""
+        ...
+
+    async def outbox_mark_sent(self, ids: Iterable[int], sent_at: dt.datetime) -> int:
+        """Mark rows sent; returns how many were unsent before."""
+        ...
+
+    async def outbox_backlog(self) -> int:
+        """How many outbox rows are unsent."""
+        ...
+
+    async def outbox_prune(self, sent_before: dt.datetime) -> int:
+        """Delete rows sent before that instant; returns how many.
+
+        A message re-added after its row was pruned is published again (with the same
+        message_id, so consumers that deduplicate by id are unaffected).
+        """
+        ...
+
+    async def close(self) -> None: ...
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
+def to_micros(instant: dt.datetime) -> int:
+    """UTC microseconds since the epoch: how an instant is stored (it sorts the same everywhere)."""
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise ValueError(f"instant must be timezone-aware, got naive {instant!r}")
+    return (instant - _EPOCH) // _MICROSECOND
+
+
+def from_micros(micros: int) -> dt.datetime:
+    """The UTC datetime of a stored instant."""
+    return _EPOCH + dt.timedelta(microseconds=micros)

@@ -1,0 +1,489 @@
+"""The store's contract: one suite, run against every backend (see conftest.BACKENDS).
+
+A backend that joins must pass all of it unchanged; that is what lets the handlers stay as they
+are when the store behind them changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import sqlite3
+
+import pytest
+
+from adapter.store import DuplicateMessage, OutboxMessage, Store, open_store
+
+UTC = dt.timezone.utc
+T0 = dt.datetime(2024, 1, 2, 0, 0, tzinfo=UTC)
+OSLO_WINTER = dt.timezone(dt.timedelta(hours=1))
+
+
+def at(minutes: int) -> dt.datetime:
+    return T0 + dt.timedelta(minutes=minutes)
+
+
+def event(message_id: str, routing_key: str = "portal.availability", **kw: object) -> OutboxMessage:
+    return OutboxMessage(routing_key, message_id, f'{{"event_id":"{message_id}"}}'.encode(), **kw)
+
+
+async def pending(store: Store, limit: int = 10) -> list[str]:
+    """The message ids of the unsent outbox rows, in publish order."""
+    return [row.message_id for row in await store.outbox_pending(limit)]
+
+
+async def write_everything(store: Store) -> None:
+    """One unit of work that touches every table."""
+    async with store.transaction() as tx:
+        await tx.put_office(8141333, '{"roster":["1234567"]}')
+        await tx.put_pair(8141333, "1234567", '{"seq":1}', at(60))
+        await tx.inbox_put("8141333", "msg-1", '{"status":"OK"}', at(0))
+        assert await tx.close_conversation(8141333, "conv-1", at(0))
+        assert await tx.outbox_add(event("ev-1")) == 1
+        await tx.put_meta("clock.watermark", at(0).isoformat())
+
+
+async def assert_everything_written(store: Store) -> None:
+    async with store.transaction() as tx:
+        assert await tx.get_office(8141333) == '{"roster":["1234567"]}'
+        assert await tx.get_pair(8141333, "1234567") == '{"seq":1}'
+        assert await tx.inbox_get("8141333", "msg-1") == '{"status":"OK"}'
+        assert await tx.conversation_closed(8141333, "conv-1")
+        assert await tx.get_meta("clock.watermark") == at(0).isoformat()
+    assert await pending(store) == ["ev-1"]
+    assert await store.due_pairs(at(60), 10) == [(8141333, "1234567")]
+
+
+async def assert_nothing_written(store: Store) -> None:
+    async with store.transaction() as tx:
+        assert await tx.get_office(8141333) is None
+        assert await tx.get_pair(8141333, "1234567") is None
+        assert await tx.pairs_of_office(8141333) == []
+        assert await tx.inbox_get("8141333", "msg-1") is None
+        assert not await tx.conversation_closed(8141333, "conv-1")
+        assert await tx.get_meta("clock.watermark") is None
+    assert await store.outbox_pending(10) == []
+    assert await store.outbox_backlog() == 0
+    assert await store.due_pairs(at(10_000), 10) == []
+    assert await store.next_due() is None
+
+
+# --- round trips ------------------------------------------------------------------------------
+
+
+async def test_a_new_store_is_empty(store: Store) -> None:
+    await assert_nothing_written(store)
+
+
+async def test_committed_unit_of_work_is_visible_to_the_next(store: Store) -> None:
+    await write_everything(store)
+    await assert_everything_written(store)
+
+
+async def test_office_state_round_trip_and_overwrite(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.put_office(1, '{"v":1}')
+        await tx.put_office(2, '{"v":"two"}')
+        assert await tx.get_office(1) == '{"v":1}'
+    async with store.transaction() as tx:
+        await tx.put_office(1, '{"v":"æøå"}')
+    async with store.transaction() as tx:
+        assert await tx.get_office(1) == '{"v":"æøå"}'
+        assert await tx.get_office(2) == '{"v":"two"}'
+        assert await tx.get_office(3) is None
+
+
+async def test_pair_state_round_trip_per_office(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.put_pair(1, "200", '{"p":"1/200"}', None)
+        await tx.put_pair(1, "100", '{"p":"1/100"}', at(5))
+        await tx.put_pair(2, "100", '{"p":"2/100"}', None)
+        await tx.put_pair(1, "200", '{"p":"1/200 v2"}', None)
+    async with store.transaction() as tx:
+        assert await tx.get_pair(1, "100") == '{"p":"1/100"}'
+        assert await tx.get_pair(1, "200") == '{"p":"1/200 v2"}'
+        assert await tx.get_pair(2, "100") == '{"p":"2/100"}'
+        assert await tx.get_pair(2, "200") is None
+        assert await tx.pairs_of_office(1) == ["100", "200"]
+        assert await tx.pairs_of_office(2) == ["100"]
+        assert await tx.pairs_of_office(3) == []
+
+
+async def test_get_pairs_returns_the_existing_ones_across_query_chunks(store: Store) -> None:
+    async with store.transaction() as tx:
+        for n in range(0, 1200, 2):
+            await tx.put_pair(7, str(n), f'{{"n":{n}}}', None)
+        wanted = [(7, str(n)) for n in range(1200)] + [(8, "0"), (7, "0")]
+        found = await tx.get_pairs(wanted)
+    assert found == {(7, str(n)): f'{{"n":{n}}}' for n in range(0, 1200, 2)}
+    async with store.transaction() as tx:
+        assert await tx.get_pairs([]) == {}
+
+
+async def test_meta_round_trip_and_overwrite(store: Store) -> None:
+    async with store.transaction() as tx:
+        assert await tx.get_meta("clock.watermark") is None
+        await tx.put_meta("clock.watermark", "a")
+        await tx.put_meta("clock.watermark", "b")
+        await tx.put_meta("other", "c")
+    async with store.transaction() as tx:
+        assert await tx.get_meta("clock.watermark") == "b"
+        assert await tx.get_meta("other") == "c"
+
+
+async def test_conversation_is_closed_once_per_office(store: Store) -> None:
+    async with store.transaction() as tx:
+        assert not await tx.conversation_closed(1, "conv")
+        assert await tx.close_conversation(1, "conv", at(0)) is True
+        assert await tx.close_conversation(1, "conv", at(1)) is False
+        assert await tx.conversation_closed(1, "conv")
+    async with store.transaction() as tx:
+        assert await tx.close_conversation(1, "conv", at(2)) is False
+        assert not await tx.conversation_closed(2, "conv")
+        assert await tx.close_conversation(2, "conv", at(2)) is True
+
+
+# --- exactly once: inbox and rollback ---------------------------------------------------------
+
+
+async def test_inbox_recognises_a_duplicate_with_its_first_outcome(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.inbox_put("8141333", "m1", '{"receipt":"first"}', at(0))
+    async with store.transaction() as tx:
+        assert await tx.inbox_get("8141333", "m1") == '{"receipt":"first"}'
+        # The same MsgId from another sender, or in another namespace, is another message.
+        assert await tx.inbox_get("8141334", "m1") is None
+        assert await tx.inbox_get("tilpass", "m1") is None
+        await tx.inbox_put("tilpass", "m1", '{"receipt":"absence"}', at(1))
+    async with store.transaction() as tx:
+        assert await tx.inbox_get("tilpass", "m1") == '{"receipt":"absence"}'
+        assert await tx.inbox_get("8141333", "m1") == '{"receipt":"first"}'
+
+
+async def test_recording_a_duplicate_raises_and_rolls_back_its_unit_of_work(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.inbox_put("8141333", "m1", '{"receipt":"first"}', at(0))
+    with pytest.raises(DuplicateMessage) as raised:
+        async with store.transaction() as tx:
+            await tx.put_pair(8141333, "1234567", '{"changed":true}', None)
+            await tx.outbox_add(event("ev-from-duplicate"))
+            await tx.inbox_put("8141333", "m1", '{"receipt":"second"}', at(1))
+    assert (raised.value.sender, raised.value.msg_id) == ("8141333", "m1")
+    async with store.transaction() as tx:
+        assert await tx.inbox_get("8141333", "m1") == '{"receipt":"first"}'
+        assert await tx.get_pair(8141333, "1234567") is None
+    assert await store.outbox_backlog() == 0
+
+
+async def test_a_caught_duplicate_leaves_the_transaction_usable(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.inbox_put("s", "m1", "{}", at(0))
+        with pytest.raises(DuplicateMessage):
+            await tx.inbox_put("s", "m1", "{}", at(0))
+        await tx.put_meta("after", "ok")
+    async with store.transaction() as tx:
+        assert await tx.get_meta("after") == "ok"
+
+
+async def test_an_exception_rolls_back_inbox_state_and_outbox_together(store: Store) -> None:
+    class Crash(Exception):
+        pass
+
+    with pytest.raises(Crash):
+        async with store.transaction() as tx:
+            await tx.put_office(8141333, '{"roster":["1234567"]}')
+            await tx.put_pair(8141333, "1234567", '{"seq":1}', at(60))
+            await tx.inbox_put("8141333", "msg-1", '{"status":"OK"}', at(0))
+            await tx.close_conversation(8141333, "conv-1", at(0))
+            await tx.outbox_add(event("ev-1"))
+            await tx.put_meta("clock.watermark", at(0).isoformat())
+            raise Crash
+    await assert_nothing_written(store)
+    # The message is then processed again, as after a redelivery, and goes through once.
+    await write_everything(store)
+    await assert_everything_written(store)
+
+
+async def test_cancellation_inside_a_transaction_rolls_it_back(store: Store) -> None:
+    inside = asyncio.Event()
+    never = asyncio.Event()
+
+    async def handler() -> None:
+        async with store.transaction() as tx:
+            await tx.inbox_put("8141333", "msg-1", "{}", at(0))
+            await tx.outbox_add(event("ev-1"))
+            inside.set()
+            await never.wait()
+
+    task = asyncio.create_task(handler())
+    await inside.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await assert_nothing_written(store)
+
+
+# --- outbox -----------------------------------------------------------------------------------
+
+
+async def test_outbox_keeps_publish_order_and_content(store: Store) -> None:
+    headers = {"fromHerId": "8093244", "attempt": 1}
+    async with store.transaction() as tx:
+        assert await tx.outbox_add(event("ev-b"), event("ev-a")) == 2
+        assert (
+            await tx.outbox_add(
+                OutboxMessage(
+                    "8141333_async",
+                    "receipt-1",
+                    b"<AppRec>\x00\xff</AppRec>",
+                    headers,
+                    "application/xml",
+                    created_at=at(3).astimezone(OSLO_WINTER),
+                )
+            )
+            == 1
+        )
+    async with store.transaction() as tx:
+        await tx.outbox_add(event("ev-c"))
+    rows = await store.outbox_pending(10)
+    assert [(row.routing_key, row.message_id) for row in rows] == [
+        ("portal.availability", "ev-b"),
+        ("portal.availability", "ev-a"),
+        ("8141333_async", "receipt-1"),
+        ("portal.availability", "ev-c"),
+    ]
+    assert [row.id for row in rows] == sorted({row.id for row in rows})
+    receipt = rows[2]
+    assert receipt.body == b"<AppRec>\x00\xff</AppRec>"
+    assert receipt.headers == headers
+    assert receipt.content_type == "application/xml"
+    assert receipt.created_at == at(3)
+    assert rows[0].body == b'{"event_id":"ev-b"}'
+    assert rows[0].content_type == "application/json"
+    assert rows[0].created_at.tzinfo is not None
+    assert await pending(store, 2) == ["ev-b", "ev-a"]
+    assert await store.outbox_backlog() == 4
+
+
+async def test_adding_the_same_message_again_is_a_no_op(store: Store) -> None:
+    async with store.transaction() as tx:
+        assert await tx.outbox_add(event("ev-1")) == 1
+        assert await tx.outbox_add(event("ev-1")) == 0
+    async with store.transaction() as tx:
+        # As after a crash between publishing and committing: the same change, the same id.
+        assert await tx.outbox_add(event("ev-2"), event("ev-1"), event("ev-3")) == 2
+        # The same message id on another routing key is another message.
+        assert await tx.outbox_add(event("ev-1", routing_key="8141333_async")) == 1
+    rows = await store.outbox_pending(10)
+    assert [(row.routing_key, row.message_id) for row in rows] == [
+        ("portal.availability", "ev-1"),
+        ("portal.availability", "ev-2"),
+        ("portal.availability", "ev-3"),
+        ("8141333_async", "ev-1"),
+    ]
+
+
+async def test_marking_sent_removes_from_pending_and_stays_idempotent(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.outbox_add(*(event(f"ev-{n}") for n in range(5)))
+    first = await store.outbox_pending(2)
+    assert await store.outbox_mark_sent([row.id for row in first], at(1)) == 2
+    assert await pending(store) == ["ev-2", "ev-3", "ev-4"]
+    assert await store.outbox_backlog() == 3
+    assert await store.outbox_mark_sent([first[0].id], at(2)) == 0
+    assert await store.outbox_mark_sent([], at(2)) == 0
+    # A sent message that is added again is not published again.
+    async with store.transaction() as tx:
+        assert await tx.outbox_add(event("ev-0")) == 0
+    assert await store.outbox_backlog() == 3
+
+
+async def test_prune_deletes_only_rows_sent_before_the_instant(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.outbox_add(*(event(f"ev-{n}") for n in range(3)))
+    rows = await store.outbox_pending(10)
+    await store.outbox_mark_sent([rows[0].id], at(0))
+    await store.outbox_mark_sent([rows[1].id], at(10))
+    assert await store.outbox_prune(at(10)) == 1
+    assert await store.outbox_prune(at(10)) == 0
+    assert await pending(store) == ["ev-2"]
+    async with store.transaction() as tx:
+        # The pruned row is forgotten: re-adding it queues it again, after everything else.
+        assert await tx.outbox_add(event("ev-0")) == 1
+        assert await tx.outbox_add(event("ev-1")) == 0
+    requeued = await store.outbox_pending(10)
+    assert [row.message_id for row in requeued] == ["ev-2", "ev-0"]
+    assert requeued[1].id > max(row.id for row in rows)
+
+
+# --- the clock --------------------------------------------------------------------------------
+
+
+async def test_due_pairs_are_the_earliest_first_and_limited(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.put_pair(1, "late", "{}", at(30))
+        await tx.put_pair(2, "b", "{}", at(10))
+        await tx.put_pair(2, "a", "{}", at(10))
+        await tx.put_pair(1, "early", "{}", at(5).astimezone(OSLO_WINTER))
+        await tx.put_pair(1, "never", "{}", None)
+        await tx.put_pair(1, "future", "{}", at(31))
+    assert await store.due_pairs(at(30), 10) == [(1, "early"), (2, "a"), (2, "b"), (1, "late")]
+    assert await store.due_pairs(at(30), 2) == [(1, "early"), (2, "a")]
+    assert await store.due_pairs(at(10) - dt.timedelta(microseconds=1), 10) == [(1, "early")]
+    assert await store.due_pairs(at(4), 10) == []
+    assert await store.next_due() == at(5)
+    async with store.transaction() as tx:
+        await tx.put_pair(1, "early", "{}", None)
+        await tx.put_pair(1, "late", "{}", at(1))
+    assert await store.due_pairs(at(10), 10) == [(1, "late"), (2, "a"), (2, "b")]
+    assert await store.next_due() == at(1)
+
+
+async def test_instants_before_the_epoch_and_far_ahead_keep_their_order(store: Store) -> None:
+    old = dt.datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
+    far = dt.datetime(9999, 12, 31, 23, 59, tzinfo=UTC)
+    async with store.transaction() as tx:
+        await tx.put_pair(1, "far", "{}", far)
+        await tx.put_pair(1, "old", "{}", old)
+    assert await store.due_pairs(far, 10) == [(1, "old"), (1, "far")]
+    assert await store.next_due() == old
+
+
+async def test_naive_datetimes_are_refused(store: Store) -> None:
+    naive = dt.datetime(2024, 1, 2, 0, 0)
+    async with store.transaction() as tx:
+        with pytest.raises(ValueError, match="timezone-aware"):
+            await tx.put_pair(1, "a", "{}", naive)
+        with pytest.raises(ValueError, match="timezone-aware"):
+            await tx.inbox_put("s", "m", "{}", naive)
+        with pytest.raises(ValueError, match="timezone-aware"):
+            await tx.outbox_add(event("ev", created_at=naive))
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await store.due_pairs(naive, 10)
+    await assert_nothing_written(store)
+
+
+# --- transactions: one at a time, and only inside their block ---------------------------------
+
+
+async def test_transactions_of_concurrent_tasks_do_not_interleave(store: Store) -> None:
+    log: list[str] = []
+    a_inside = asyncio.Event()
+    b_waiting = asyncio.Event()
+
+    async def first() -> None:
+        async with store.transaction() as tx:
+            log.append("first in")
+            await tx.put_meta("counter", "1")
+            a_inside.set()
+            await b_waiting.wait()  # hands the loop to `second`, which must not get in
+            value = await tx.get_meta("counter")
+            await tx.put_meta("counter", str(int(value or "0") + 1))
+            log.append("first out")
+
+    async def second() -> None:
+        await a_inside.wait()
+        b_waiting.set()
+        async with store.transaction() as tx:
+            log.append("second in")
+            value = await tx.get_meta("counter")
+            await tx.put_meta("counter", str(int(value or "0") + 10))
+            log.append("second out")
+
+    await asyncio.gather(first(), second())
+    assert log == ["first in", "first out", "second in", "second out"]
+    async with store.transaction() as tx:
+        assert await tx.get_meta("counter") == "12"
+
+
+async def test_a_nested_transaction_fails_instead_of_waiting_forever(store: Store) -> None:
+    async with store.transaction():
+        with pytest.raises(RuntimeError, match="already open"):
+            async with store.transaction():
+                pass
+        with pytest.raises(RuntimeError, match="already open"):
+            await store.outbox_backlog()
+    assert await store.outbox_backlog() == 0
+
+
+async def test_a_transaction_cannot_be_used_after_its_block(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.put_meta("k", "v")
+    with pytest.raises(RuntimeError, match="after its"):
+        await tx.put_meta("k", "w")
+    async with store.transaction() as tx2:
+        assert await tx2.get_meta("k") == "v"
+
+
+# --- durability across restarts ---------------------------------------------------------------
+
+
+async def test_reopening_finds_everything_committed_and_nothing_else(
+    store_url: str, open_fresh
+) -> None:
+    if store_url == "sqlite:///:memory:":
+        pytest.skip("an in-memory store is private to its connection and gone at close")
+    first = await open_fresh()
+    await write_everything(first)
+    with pytest.raises(KeyError):
+        async with first.transaction() as tx:
+            await tx.inbox_put("8141333", "msg-2", "{}", at(1))
+            await tx.outbox_add(event("ev-2"))
+            raise KeyError("crash")
+    await first.close()
+
+    again = await open_fresh()
+    await assert_everything_written(again)
+    async with again.transaction() as tx:
+        assert await tx.inbox_get("8141333", "msg-2") is None
+        assert await tx.outbox_add(event("ev-1")) == 0
+        assert await tx.outbox_add(event("ev-3")) == 1
+    assert await pending(again) == ["ev-1", "ev-3"]
+
+
+# --- backend specifics ------------------------------------------------------------------------
+
+
+async def test_sqlite_file_is_in_wal_mode_with_full_sync(tmp_path) -> None:
+    path = tmp_path / "wal.sqlite3"
+    store = await open_store(f"sqlite:///{path}")
+    try:
+        await write_everything(store)
+        assert store._db.connection.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
+        assert store._db.connection.execute("PRAGMA busy_timeout").fetchone()[0] > 0
+        assert (tmp_path / "wal.sqlite3-wal").exists()
+        other = sqlite3.connect(path)
+        try:
+            assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        finally:
+            other.close()
+    finally:
+        await store.close()
+
+
+async def test_a_relative_sqlite_url_is_relative_to_the_working_directory(
+    tmp_path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = await open_store("sqlite:///relative.sqlite3")
+    await store.close()
+    assert (tmp_path / "relative.sqlite3").exists()
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://localhost/db", "sqlite://", "sqlite:///", "file.sqlite3", "sqlite:/x"]
+)
+async def test_unsupported_urls_are_refused(url: str) -> None:
+    with pytest.raises(ValueError, match="store URL"):
+        await open_store(url)
+
+
+async def test_a_database_from_a_newer_schema_is_refused(store_url: str, open_fresh) -> None:
+    if store_url == "sqlite:///:memory:":
+        pytest.skip("an in-memory store cannot be reopened")
+    store = await open_fresh()
+    async with store.transaction() as tx:
+        await tx.put_meta("store.schema_version", "999")
+    await store.close()
+    with pytest.raises(RuntimeError, match="newer"):
+        await open_fresh()
