@@ -195,14 +195,18 @@ class SqlTransaction:
         rows = await self._backend().fetchall(sql, params)
         return rows[0][0] if rows else None
 
+    async def _text(self, sql: str, params: Sequence[Any]) -> str | None:
+        value = await self._one(sql, params)
+        return None if value is None else str(value)
+
     async def get_office(self, office_her_id: int) -> str | None:
-        return await self._one(self._q.get_office, (office_her_id,))
+        return await self._text(self._q.get_office, (office_her_id,))
 
     async def put_office(self, office_her_id: int, state: str) -> None:
         await self._backend().execute(self._q.put_office, (office_her_id, state))
 
     async def get_pair(self, office_her_id: int, practitioner_hpr: str) -> str | None:
-        return await self._one(self._q.get_pair, (office_her_id, practitioner_hpr))
+        return await self._text(self._q.get_pair, (office_her_id, practitioner_hpr))
 
     async def get_pairs(self, keys: Iterable[PairKey]) -> dict[PairKey, str]:
         wanted = list(dict.fromkeys(keys))
@@ -238,7 +242,7 @@ class SqlTransaction:
         return [hpr for (hpr,) in rows]
 
     async def inbox_get(self, sender: str, msg_id: str) -> str | None:
-        return await self._one(self._q.inbox_get, (sender, msg_id))
+        return await self._text(self._q.inbox_get, (sender, msg_id))
 
     async def inbox_put(
         self, sender: str, msg_id: str, outcome: str, received_at: dt.datetime
@@ -284,7 +288,7 @@ class SqlTransaction:
         return await db.executemany(self._q.outbox_add, rows)
 
     async def get_meta(self, key: str) -> str | None:
-        return await self._one(self._q.get_meta, (key,))
+        return await self._text(self._q.get_meta, (key,))
 
     async def put_meta(self, key: str, value: str) -> None:
         await self._backend().execute(self._q.put_meta, (key, value))
@@ -393,7 +397,7 @@ class SqlStore:
 
     async def outbox_backlog(self) -> int:
         ((count,),) = await self._read(self._q.outbox_backlog)
-        return count
+        return int(count)
 
     async def outbox_prune(self, sent_before: dt.datetime) -> int:
         async with self.transaction():
