@@ -1,0 +1,126 @@
+"""One batch of work in one store transaction, with every item isolated from the others.
+
+Items read states through a cache over the transaction and stage what they change. Only when an
+item is handled without an unexpected exception are its changes merged into the batch; at the end
+the batch writes everything once and commits: the inbox rows, the states and the outbox rows of
+every item together, or nothing (exactly-once effects). A pair touched by many items in a batch
+is loaded and written once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from ..domain.engine import next_change
+from ..domain.model import Practitioner
+from ..domain.state import OfficeState, PairState
+from ..store.base import OutboxMessage, PairKey, Transaction
+
+
+@dataclass
+class Staged:
+    """What one item changes; merged into the batch only if the item completes."""
+
+    offices: dict[int, OfficeState] = field(default_factory=dict)
+    pairs: dict[PairKey, PairState] = field(default_factory=dict)
+    inbox: dict[tuple[str, str], str] = field(default_factory=dict)
+    closed: set[tuple[int, str]] = field(default_factory=set)
+    outbox: list[OutboxMessage] = field(default_factory=list)
+
+
+class BatchUnitOfWork:
+    """Reads through a cache; `item()` stages one item's changes; `flush()` writes them all."""
+
+    def __init__(self, tx: Transaction, directory: dict[int, dict[str, Practitioner]] | None, now: dt.datetime):
+        self._tx = tx
+        self._directory = directory or {}
+        self._now = now
+        self._offices: dict[int, OfficeState] = {}
+        self._pairs: dict[PairKey, PairState | None] = {}
+        self._closed: dict[tuple[int, str], bool] = {}
+        self._inbox: dict[tuple[str, str], str | None] = {}
+        self._committed = Staged()
+        self.staged = Staged()
+
+    # -- reads: staged first, then what earlier items of the batch wrote, then the store --------
+
+    async def office(self, her_id: int) -> OfficeState:
+        if her_id in self.staged.offices:
+            return self.staged.offices[her_id]
+        if her_id not in self._offices:
+            text = await self._tx.get_office(her_id)
+            if text is not None:
+                self._offices[her_id] = OfficeState.from_json(text)
+            else:  # R13: until a behandleroversikt arrives, the directory the adapter was started with
+                self._offices[her_id] = OfficeState(her_id=her_id, roster=self._directory.get(her_id))
+        return self._offices[her_id]
+
+    async def pairs(self, office_her_id: int, hprs: set[str]) -> dict[str, PairState]:
+        missing = [(office_her_id, h) for h in hprs if (office_her_id, h) not in self._pairs]
+        if missing:
+            found = await self._tx.get_pairs(missing)
+            for key in missing:
+                text = found.get(key)
+                self._pairs[key] = PairState.from_json(text) if text is not None else None
+        result: dict[str, PairState] = {}
+        for hpr in hprs:
+            pair = self.staged.pairs.get((office_her_id, hpr)) or self._pairs[(office_her_id, hpr)]
+            if pair is not None:
+                result[hpr] = pair
+        return result
+
+    async def pair(self, key: PairKey) -> PairState | None:
+        return (await self.pairs(key[0], {key[1]})).get(key[1])
+
+    async def conversation_closed(self, office_her_id: int, ref: str) -> bool:
+        key = (office_her_id, ref)
+        if key in self.staged.closed:
+            return True
+        if key not in self._closed:
+            self._closed[key] = await self._tx.conversation_closed(office_her_id, ref)
+        return self._closed[key]
+
+    async def inbox_get(self, sender: str, msg_id: str) -> str | None:
+        key = (sender, msg_id)
+        if key in self.staged.inbox:
+            return self.staged.inbox[key]
+        if key not in self._inbox:
+            self._inbox[key] = await self._tx.inbox_get(sender, msg_id)
+        return self._inbox[key]
+
+    # -- items ---------------------------------------------------------------------------------
+
+    def begin_item(self) -> None:
+        self.staged = Staged()
+
+    def commit_item(self) -> None:
+        staged, into = self.staged, self._committed
+        into.offices.update(staged.offices)
+        into.pairs.update(staged.pairs)
+        into.inbox.update(staged.inbox)
+        into.closed |= staged.closed
+        into.outbox.extend(staged.outbox)
+        self._offices.update(staged.offices)
+        self._pairs.update(staged.pairs)
+        self._inbox.update(staged.inbox)
+        self._closed.update({key: True for key in staged.closed})
+        self.staged = Staged()
+
+    def discard_item(self) -> None:
+        self.staged = Staged()
+
+    # -- the end of the batch --------------------------------------------------------------------
+
+    async def flush(self) -> int:
+        """Write everything the completed items changed; returns how many outbox rows were new."""
+        done, tx = self._committed, self._tx
+        for her_id, office in done.offices.items():
+            await tx.put_office(her_id, office.to_json())
+        for (office_her_id, hpr), pair in done.pairs.items():
+            await tx.put_pair(office_her_id, hpr, pair.to_json(), next_change(pair))
+        for (sender, msg_id), outcome in done.inbox.items():
+            await tx.inbox_put(sender, msg_id, outcome, self._now)
+        for office_her_id, ref in sorted(done.closed):
+            await tx.close_conversation(office_her_id, ref, self._now)
+        return await tx.outbox_add(*done.outbox) if done.outbox else 0

@@ -1,0 +1,1 @@
+"""The running adapter: FastStream on RabbitMQ, the batching pipeline, the outbox relay, the clock."""

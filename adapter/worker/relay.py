@@ -1,0 +1,105 @@
+"""The outbox relay: publishes committed outbox rows in order, with publisher confirms, and marks
+them sent. A crash between publishing and marking publishes a row again with the same message id;
+consumers deduplicate on it (stable event ids)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from ..store.base import OutboxRow, Store
+
+log = logging.getLogger("ddfl.relay")
+
+
+class Unroutable(Exception):
+    """The broker had no queue for the routing key (a sender's receipt queue that does not exist)."""
+
+
+class Publisher(Protocol):
+    async def publish(self, rows: list[OutboxRow]) -> list[BaseException | None]:
+        """Publish rows (in order), returning per row None when confirmed, else the exception."""
+        ...
+
+
+class Relay:
+    def __init__(
+        self,
+        store: Store,
+        publisher: Publisher,
+        now: Callable[[], dt.datetime],
+        batch: int = 512,
+        on_published: Callable[[list[OutboxRow], int], None] = lambda rows, undeliverable: None,
+    ):
+        self._store = store
+        self._publisher = publisher
+        self._now = now
+        self._batch = batch
+        self._on_published = on_published
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.undeliverable = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    @property
+    def alive(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="ddfl-relay")
+
+    async def stop(self) -> None:
+        """Publish what is left, then end."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        await self.flush()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception as error:  # the broker is away; the rows stay and are retried
+                log.warning("outbox publish failed; will retry",
+                            extra={"event": "DDFL-RELAY-RETRY", "error": type(error).__name__})
+                await asyncio.sleep(0.5)
+
+    async def flush(self) -> int:
+        """Publish every pending row; returns how many were marked sent."""
+        total = 0
+        while rows := await self._store.outbox_pending(self._batch):
+            outcomes = await self._publisher.publish(rows)
+            done: list[OutboxRow] = []
+            undeliverable = 0
+            for row, outcome in zip(rows, outcomes):
+                if outcome is None:
+                    done.append(row)
+                elif isinstance(outcome, Unroutable):
+                    undeliverable += 1
+                    done.append(row)  # the contract: logged, counted, and the adapter carries on
+                    log.warning("message undeliverable: no such queue",
+                                extra={"event": "DDFL-UNDELIVERABLE", "routing_key": row.routing_key,
+                                       "message_id": row.message_id})
+                else:
+                    break  # keep order: what failed, and everything after it, is retried
+            if done:
+                await self._store.outbox_mark_sent([r.id for r in done], self._now())
+                total += len(done)
+                self.undeliverable += undeliverable
+                self._on_published(done, undeliverable)
+            if len(done) < len(rows):
+                raise ConnectionError("publishing stopped part way; will retry")
+        return total

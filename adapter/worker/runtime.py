@@ -1,0 +1,196 @@
+"""The running adapter: one bootstrap that wires FastStream, the store, the pipeline, the relay,
+the clock and the health endpoint — with the real parts, or with the test's clock and store.
+
+Start-up: open the store → connect and declare the queues → start the pipeline, the relay and the
+clock → consume. Shutdown (SIGTERM/SIGINT, or `stop()`): stop consuming and let in-flight
+messages finish (graceful_timeout) → drain the pipeline → stop the clock → flush the outbox →
+close the broker connection and the store. Nothing is left half-done: an item either committed
+and was acknowledged, or was not acknowledged and will be redelivered.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from faststream import AckPolicy, FastStream
+from faststream.rabbit import Channel, RabbitBroker
+from faststream.rabbit.annotations import RabbitMessage
+from faststream.specification import AsyncAPI
+
+from .. import __version__
+
+from ..config import Settings
+from ..messages.xmlsafe import Limits
+from ..service.directory import load_directory
+from ..service.handlers import Routing
+from ..service.processor import Done, Processor, Work
+from ..store import open_store
+from ..store.base import OutboxRow, Store
+from . import observability as obs
+from .amqp import AmqpPublisher, inbound_queue, plain_queue
+from .clock import Clock, SystemClock
+from .pipeline import Pipeline
+from .relay import Publisher, Relay
+from .scheduler import Scheduler
+
+log = logging.getLogger("ddfl.worker")
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        clock: Clock | None = None,
+        store: Store | None = None,
+        publisher: Publisher | None = None,
+        fault: Callable[[Work], None] | None = None,
+    ):
+        self.settings = settings = settings or Settings()
+        self.clock = clock or SystemClock()
+        self._given_store = store
+        self._given_publisher = publisher
+        self._fault = fault
+        self.routing = Routing(
+            own_her_id=settings.her_id,
+            portal_queue=settings.portal_queue,
+            absence_invalid_queue=settings.absence_invalid_queue,
+            limits=Limits(max_bytes=settings.max_message_bytes),
+        )
+        self.broker = RabbitBroker(
+            settings.amqp_url,
+            graceful_timeout=settings.graceful_timeout,
+            default_channel=Channel(prefetch_count=settings.prefetch),
+            log_level=logging.DEBUG,
+        )
+        self.app = FastStream(
+            self.broker,
+            specification=AsyncAPI(
+                title="ddfl-adapter",
+                version=__version__,
+                description="Decides what citizens see of their GP's digital services on Helsenorge.",
+            ),
+            on_startup=[self._open],
+            after_startup=[self._begin],
+            on_shutdown=[self._drain],
+            after_shutdown=[self._close],
+        )
+        self.store: Store | None = None
+        self.pipeline: Pipeline | None = None
+        self.relay: Relay | None = None
+        self.scheduler: Scheduler | None = None
+        self.health: obs.HealthServer | None = None
+        self._subscribe()
+
+    # -- wiring --------------------------------------------------------------------------------
+
+    def _subscribe(self) -> None:
+        settings = self.settings
+
+        @self.broker.subscriber(
+            inbound_queue(settings.inbound_queue, settings),
+            ack_policy=AckPolicy.MANUAL,
+            title="inbound XML",
+            description="KITH MsgHead 1.2 from EPJ and AR: Tjenestestatus, Behandleroversikt, Dialogmelding.",
+        )
+        async def on_xml(message: RabbitMessage) -> None:
+            headers = {**(message.headers or {}), "message_id": message.message_id}
+            await self._settle(message, Work(kind="xml", body=message.body, headers=headers))
+
+        @self.broker.subscriber(
+            inbound_queue(settings.absence_queue, settings),
+            ack_policy=AckPolicy.MANUAL,
+            title="absence commands",
+            description="absence.registered / absence.deleted from Tilpass Helsenorge (JSON).",
+        )
+        async def on_absence(message: RabbitMessage) -> None:
+            await self._settle(message, Work(kind="absence", body=message.body))
+
+    async def _settle(self, message: RabbitMessage, work: Work) -> None:
+        started = time.perf_counter()
+        assert self.pipeline is not None
+        done: Done = await self.pipeline.submit(work)
+        if done.ok:
+            await message.ack()
+        else:
+            await message.reject(requeue=True)  # counts towards the quorum queue's delivery limit
+        obs.LATENCY.observe(time.perf_counter() - started)
+        outcome = done.receipt.status if done.receipt is not None else "FAILED"
+        obs.MESSAGES.labels(kind=work.kind, outcome=outcome).inc()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def _open(self) -> None:
+        settings = self.settings
+        self.store = self._given_store or await open_store(settings.store_url)
+        processor = Processor(
+            self.store, self.routing, self.clock.now, load_directory(settings.directory), fault=self._fault
+        )
+        publisher = self._given_publisher or AmqpPublisher(lambda: self.broker._connection)
+        self.relay = Relay(self.store, publisher, self.clock.now, on_published=self._published)
+        self.pipeline = Pipeline(processor, settings.batch_size, on_commit=self._committed)
+        self.scheduler = Scheduler(self.store, self.pipeline, self.clock, interval=settings.clock_interval)
+
+    async def _begin(self) -> None:
+        assert self.pipeline and self.relay and self.scheduler
+        for name in (self.settings.portal_queue, self.settings.dead_letter_queue, self.settings.absence_invalid_queue):
+            await self.broker.declare_queue(plain_queue(name))
+        self.pipeline.start()
+        self.relay.start()
+        self.relay.wake()  # publish whatever a previous run committed but did not publish
+        self.scheduler.start()  # and catch up with whatever the clock passed while we were down
+        if self.settings.http_port is not None:
+            self.health = obs.HealthServer(self.settings.http_port, self.checks)
+            await self.health.start()
+        log.info("adapter started", extra={"event": "DDFL-STARTED", "inbound": self.settings.inbound_queue})
+
+    async def _drain(self) -> None:
+        for subscriber in self.broker.subscribers:
+            await subscriber.stop()  # no new deliveries; waits for in-flight handlers
+        if self.scheduler:
+            await self.scheduler.stop()
+        if self.pipeline:
+            await self.pipeline.stop()
+        if self.relay:
+            await self.relay.stop()
+
+    async def _close(self) -> None:
+        if self.health:
+            await self.health.stop()
+        if self.store and self._given_store is None:
+            await self.store.close()
+        log.info("adapter stopped", extra={"event": "DDFL-STOPPED"})
+
+    def _committed(self) -> None:
+        assert self.relay and self.scheduler
+        self.relay.wake()
+        self.scheduler.wake()
+
+    def _published(self, rows: list[OutboxRow], undeliverable: int) -> None:
+        for row in rows:
+            obs.EVENTS.labels(type=row.headers.get("type") or row.routing_key.rsplit("_", 1)[-1]).inc()
+        obs.UNDELIVERABLE.inc(undeliverable)
+
+    def checks(self) -> dict[str, bool]:
+        connection = self.broker._connection
+        return {
+            "broker_connected": connection is not None and not connection.is_closed,
+            "consuming": all(getattr(s, "running", False) for s in self.broker.subscribers),
+            "pipeline": bool(self.pipeline and self.pipeline.alive),
+            "relay": bool(self.relay and self.relay.alive),
+            "clock": bool(self.scheduler and self.scheduler.alive),
+        }
+
+    # -- for tests and embedding: the same lifecycle without FastStream's signal handling ------
+
+    async def start(self) -> None:
+        await self._open()
+        await self.broker.start()
+        await self._begin()
+
+    async def stop(self) -> None:
+        await self._drain()
+        await self.broker.stop()
+        await self._close()
