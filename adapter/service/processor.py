@@ -64,6 +64,8 @@ class Processor:
         #: Test seam: called before each item; raising simulates a bug in handling that item.
         self.fault = fault
         self.stats = Stats()
+        #: Called after each commit with every item of the batch and how it ended (replay, metrics).
+        self.listeners: list[Callable[[Work, Done], None]] = []
 
     async def process(self, batch: list[Work]) -> list[Done]:
         now = self.now()
@@ -90,6 +92,9 @@ class Processor:
         self.stats.batches += 1
         self.stats.items += len(batch)
         self.stats.outbox_rows += new_rows
+        for listener in self.listeners:
+            for work, done in zip(batch, results):
+                listener(work, done)
         return results
 
     async def _handle(self, uow: BatchUnitOfWork, work: Work, now: dt.datetime) -> Done:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections import Counter
 from collections.abc import Callable
 from typing import Protocol
 
@@ -43,6 +44,7 @@ class Relay:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.undeliverable = 0
+        self._sent: Counter[str] = Counter()
 
     def wake(self) -> None:
         self._wake.set()
@@ -77,6 +79,10 @@ class Relay:
                             extra={"event": "DDFL-RELAY-RETRY", "error": type(error).__name__})
                 await asyncio.sleep(0.5)
 
+    def published_to(self, routing_key: str) -> int:
+        """How many rows this relay has published to `routing_key` (replay waits on it)."""
+        return self._sent[routing_key]
+
     async def flush(self) -> int:
         """Publish every pending row; returns how many were marked sent."""
         total = 0
@@ -99,6 +105,7 @@ class Relay:
                 await self._store.outbox_mark_sent([r.id for r in done], self._now())
                 total += len(done)
                 self.undeliverable += undeliverable
+                self._sent.update(r.routing_key for r in done)
                 self._on_published(done, undeliverable)
             if len(done) < len(rows):
                 raise ConnectionError("publishing stopped part way; will retry")

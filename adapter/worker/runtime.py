@@ -47,8 +47,12 @@ class Runtime:
         store: Store | None = None,
         publisher: Publisher | None = None,
         fault: Callable[[Work], None] | None = None,
+        background: bool = True,
     ):
+        """`background=False` leaves the clock and the relay to the caller (replay drives them
+        step by step, so what happens is fully determined by the scenario)."""
         self.settings = settings = settings or Settings()
+        self._background = background
         self.clock = clock or SystemClock()
         self._given_store = store
         self._given_publisher = publisher
@@ -78,6 +82,7 @@ class Runtime:
             after_shutdown=[self._close],
         )
         self.store: Store | None = None
+        self.processor: Processor | None = None
         self.pipeline: Pipeline | None = None
         self.relay: Relay | None = None
         self.scheduler: Scheduler | None = None
@@ -125,7 +130,7 @@ class Runtime:
     async def _open(self) -> None:
         settings = self.settings
         self.store = self._given_store or await open_store(settings.store_url)
-        processor = Processor(
+        self.processor = processor = Processor(
             self.store, self.routing, self.clock.now, load_directory(settings.directory), fault=self._fault
         )
         publisher = self._given_publisher or AmqpPublisher(lambda: self.broker._connection)
@@ -138,9 +143,10 @@ class Runtime:
         for name in (self.settings.portal_queue, self.settings.dead_letter_queue, self.settings.absence_invalid_queue):
             await self.broker.declare_queue(plain_queue(name))
         self.pipeline.start()
-        self.relay.start()
-        self.relay.wake()  # publish whatever a previous run committed but did not publish
-        self.scheduler.start()  # and catch up with whatever the clock passed while we were down
+        if self._background:
+            self.relay.start()
+            self.relay.wake()  # publish whatever a previous run committed but did not publish
+            self.scheduler.start()  # and catch up with whatever the clock passed while we were down
         if self.settings.http_port is not None:
             self.health = obs.HealthServer(self.settings.http_port, self.checks)
             await self.health.start()
@@ -174,6 +180,7 @@ class Runtime:
         obs.UNDELIVERABLE.inc(undeliverable)
 
     def checks(self) -> dict[str, bool]:
+        """What /health and `ddfl-adapter health` report; healthy only when every check holds."""
         connection = self.broker._connection
         return {
             "broker_connected": connection is not None and not connection.is_closed,

@@ -20,7 +20,7 @@ def apprec_status(body: bytes) -> str:
 
 
 def processed(runtime) -> int:
-    return runtime.pipeline._processor.stats.items
+    return runtime.processor.stats.items
 
 
 async def test_contract_scenario_publishes_expected_events_and_apprecs(adapter: Adapter, broker: Broker) -> None:

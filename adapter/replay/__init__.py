@@ -1,0 +1,1 @@
+"""Replay for integration testers: scenarios, the citizen's view, synthetic fixture sets."""

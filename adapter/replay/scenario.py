@@ -1,0 +1,240 @@
+"""Scenario files (contract: "Replay"): loading with precise errors, and checking `expect`s.
+
+A scenario that cannot be run is a `ScenarioError` naming the file, the step and the reason
+(exit status 2). A failed expectation is an `ExpectFailure` with a field-by-field diff.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ScenarioError(Exception):
+    """The scenario itself is invalid: which file, which step, why."""
+
+    def __init__(self, path: Path, reason: str, step: int | None = None, where: str = "step"):
+        self.path, self.reason, self.step = path, reason, step
+        place = f", {where} {step}" if step is not None else ""
+        super().__init__(f"{path}{place}: {reason}")
+
+
+@dataclass(frozen=True)
+class Step:
+    index: int  # 1-based, as a tester counts them
+    at: dt.datetime
+    xml: Path | None = None
+    absence: bytes | None = None
+    headers: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Expect:
+    index: int
+    at: dt.datetime
+    office_her_id: int
+    practitioner_hpr: str
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    path: Path
+    name: str
+    start: dt.datetime
+    steps: list[Step]
+    expects: list[Expect]
+
+
+def _instant(value: Any, path: Path, what: str, index: int | None, where: str = "step") -> dt.datetime:
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise ScenarioError(path, f"{what} {value!r} is not an ISO 8601 instant", index, where) from None
+    if not isinstance(value, dt.datetime):
+        raise ScenarioError(path, f"{what} must be an ISO 8601 instant with offset", index, where)
+    if value.tzinfo is None:
+        raise ScenarioError(path, f"{what} {value.isoformat()} has no UTC offset", index, where)
+    return value
+
+
+def load_scenario(path: Path) -> Scenario:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ScenarioError(path, f"cannot read the file ({error.strerror})") from None
+    except yaml.YAMLError as error:
+        raise ScenarioError(path, f"not valid YAML ({error})") from None
+    if not isinstance(raw, dict):
+        raise ScenarioError(path, "a scenario is a mapping with name, start, steps and expect")
+    unknown = set(raw) - {"name", "start", "steps", "expect"}
+    if unknown:
+        raise ScenarioError(path, f"unknown keys {sorted(unknown)}")
+    if not isinstance(raw.get("name"), str) or not raw["name"].strip():
+        raise ScenarioError(path, "`name` is required")
+    start = _instant(raw.get("start"), path, "`start`", None)
+    steps_raw = raw.get("steps")
+    if not isinstance(steps_raw, list) or not steps_raw:
+        raise ScenarioError(path, "`steps` must be a non-empty list")
+    steps: list[Step] = []
+    previous = start
+    for index, entry in enumerate(steps_raw, start=1):
+        steps.append(step := _step(entry, index, path, previous))
+        previous = step.at
+    expects_raw = raw.get("expect") or []
+    if not isinstance(expects_raw, list):
+        raise ScenarioError(path, "`expect` must be a list")
+    expects = [_expect(entry, index, path) for index, entry in enumerate(expects_raw, start=1)]
+    return Scenario(path, raw["name"], start, steps, expects)
+
+
+def _step(entry: Any, index: int, path: Path, previous: dt.datetime) -> Step:
+    if not isinstance(entry, dict):
+        raise ScenarioError(path, "a step is a mapping with `at`", index)
+    unknown = set(entry) - {"at", "xml", "absence", "headers"}
+    if unknown:
+        raise ScenarioError(path, f"unknown keys {sorted(unknown)}", index)
+    at = _instant(entry.get("at"), path, "`at`", index)
+    if at < previous:
+        raise ScenarioError(path, f"`at` {at.isoformat()} is before the previous step's {previous.isoformat()}", index)
+    if "xml" in entry and "absence" in entry:
+        raise ScenarioError(path, "a step has at most one of `xml` and `absence`", index)
+    headers = entry.get("headers") or {}
+    if not isinstance(headers, dict):
+        raise ScenarioError(path, "`headers` must be a mapping", index)
+    if headers and "xml" not in entry:
+        raise ScenarioError(path, "`headers` go with an `xml` step", index)
+    xml = absence = None
+    if "xml" in entry:
+        xml = _file(entry["xml"], path, index, "xml")
+    elif "absence" in entry:
+        value = entry["absence"]
+        if isinstance(value, dict):
+            absence = json.dumps(value, default=str, ensure_ascii=False).encode()
+        else:
+            absence = _file(value, path, index, "absence").read_bytes()
+    return Step(index, at, xml, absence, {str(k): v for k, v in headers.items()})
+
+
+def _file(value: Any, path: Path, index: int, key: str) -> Path:
+    if not isinstance(value, str) or not value:
+        raise ScenarioError(path, f"`{key}` must be a path relative to the scenario file", index)
+    target = (path.parent / value).resolve()
+    if not target.is_file():
+        raise ScenarioError(path, f"`{key}` file {value!r} does not exist", index)
+    return target
+
+
+def _expect(entry: Any, index: int, path: Path) -> Expect:
+    if not isinstance(entry, dict):
+        raise ScenarioError(path, "an expect entry is a mapping", index, "expect")
+    at = _instant(entry.get("at"), path, "`at`", index, "expect")
+    try:
+        office = int(entry["office_her_id"])
+        hpr = str(entry["practitioner_hpr"])
+    except (KeyError, TypeError, ValueError):
+        raise ScenarioError(path, "`office_her_id` and `practitioner_hpr` are required", index, "expect") from None
+    fields = {k: v for k, v in entry.items() if k not in ("at", "office_her_id", "practitioner_hpr")}
+    return Expect(index, at, office, hpr, fields)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking expectations
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    field: str
+    expected: Any
+    actual: Any
+
+
+@dataclass(frozen=True)
+class ExpectFailure:
+    expect: Expect
+    event: dict[str, Any] | None
+    step: int | None
+    mismatches: list[Mismatch]
+
+    def describe(self) -> str:
+        e = self.expect
+        head = (f"expect {e.index} (at {e.at.isoformat()}, office {e.office_her_id}, "
+                f"practitioner {e.practitioner_hpr}) failed")
+        if self.event is None:
+            return f"{head}: no availability.changed event for that pair at or before that instant"
+        lines = [f"{head}: compared with event {self.event['event_id']} "
+                 f"(effective {self.event['effective_at']}, published at step {self.step})"]
+        width = max(len(m.field) for m in self.mismatches)
+        for m in self.mismatches:
+            lines.append(f"  {m.field:<{width}}  expected {_show(m.expected):<22} actual {_show(m.actual)}")
+        return "\n".join(lines)
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+
+
+def _normal(value: Any) -> Any:
+    """YAML's dates and instants as the events print them."""
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def _compare(expected: Any, actual: Any, where: str, out: list[Mismatch]) -> None:
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            out.append(Mismatch(where, expected, actual))
+            return
+        for key, value in expected.items():
+            _compare(value, actual.get(str(key), _MISSING), f"{where}.{key}" if where else str(key), out)
+        return
+    expected = _normal(expected)
+    if actual is _MISSING:
+        out.append(Mismatch(where, expected, "(absent)"))
+    elif isinstance(expected, str) and isinstance(actual, str) and "T" in expected and "T" in actual:
+        try:
+            same = dt.datetime.fromisoformat(expected) == dt.datetime.fromisoformat(actual)
+        except ValueError:
+            same = expected == actual
+        if not same:
+            out.append(Mismatch(where, expected, actual))
+    elif expected != actual:
+        out.append(Mismatch(where, expected, actual))
+
+
+_MISSING = object()
+
+
+def check(expects: list[Expect], events: list[tuple[int, dict[str, Any]]]) -> list[ExpectFailure]:
+    """Each expect against the latest availability.changed of its pair effective at or before its
+    `at`; `events` are (step index, event) in publishing order."""
+    failures: list[ExpectFailure] = []
+    for expect in expects:
+        match: tuple[int, dict[str, Any]] | None = None
+        for step, event in events:
+            if (
+                event.get("type") == "availability.changed"
+                and event["office_her_id"] == expect.office_her_id
+                and event["practitioner_hpr"] == expect.practitioner_hpr
+                and dt.datetime.fromisoformat(event["effective_at"]) <= expect.at
+            ):
+                match = (step, event)
+        if match is None:
+            failures.append(ExpectFailure(expect, None, None, []))
+            continue
+        mismatches: list[Mismatch] = []
+        _compare(expect.fields, match[1], "", mismatches)
+        if mismatches:
+            failures.append(ExpectFailure(expect, match[1], match[0], mismatches))
+    return failures
