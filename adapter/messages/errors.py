@@ -1,0 +1,147 @@
+"""One typed error per reason to refuse an inbound XML message (R15).
+
+Like Helsenorge.Messaging, each error knows how it is answered: with an AppRec carrying its
+kodeverk 8221 `code` when the envelope could be read and its sender trusted, or otherwise with a
+report on the sender's error queue carrying `error_condition`. `event_id` is stable, for logs and
+alerts. No error text carries personal data: descriptions name fields, never their values.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from adapter.messages.privacy import mask
+
+if TYPE_CHECKING:
+    from adapter.messages.envelope import Envelope
+
+#: Kodeverk 8221 (2.16.578.1.12.4.1.1.8221), the codes the adapter answers with, and their names.
+CODE_SYSTEM_8221 = "2.16.578.1.12.4.1.1.8221"
+CODE_NAMES_8221: dict[str, str] = {
+    "T01": "Ikke XML / ikke 'well formed' / uleselig",
+    "T02": "XML validerer ikke",
+    "T10": "Støtter ikke meldingsformatet",
+    "E20": "Lege finnes ikke",
+    "E21": "Mottaker finnes ikke",
+    "E31": "Pasientens fødselsnummer er feil",
+    "X99": "Annen feil",
+}
+
+#: Descriptions quote what the sender wrote (a message type, a parser's message); this keeps
+#: a hostile value from bloating logs and AMQP headers.
+MAX_DESCRIPTION = 500
+
+NOT_WELL_FORMED = "transport:not-well-formed-xml"
+INVALID_FIELD_VALUE = "transport:invalid-field-value"
+UNSUPPORTED_MESSAGE = "transport:unsupported-message"
+SPOOFING_ATTACK = "abuse:spoofing-attack"
+
+
+class InboundError(Exception):
+    """A refused inbound XML message.
+
+    `envelope` is set once the MsgHead envelope has been read; `reported_sender` is the HER-id
+    whose error queue or AppRec receives the answer (None: nobody can be told, only log it).
+    """
+
+    code: ClassVar[str]
+    event_id: ClassVar[str]
+    #: Set when the answer is an error-queue report instead of an AppRec.
+    error_condition: ClassVar[str | None] = None
+    #: Whether the envelope's sender is told, when nobody else is named.
+    answers_envelope_sender: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        description: str,
+        *,
+        envelope: Envelope | None = None,
+        reported_sender: int | None = None,
+    ) -> None:
+        self.description = mask(description)[:MAX_DESCRIPTION]
+        self.envelope = envelope
+        if reported_sender is None and envelope is not None and self.answers_envelope_sender:
+            reported_sender = envelope.sender_her_id
+        self.reported_sender = reported_sender
+        super().__init__(f"{self.event_id}: {self.description}")
+
+
+# --- before the envelope is read: answered on the error queue ----------------------------------
+
+
+class TooLarge(InboundError):
+    code, event_id, error_condition = "T01", "DDFL-T01-TOO-LARGE", NOT_WELL_FORMED
+
+
+class NotWellFormed(InboundError):
+    code, event_id, error_condition = "T01", "DDFL-T01-NOT-WELL-FORMED", NOT_WELL_FORMED
+
+
+class BadEncoding(InboundError):
+    code, event_id, error_condition = "T01", "DDFL-T01-BAD-ENCODING", NOT_WELL_FORMED
+
+
+class TooDeep(InboundError):
+    code, event_id, error_condition = "T01", "DDFL-T01-TOO-DEEP", NOT_WELL_FORMED
+
+
+class DoctypeForbidden(InboundError):
+    """Any DOCTYPE: the door to XXE, entity expansion and DTD fetching, and never needed by KITH."""
+
+    code, event_id, error_condition = "T02", "DDFL-T02-DOCTYPE", NOT_WELL_FORMED
+
+
+class NotMsgHead(InboundError):
+    """Well-formed XML that is not a MsgHead 1.2 (an AppRec, a wrapper, anything else)."""
+
+    code, event_id, error_condition = "T10", "DDFL-T10-NOT-MSGHEAD", UNSUPPORTED_MESSAGE
+
+
+class UnreadableEnvelope(InboundError):
+    """A MsgHead without what an AppRec needs: type, GenDate, MsgId and the sender's HER-id."""
+
+    code, event_id, error_condition = "T02", "DDFL-T02-ENVELOPE-UNREADABLE", INVALID_FIELD_VALUE
+
+
+# --- after the envelope is read --------------------------------------------------------------
+
+
+class SpoofedSender(InboundError):
+    """The AMQP `fromHerId` differs from the MsgHead sender office (R13).
+
+    Reported to the transport-level sender named by the header, never to the office the message
+    claims to come from: that one may be the victim.
+    """
+
+    code, event_id, error_condition = "X99", "DDFL-X99-SPOOFING", SPOOFING_ATTACK
+    answers_envelope_sender = False
+
+
+class ReceiverUnknown(InboundError):
+    code, event_id = "E21", "DDFL-E21-RECEIVER-UNKNOWN"
+
+
+class UnsupportedMessageType(InboundError):
+    code, event_id = "T10", "DDFL-T10-UNSUPPORTED-TYPE"
+
+
+class GenDateInFuture(InboundError):
+    """R1: a GenDate far ahead would pin the status against every later message."""
+
+    code, event_id = "X99", "DDFL-X99-GENDATE-IN-FUTURE"
+
+
+class InvalidPatientId(InboundError):
+    code, event_id = "E31", "DDFL-E31-INVALID-FNR"
+
+
+class PractitionerNotIdentified(InboundError):
+    """No HPR-nummer where one is required, or one that is not 6 to 9 digits."""
+
+    code, event_id = "E20", "DDFL-E20-PRACTITIONER-NOT-IDENTIFIED"
+
+
+class InvalidMessage(InboundError):
+    """A readable envelope, but the message breaks MsgHead, its payload schema or the contract."""
+
+    code, event_id = "T02", "DDFL-T02-INVALID"
