@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -21,6 +22,7 @@ from ..domain.model import DialogueNote
 from ..domain.state import PairState
 from ..messages.absences import AbsenceRejected, parse_absence
 from ..messages.apprec import build_apprec, build_error_report
+from ..messages.envelope import Envelope
 from ..messages.errors import InboundError
 from ..messages.inbound import parse_message
 from ..messages.xmlsafe import Limits
@@ -106,10 +108,8 @@ async def handle_xml(
 
     envelope, command = inbound.envelope, inbound.command
     sender = str(envelope.sender_her_id)
-    if (recorded := await uow.inbox_get(sender, envelope.msg_id)) is not None:
-        first = json.loads(recorded)
-        log.info("duplicate message", extra={"event": "DDFL-DUPLICATE", "msg_id": envelope.msg_id, "sender": sender})
-        return Receipt("xml", envelope.msg_id, "DUPLICATE", first["codes"], first["error_condition"])
+    if (duplicate := await _duplicate(uow, sender, envelope.msg_id)) is not None:
+        return duplicate
 
     office = await uow.office(envelope.sender_her_id)
     if isinstance(command, DialogueNote):
@@ -120,6 +120,7 @@ async def handle_xml(
         outcome = engine.apply(office, pairs, command, now)
     _stage_outcome(uow, outcome, office.her_id, routing)
 
+    errors: list[tuple[str, str]] = []
     if outcome.rejection is not None:
         codes = [outcome.rejection.code]
         log.info(
@@ -130,29 +131,58 @@ async def handle_xml(
         errors = [(outcome.rejection.code, outcome.rejection.reason)]
         receipt = Receipt("xml", envelope.msg_id, "REJECTED", codes)
     else:
-        errors = []
         receipt = Receipt("xml", envelope.msg_id, "OK")
-    if envelope.ack_requested:
-        uow.staged.outbox.append(
-            OutboxMessage(
-                routing_key=routing.receipts_queue(envelope.sender_her_id),
-                message_id=_apprec_id(envelope.msg_id),
-                body=build_apprec(envelope, ok=not errors, errors=errors, gen_date=now, own_her_id=routing.own_her_id),
-                content_type="application/xml",
-                headers=_reply_headers(envelope.sender_her_id, routing),
-            )
-        )
-    uow.staged.inbox[(sender, envelope.msg_id)] = json.dumps(receipt.to_json())
+    _answer(uow, envelope, receipt, errors, now, routing)
     return receipt
 
 
-def _apprec_id(msg_id: str) -> str:
-    """The AppRec's id, derived from the message it answers, so an answer re-sent is the same."""
-    return f"apprec-{msg_id}"
+def _answer(
+    uow: BatchUnitOfWork, envelope: Envelope, receipt: Receipt, errors: list[tuple[str, str]], now: dt.datetime,
+    routing: Routing,
+) -> None:
+    """R15: an AppRec when the message asked for one; remembered with the receipt in the inbox,
+    so a duplicate (same sender, same MsgId) is answered with the very same AppRec."""
+    reply = None
+    if envelope.ack_requested:
+        reply = OutboxMessage(
+            routing_key=routing.receipts_queue(envelope.sender_her_id),
+            message_id=f"apprec-{envelope.msg_id}",
+            body=build_apprec(envelope, ok=not errors, errors=errors, gen_date=now, own_her_id=routing.own_her_id),
+            content_type="application/xml",
+            headers={"fromHerId": routing.own_her_id, "toHerId": envelope.sender_her_id},
+        )
+        uow.staged.outbox.append(reply)
+    record = {"receipt": receipt.to_json(), "reply": _reply_record(reply)}
+    uow.staged.inbox[(str(envelope.sender_her_id), envelope.msg_id)] = json.dumps(record)
 
 
-def _reply_headers(to_her_id: int, routing: Routing) -> dict[str, Any]:
-    return {"fromHerId": routing.own_her_id, "toHerId": to_her_id}
+def _reply_record(reply: OutboxMessage | None) -> dict[str, Any] | None:
+    if reply is None:
+        return None
+    return {"routing_key": reply.routing_key, "message_id": reply.message_id, "body": reply.body.decode(),
+            "headers": dict(reply.headers), "content_type": reply.content_type}
+
+
+async def _duplicate(uow: BatchUnitOfWork, sender: str, msg_id: str) -> Receipt | None:
+    """R12/R15: a message seen before changes nothing and gets the first one's AppRec again."""
+    recorded = await uow.inbox_get(sender, msg_id)
+    if recorded is None:
+        return None
+    first = json.loads(recorded)
+    log.info("duplicate message", extra={"event": "DDFL-DUPLICATE", "msg_id": msg_id, "sender": sender})
+    if (reply := first["reply"]) is not None:
+        uow.staged.outbox.append(
+            OutboxMessage(
+                routing_key=reply["routing_key"],
+                # a fresh transport id (the outbox publishes an id once); the AppRec inside is the same
+                message_id=f"{reply['message_id']}-again-{uuid.uuid4().hex}",
+                body=reply["body"].encode(),
+                headers=reply["headers"],
+                content_type=reply["content_type"],
+            )
+        )
+    receipt = first["receipt"]
+    return Receipt("xml", msg_id, "DUPLICATE", receipt["codes"], receipt["error_condition"])
 
 
 async def _refuse_xml(
@@ -166,25 +196,10 @@ async def _refuse_xml(
                "reason": error.description},
     )
     if error.error_condition is None and envelope is not None:
-        sender = str(envelope.sender_her_id)
-        if (recorded := await uow.inbox_get(sender, envelope.msg_id)) is not None:
-            first = json.loads(recorded)
-            return Receipt("xml", msg_id, "DUPLICATE", first["codes"], first["error_condition"])
+        if (duplicate := await _duplicate(uow, str(envelope.sender_her_id), envelope.msg_id)) is not None:
+            return duplicate
         receipt = Receipt("xml", msg_id, "REJECTED", [error.code])
-        if envelope.ack_requested:
-            uow.staged.outbox.append(
-                OutboxMessage(
-                    routing_key=routing.receipts_queue(envelope.sender_her_id),
-                    message_id=_apprec_id(envelope.msg_id),
-                    body=build_apprec(
-                        envelope, ok=False, errors=[(error.code, error.description)], gen_date=now,
-                        own_her_id=routing.own_her_id,
-                    ),
-                    content_type="application/xml",
-                    headers=_reply_headers(envelope.sender_her_id, routing),
-                )
-            )
-        uow.staged.inbox[(sender, envelope.msg_id)] = json.dumps(receipt.to_json())
+        _answer(uow, envelope, receipt, [(error.code, error.description)], now, routing)
         return receipt
 
     # Not readable, or not to be trusted: report on the sender's error queue when we know whom.
@@ -220,7 +235,7 @@ def _digest(body: bytes) -> str:
 async def handle_absence(uow: BatchUnitOfWork, body: bytes, now: dt.datetime, routing: Routing) -> Receipt:
     digest = _digest(body)  # no MsgId on this path: the same command is the same bytes
     if (recorded := await uow.inbox_get(ABSENCE_SENDER, digest)) is not None:
-        first = json.loads(recorded)
+        first = json.loads(recorded)["receipt"]
         return Receipt("absence", first["id"], "DUPLICATE", first["codes"])
     try:
         command = parse_absence(body)
@@ -236,7 +251,7 @@ async def handle_absence(uow: BatchUnitOfWork, body: bytes, now: dt.datetime, ro
         else:
             _stage_outcome(uow, outcome, office.her_id, routing)
             receipt = Receipt("absence", command.absence_id, "OK")
-    uow.staged.inbox[(ABSENCE_SENDER, digest)] = json.dumps(receipt.to_json())
+    uow.staged.inbox[(ABSENCE_SENDER, digest)] = json.dumps({"receipt": receipt.to_json(), "reply": None})
     return receipt
 
 
