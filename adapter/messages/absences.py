@@ -1,0 +1,161 @@
+"""Absence commands from Tilpass Helsenorge (JSON) → RegisterAbsence / DeleteAbsence (R14).
+
+Every refusal is an `AbsenceRejected` with a short reason key for receipts and metrics and a
+description for the log; nothing else escapes, whatever the bytes. Fields the contract does not
+know are ignored, so Tilpass Helsenorge can add some without breaking the adapter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from adapter.domain.model import MAX_ABSENCE_DAYS, DeleteAbsence, RegisterAbsence, Service
+from adapter.messages.building import build
+
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_HPR = re.compile(r"[0-9]{6,9}")
+_JSON_TYPES = {str: "string", int: "integer", list: "array"}
+_SERVICE_KEYS = frozenset(service.value for service in Service)
+_INSTANT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+class AbsenceRejected(Exception):
+    """An absence command that changes nothing; `reason` is a short stable key."""
+
+    def __init__(self, reason: str, description: str, absence_id: str | None = None) -> None:
+        self.reason = reason
+        self.description = description
+        self.absence_id = absence_id
+        super().__init__(f"{reason}: {description}")
+
+
+def parse_absence(body: bytes) -> RegisterAbsence | DeleteAbsence:
+    """Parse and validate one absence command, or raise `AbsenceRejected`."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise AbsenceRejected("invalid_json", f"not JSON: {type(exc).__name__}") from None
+    if not isinstance(document, dict):
+        raise AbsenceRejected("invalid_json", "not a JSON object")
+    absence_id = document.get("absence_id")
+    fields = _Fields(document, absence_id if isinstance(absence_id, str) else None)
+    kind = fields.required("type", str)
+    if kind == "absence.registered":
+        return _registered(fields)
+    if kind == "absence.deleted":
+        return _deleted(fields)
+    raise fields.reject(
+        "unknown_type", f"type {kind!r} is not absence.registered or absence.deleted"
+    )
+
+
+def _registered(fields: _Fields) -> RegisterAbsence:
+    command = {
+        "absence_id": fields.identifier(),
+        "office_her_id": fields.her_id("office_her_id"),
+        "practitioner_hpr": fields.hpr("practitioner_hpr"),
+        "from_date": fields.date("from"),
+        "to_date": fields.date("to"),
+        "services": fields.services(),
+        "registered_by_hpr": fields.hpr("registered_by_hpr"),
+        "registered_at": fields.instant("registered_at"),
+    }
+    from_date, to_date = command["from_date"], command["to_date"]
+    if from_date > to_date:
+        raise fields.reject("from_after_to", f"from {from_date} is after to {to_date}")
+    days = (to_date - from_date).days + 1
+    if days > MAX_ABSENCE_DAYS:
+        raise fields.reject(
+            "too_long", f"{days} days; at most {MAX_ABSENCE_DAYS}, both ends counted"
+        )
+    return build(RegisterAbsence, fields.invalid, **command)
+
+
+def _deleted(fields: _Fields) -> DeleteAbsence:
+    return build(
+        DeleteAbsence,
+        fields.invalid,
+        absence_id=fields.identifier(),
+        office_her_id=fields.her_id("office_her_id"),
+        deleted_by_hpr=fields.hpr("deleted_by_hpr"),
+        deleted_at=fields.instant("deleted_at"),
+    )
+
+
+class _Fields:
+    """Typed access to the command's fields; each accessor refuses with the reason that fits."""
+
+    def __init__(self, document: dict[str, Any], absence_id: str | None) -> None:
+        self._document = document
+        self._absence_id = absence_id
+
+    def reject(self, reason: str, description: str) -> AbsenceRejected:
+        return AbsenceRejected(reason, description, self._absence_id)
+
+    def invalid(self, description: str) -> AbsenceRejected:
+        return self.reject("invalid_field", description)
+
+    def required(self, name: str, kind: type) -> Any:
+        if name not in self._document or self._document[name] is None:
+            raise self.reject("missing_field", f"{name} is missing")
+        value = self._document[name]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise self.invalid(f"{name} must be a JSON {_JSON_TYPES[kind]}")
+        return value
+
+    def identifier(self) -> str:
+        value = self.required("absence_id", str)
+        if not value.strip():
+            raise self.invalid("absence_id is empty")
+        return value
+
+    def her_id(self, name: str) -> int:
+        value = self.required(name, int)
+        if value <= 0:
+            raise self.invalid(f"{name} must be a positive integer")
+        return value
+
+    def hpr(self, name: str) -> str:
+        return self._matching(name, _HPR, "invalid_field", "a string of 6 to 9 digits")
+
+    def date(self, name: str) -> dt.date:
+        return self._parsed(name, _DATE, dt.date.fromisoformat, "a date YYYY-MM-DD")
+
+    def instant(self, name: str) -> dt.datetime:
+        return self._parsed(
+            name, _INSTANT, dt.datetime.fromisoformat, "an ISO 8601 instant with an offset"
+        )
+
+    def services(self) -> frozenset[Service]:
+        value = self.required("services", list)
+        if not value:
+            raise self.reject("no_services", "services is empty")
+        unknown = [
+            service
+            for service in value
+            if not isinstance(service, str) or service not in _SERVICE_KEYS
+        ]
+        if unknown:
+            raise self.reject("unknown_service", f"unknown services {unknown!r}")
+        return frozenset(Service(service) for service in value)
+
+    def _matching(self, name: str, pattern: re.Pattern[str], reason: str, form: str) -> str:
+        value = self.required(name, str)
+        if not pattern.fullmatch(value):
+            raise self.reject(reason, f"{name} must be {form}")
+        return value
+
+    def _parsed(
+        self, name: str, pattern: re.Pattern[str], parse: Callable[[str], Any], form: str
+    ) -> Any:
+        value = self._matching(name, pattern, "invalid_date", form)
+        try:
+            return parse(value)
+        except ValueError:
+            raise self.reject("invalid_date", f"{name} must be {form}") from None
