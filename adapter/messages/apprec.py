@@ -1,0 +1,108 @@
+"""The answers to inbound XML (R15): an AppRec 1.0 to the sender office, or an error-queue report.
+
+Both are pure functions of what they are given: the clock and the ids come in as arguments, and
+the AppRec's own Id is derived from the message it answers, so answering a duplicate again gives
+the very same receipt.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Sequence
+
+from lxml import etree
+from lxml.builder import ElementMaker
+
+from adapter import __version__
+from adapter.messages.envelope import HELSENORGE_HER_ID, Envelope
+from adapter.messages.errors import CODE_NAMES_8221, CODE_SYSTEM_8221, InboundError
+from adapter.messages.privacy import mask
+
+APPREC_NS = "http://www.kith.no/xmlstds/apprec/2004-11-21"
+APPREC_MIG_VERSION = "1.0 2004-11-21"
+#: uuid5 namespace for AppRec Ids; fixed forever, or duplicates would get new receipt Ids.
+_APPREC_IDS = uuid.UUID("6f1d7c3e-2b0a-5e51-9c47-8d3a1f0e6b25")
+_STATUS_8258 = {True: ("1", "OK"), False: ("2", "Avvist")}
+
+_A = ElementMaker(namespace=APPREC_NS, nsmap={None: APPREC_NS})
+
+
+def build_apprec(
+    envelope: Envelope,
+    *,
+    ok: bool,
+    errors: Sequence[tuple[str, str]] = (),
+    gen_date: dt.datetime,
+    own_her_id: int = HELSENORGE_HER_ID,
+) -> bytes:
+    """An AppRec 1.0 answering `envelope`'s message: status 1 OK, or 2 Avvist with `errors`.
+
+    `errors` are (kodeverk 8221 code, description) pairs; the description goes in the Error's
+    OT, masked, the code's official name in its DN. A rejection needs at least one; OK takes none.
+    """
+    if gen_date.utcoffset() is None:
+        raise ValueError("gen_date must carry a UTC offset")
+    if ok == bool(errors):
+        raise ValueError("an OK AppRec carries no errors, a rejection at least one")
+    unknown = [code for code, _ in errors if code not in CODE_NAMES_8221]
+    if unknown:
+        raise ValueError(f"not kodeverk 8221 codes the adapter uses: {unknown}")
+    status, status_name = _STATUS_8258[ok]
+    apprec = _A.AppRec(
+        _A.MsgType(V="APPREC", DN="Applikasjonskvittering"),
+        _A.MIGversion(APPREC_MIG_VERSION),
+        _A.SoftwareName("ddfl-adapter"),
+        _A.SoftwareVersion(__version__),
+        _A.GenDate(gen_date.isoformat()),
+        _A.Id(_apprec_id(envelope, status, [code for code, _ in errors])),
+        _A.Sender(_institution(own_her_id)),
+        _A.Receiver(_institution(envelope.sender_her_id)),
+        _A.Status(V=status, DN=status_name),
+        *(
+            _A.Error(V=code, DN=CODE_NAMES_8221[code], S=CODE_SYSTEM_8221, OT=mask(description))
+            for code, description in errors
+        ),
+        _A.OriginalMsgId(
+            _A.MsgType(V=envelope.msg_type),
+            _A.IssueDate(envelope.gen_date.isoformat()),
+            _A.Id(envelope.msg_id),
+        ),
+    )
+    return etree.tostring(apprec, xml_declaration=True, encoding="UTF-8")
+
+
+def build_error_report(
+    error: InboundError, *, original_message_id: str | None
+) -> tuple[bytes, dict[str, str]]:
+    """The body and AMQP application headers of a report on the sender's `_error` queue.
+
+    As Helsenorge.Messaging does, the headers carry `errorCondition`, `errorDescription` and
+    `originalMessageId` (the AMQP message id of the refused message; left out when unknown). The
+    body is the same as JSON (content type application/json), with the 8221 code and event id.
+    """
+    if error.error_condition is None:
+        raise ValueError(f"{error.event_id} is answered with an AppRec, not on the error queue")
+    headers = {"errorCondition": error.error_condition, "errorDescription": error.description}
+    if original_message_id is not None:
+        headers["originalMessageId"] = original_message_id
+    report = {
+        "errorCondition": error.error_condition,
+        "errorDescription": error.description,
+        "originalMessageId": original_message_id,
+        "msgId": error.envelope.msg_id if error.envelope else None,
+        "code": error.code,
+        "eventId": error.event_id,
+    }
+    return json.dumps(report, ensure_ascii=False).encode("utf-8"), headers
+
+
+def _apprec_id(envelope: Envelope, status: str, codes: list[str]) -> str:
+    """Same message, same answer, same Id; a different answer gets a different one."""
+    key = "/".join([str(envelope.sender_her_id), envelope.msg_id, status, *codes])
+    return str(uuid.uuid5(_APPREC_IDS, key))
+
+
+def _institution(her_id: int) -> etree._Element:
+    return _A.HCP(_A.Inst(_A.Id(str(her_id)), _A.TypeId(V="HER", DN="HER-id")))
