@@ -57,3 +57,9 @@ def require_kith() -> None:
         pytest.skip(
             f"the official KITH schemas are not at {KITH_SCHEMAS} (../shared/kith is absent)"
         )
+
+
+def sample(name: str) -> bytes:
+    """The bytes of a public KITH sample (path below samples/); skips when KITH is absent."""
+    require_kith()
+    return (KITH_SAMPLES / name).read_bytes()

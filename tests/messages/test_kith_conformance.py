@@ -22,6 +22,7 @@ from msgsupport import (
     XML_EXAMPLES,
     example,
     require_kith,
+    sample,
     variant,
 )
 
@@ -204,7 +205,7 @@ def test_every_sample_has_an_expected_answer() -> None:
 @pytest.mark.parametrize("name", sorted(SAMPLE_ANSWERS))
 def test_every_sample_gets_its_answer(apprec_schema: etree.XMLSchema, name: str) -> None:
     with pytest.raises(InboundError) as caught:
-        parse_message((KITH_SAMPLES / name).read_bytes(), now=NOW)
+        parse_message(sample(name), now=NOW)
     error = caught.value
     assert type(error) is SAMPLE_ANSWERS[name]
     if error.error_condition is None:
@@ -221,7 +222,7 @@ def test_every_sample_gets_its_answer(apprec_schema: etree.XMLSchema, name: str)
 def test_a_sample_for_another_receiver_is_judged_on_its_merits_once_addressed_to_the_adapter(
     name: str,
 ) -> None:
-    body = (KITH_SAMPLES / name).read_bytes()
+    body = sample(name)
     envelope = read_envelope(parse_xml(body))
     # A type the adapter does not handle is T10; Helsenorge_Message.xml is a citizen's
     # Foresporsel under a handled type, which lacks the office's Notat.
