@@ -10,7 +10,7 @@ from pathlib import Path
 
 from lxml import etree
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMA_DIR = Path(__file__).parents[1] / "published_schemas"  # a link to schemas/ in a checkout
 TJENESTESTATUS_NS = "urn:no:ddfl-adapter:tjenestestatus:1"
 BEHANDLEROVERSIKT_NS = "urn:no:ddfl-adapter:behandleroversikt:1"
 

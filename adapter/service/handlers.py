@@ -212,7 +212,7 @@ async def _refuse_xml(
                 message_id=f"error-{original_id or _digest(body)}-{error.code}",
                 body=body,
                 headers=report_headers,
-                content_type="application/xml",
+                content_type="application/json",
             )
         )
     return Receipt("xml", msg_id, "ERROR_QUEUE", [error.code], error.error_condition)
