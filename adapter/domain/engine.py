@@ -291,6 +291,8 @@ def _report_status(
 def _replace_roster(
     office: OfficeState, pairs: Mapping[str, PairState], command: ReplaceRoster, now: dt.datetime
 ) -> Outcome:
+    if command.message.gen_date > now + MAX_CLOCK_SKEW:  # R1: would pin the list against later ones
+        return rejected("X99", "GenDate is more than 10 minutes ahead of the adapter's clock (R1)")
     version = (command.message.gen_date, command.message.msg_id)
     if office.roster_version is not None and version <= office.roster_version:
         return Outcome()  # an older list arriving late changes nothing (R1's order)
@@ -345,7 +347,8 @@ def _register_absence(
     events: list[Event] = []
     if owner is not None:
         previous = _pair(office, pairs, owner).facts.absences.get(command.absence_id)
-        if previous is not None and (previous.same_content(absence) or previous.registered_at > absence.registered_at):
+        same_again = owner == command.practitioner_hpr and previous is not None and previous.same_content(absence)
+        if same_again or (previous is not None and previous.registered_at > absence.registered_at):
             return Outcome()  # R14: the same again, or older than what replaced it
         if owner != command.practitioner_hpr:  # moved to another practitioner: leaves the first
             changes = _Changes(_pair(office, pairs, owner))
