@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 import urllib.error
 import urllib.request
@@ -22,6 +23,10 @@ def _settings_help() -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # A stop requested before the application is up has nothing in flight to finish: leave at
+    # once, cleanly. FastStream replaces this handler with its graceful one when it starts.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: sys.exit(0))
     from .worker.observability import configure_logging
     from .worker.runtime import Runtime
 

@@ -138,6 +138,7 @@ async def test_sigkill_mid_stream_then_restart_loses_nothing_and_renames_nothing
     worker = _spawn(worker_env, log)
     try:
         await wait_until(lambda: distinct() >= len(expected), timeout=120, what="every expected event")
+        await wait_until(lambda: log.read_text().count('"DDFL-STARTED"') == len(kill_points) + 1, what="the restart")
     finally:
         worker.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(worker.wait, 60) == 0, log.read_text()[-3000:]
