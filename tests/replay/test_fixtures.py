@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,7 @@ KITH_SCHEMAS = PROJECT.parent / "shared" / "kith" / "schemas"
 XML_FIXTURES = sorted(MESSAGES.glob("*.xml"))
 OSLO = ZoneInfo("Europe/Oslo")
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+AMQP_URL = os.environ.get("DDFL_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 
 @functools.cache
@@ -110,6 +112,18 @@ def test_scenario_replays_and_every_expect_holds(scenario: Path) -> None:
     result = replay(scenario.stem)
     assert result.scenario.expects, "a fixture scenario says what it shows"
     assert result.failures == [], "\n".join(f.describe() for f in result.failures)
+
+
+@pytest.mark.broker
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.stem)
+def test_scenario_on_rabbitmq_publishes_what_the_in_memory_replay_does(scenario: Path) -> None:
+    from adapter.replay.runner import run_scenario
+
+    real = run_scenario(scenario, amqp_url=AMQP_URL)
+    assert real.failures == [], "\n".join(f.describe() for f in real.failures)
+    memory = replay(scenario.stem)
+    assert real.events == memory.events
+    assert real.receipts == memory.receipts
 
 
 # ---------------------------------------------------------------------------------------------
