@@ -589,6 +589,12 @@ def _json(document: dict[str, Any]) -> bytes:
     return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
+def _gap(count: int) -> dt.timedelta:
+    """A second between messages, or less (whole milliseconds), so that `count` fit in an hour:
+    every behandleroversikt comes before any Tjenestestatus, as R13 needs, however many offices."""
+    return dt.timedelta(milliseconds=max(1, min(1000, 3_600_000 // max(count, 1))))
+
+
 def _at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=OSLO)
 
@@ -606,8 +612,9 @@ def generate(
 ) -> Path:
     """Write a synthetic fixture set to `out_dir` and return the path of its `scenario.yaml`.
 
-    Day 1 (`start`): every office's behandleroversikt at 07:00, then Adresseregisteret's complete
-    Tjenestestatus for each GP from 08:00. Over the following days, `absence_rate` of the GPs
+    Day 1 (`start`): every office's behandleroversikt from 07:00, then Adresseregisteret's
+    complete Tjenestestatus for each GP from 08:00 (a second apart, closer when there are more
+    than 3,600). Over the following days, `absence_rate` of the GPs
     register an absence some days ahead; half of those also switch services off in EPJ the
     afternoon before (recommended solution 1) and most of them switch them back on the morning
     after (the others forget: R10). One in twenty absences is deleted again. `substitute_rate` of
@@ -622,16 +629,18 @@ def generate(
     plans = plan_offices(rng, offices, gps_per_office, substitute_rate=substitute_rate, start=start, days=days)
     writer = _Writer(out_dir)
     end = start + dt.timedelta(days=days)  # the first date after the horizon
+    roster_gap = _gap(len(plans))
     for n, plan in enumerate(plans):
         her = plan.office.her_id
-        at = _at(start, 7) + dt.timedelta(seconds=n)
+        at = _at(start, 7) + n * roster_gap
         body = behandleroversikt(office=plan.office, entries=plan.roster(), gen_date=at, msg_id=new_id(rng))
         writer.add(at, "xml", f"messages/behandleroversikt-{her}.xml", body)
+    status_gap = _gap(sum(len(plan.gps) for plan in plans))
     sequence = 0
     for plan in plans:
         office = plan.office
         for gp in plan.gps:
-            at = _at(start, 8) + dt.timedelta(seconds=sequence)
+            at = _at(start, 8) + sequence * status_gap
             sequence += 1
             name = f"messages/tjenestestatus-{office.her_id}-{gp.person.hpr}"
             body = tjenestestatus(office=office, gp=gp.person, gen_date=at, msg_id=new_id(rng),

@@ -157,3 +157,13 @@ def test_iter_status_messages_rosters_first_then_valid_statuses_with_ack() -> No
     first = [json.dumps([m.msg_id, m.body.decode()]) for m in iter_status_messages(5, 20, (1, 5), start)]
     again = [json.dumps([m.msg_id, m.body.decode()]) for m in iter_status_messages(5, 20, (1, 5), start)]
     assert first == again
+
+
+def test_at_national_scale_every_behandleroversikt_still_comes_before_any_status(tmp_path: Path) -> None:
+    scenario = load_scenario(generate(tmp_path, seed=1, offices=4000, gps_per_office=1, days=1, absence_rate=0.0,
+                                      substitute_rate=0.0, start=START))
+    rosters = [s.at for s in scenario.steps if s.xml is not None and s.xml.name.startswith("behandleroversikt-")]
+    statuses = [s.at for s in scenario.steps if s.xml is not None and s.xml.name.startswith("tjenestestatus-")]
+    assert len(rosters) == len(statuses) == 4000
+    assert max(rosters) < min(statuses)
+    assert max(statuses) < dt.datetime.combine(START, dt.time(9), OSLO)
