@@ -150,8 +150,11 @@ def next_change_after(facts: PairFacts, instant: dt.datetime) -> dt.datetime | N
     if not facts.listed:
         return None
     today = local_date(instant)
+    ahead = sorted(d for d in _boundaries(facts) if d > today)
+    if not ahead:
+        return None  # no absence or substitute period starts or ends later: time changes nothing
     current = evaluate(facts, instant).availability
-    for day in sorted(d for d in _boundaries(facts) if d > today):
+    for day in ahead:
         if evaluate(facts, midnight(day)).availability != current:
             return midnight(day)
     return None
