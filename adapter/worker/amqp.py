@@ -54,18 +54,22 @@ class AmqpPublisher:
         return self._channel
 
     async def publish(self, rows: list[OutboxRow]) -> list[BaseException | None]:
-        exchange = (await self._channel_ready()).default_exchange
+        # aiormq's channel under aio-pika's: the same frames without building an aio_pika.Message
+        # per row, which costs more than the publish itself on this hot path.
+        channel = await (await self._channel_ready()).get_underlay_channel()
 
         async def one(row: OutboxRow) -> BaseException | None:
-            message = aio_pika.Message(
-                body=row.body,
+            properties = aiormq.spec.Basic.Properties(
                 message_id=row.message_id,
                 content_type=row.content_type,
                 headers=_amqp_headers(row.headers),
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                delivery_mode=2,  # persistent
             )
             try:
-                await exchange.publish(message, routing_key=row.routing_key, mandatory=True, timeout=self._timeout)
+                await channel.basic_publish(
+                    row.body, routing_key=row.routing_key, properties=properties, mandatory=True,
+                    timeout=self._timeout,
+                )
             except aio_pika.exceptions.DeliveryError as error:
                 if isinstance(error.frame, aiormq.spec.Basic.Return):
                     return Unroutable(row.routing_key)

@@ -16,6 +16,9 @@ log = logging.getLogger("ddfl.pipeline")
 class Pipeline:
     """The single writer: every state change goes through here, one batch at a time."""
 
+    #: Loop rounds without a new item before a batch is closed.
+    GATHER_ROUNDS = 3
+
     def __init__(self, processor: Processor, batch_size: int, on_commit: Callable[[], None] = lambda: None):
         self._processor = processor
         self._batch_size = batch_size
@@ -53,7 +56,18 @@ class Pipeline:
             if first is None:
                 break
             batch = [first]
-            while len(batch) < self._batch_size and not self._queue.empty():
+            quiet_rounds = 0
+            while len(batch) < self._batch_size:
+                if self._queue.empty():
+                    # Deliveries already received are still on their way through FastStream's
+                    # handler stack; a few loop rounds (no timer: no added latency when quiet)
+                    # let them arrive and join this batch, which shares one commit.
+                    if quiet_rounds >= self.GATHER_ROUNDS:
+                        break
+                    quiet_rounds += 1
+                    await asyncio.sleep(0)
+                    continue
+                quiet_rounds = 0
                 item = self._queue.get_nowait()
                 if item is None:
                     stopping = True

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from faststream import AckPolicy, FastStream
 from faststream.rabbit import Channel, RabbitBroker
@@ -68,6 +69,10 @@ class Runtime:
             graceful_timeout=settings.graceful_timeout,
             default_channel=Channel(prefetch_count=settings.prefetch),
             log_level=logging.DEBUG,
+            # The hot path: no dependency injection and no per-message log context (the adapter
+            # logs outcomes itself); the handlers take FastStream's message from its context.
+            apply_types=False,
+            logger=None,
         )
         self.app = FastStream(
             self.broker,
@@ -100,7 +105,8 @@ class Runtime:
             title="inbound XML",
             description="KITH MsgHead 1.2 from EPJ and AR: Tjenestestatus, Behandleroversikt, Dialogmelding.",
         )
-        async def on_xml(message: RabbitMessage) -> None:
+        async def on_xml(body: Any) -> None:
+            message: RabbitMessage = self.broker.context.get_local("message")
             headers = {**(message.headers or {}), "message_id": message.message_id}
             await self._settle(message, Work(kind="xml", body=message.body, headers=headers))
 
@@ -110,7 +116,8 @@ class Runtime:
             title="absence commands",
             description="absence.registered / absence.deleted from Tilpass Helsenorge (JSON).",
         )
-        async def on_absence(message: RabbitMessage) -> None:
+        async def on_absence(body: Any) -> None:
+            message: RabbitMessage = self.broker.context.get_local("message")
             await self._settle(message, Work(kind="absence", body=message.body))
 
     async def _settle(self, message: RabbitMessage, work: Work) -> None:
@@ -167,7 +174,9 @@ class Runtime:
             await self.health.stop()
         if self.store and self._given_store is None:
             await self.store.close()
-        log.info("adapter stopped", extra={"event": "DDFL-STOPPED"})
+        stats = self.processor.stats if self.processor else None
+        log.info("adapter stopped", extra={"event": "DDFL-STOPPED", "batches": stats and stats.batches,
+                                           "items": stats and stats.items})
 
     def _committed(self) -> None:
         assert self.relay and self.scheduler
