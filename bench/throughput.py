@@ -1,0 +1,358 @@
+"""End-to-end figures of the adapter on the real RabbitMQ, with the baseline measured in the same run.
+
+    python bench/throughput.py [--messages 20000] [--latency-seconds 20] [--absences 5000]
+                               [--rss-messages 200000] [--only throughput,latency,midnight,rss]
+
+1. throughput: N realistic EPJ/AR status messages (Ack V="J") for many GPs are pre-filled; the
+   adapter (its own process, `ddfl-adapter run`, SQLite store) takes them in and publishes an
+   event and an AppRec each, confirmed, input acked. The same messages go through a raw aio-pika
+   pipeline (bench/raw_pipeline.py: consume, publish two messages with confirms, ack) on the same
+   broker. Both rates and their ratio are printed.
+2. latency: p50/p99 from publishing a message to receiving its portal event, at a steady 200 msg/s.
+3. midnight: 5,000 absences that start on the same midnight; the time from the clock passing it
+   to the last of the 5,000 events received.
+4. rss: the adapter's resident memory growth over 200,000 messages.
+Nothing is asserted: the script prints figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aio_pika
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from adapter.domain.calendar import OSLO, midnight as oslo_midnight  # noqa: E402
+from adapter.replay.generate import absence_registered, iter_status_messages  # noqa: E402
+
+AMQP_URL = os.environ.get("DDFL_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+PREFETCH = 512
+INBOUND_ARGS = {"x-queue-type": "quorum", "x-delivery-limit": 5, "x-dead-letter-exchange": "",
+                "x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
+
+
+@dataclass
+class Count:
+    """Counts what arrives on some queues (auto-ack), remembering when the last one came."""
+
+    n: int = 0
+    last: float = 0.0
+    bodies: list[bytes] = field(default_factory=list)
+    keep: bool = False
+
+    def __call__(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        self.n += 1
+        self.last = time.perf_counter()
+        if self.keep:
+            self.bodies.append(message.body)
+
+
+async def until(condition, timeout: float, what: str) -> None:
+    deadline = time.perf_counter() + timeout
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"bench: timed out waiting for {what}")
+        await asyncio.sleep(0.002)
+
+
+class Bench:
+    def __init__(self, connection: aio_pika.abc.AbstractRobustConnection, tmp: Path):
+        self.connection = connection
+        self.tmp = tmp
+        self.queues: list[str] = []
+        self.processes: list[subprocess.Popen] = []
+
+    async def channel(self) -> aio_pika.abc.AbstractChannel:
+        return await self.connection.channel()
+
+    async def declare(self, name: str, arguments: dict | None = None, purge: bool = True):
+        channel = await self.channel()
+        queue = await channel.declare_queue(name, durable=True, arguments=arguments or {"x-queue-type": "quorum"})
+        if purge:
+            await queue.purge()
+        self.queues.append(name)
+        return queue
+
+    async def count(self, names: list[str], keep: bool = False) -> Count:
+        counter = Count(keep=keep)
+        channel = await self.channel()
+        await channel.set_qos(prefetch_count=2000)
+        for name in names:
+            queue = await channel.get_queue(name)
+            await queue.consume(counter, no_ack=True)
+        return counter
+
+    async def fill(self, queue: str, bodies: list[bytes], content_type: str = "application/xml") -> None:
+        channel = await self.connection.channel(publisher_confirms=True)
+        for start in range(0, len(bodies), 1000):
+            await asyncio.gather(*(
+                channel.default_exchange.publish(
+                    aio_pika.Message(b, content_type=content_type, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                    routing_key=queue)
+                for b in bodies[start:start + 1000]))
+        await channel.close()
+
+    def adapter_env(self, prefix: str) -> dict[str, str]:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DDFL_")}
+        env.update({
+            "DDFL_AMQP_URL": AMQP_URL, "DDFL_STORE_URL": f"sqlite:///{self.tmp / (prefix + '.sqlite3')}",
+            "DDFL_INBOUND_QUEUE": f"{prefix}-in", "DDFL_ABSENCE_QUEUE": f"{prefix}-absences",
+            "DDFL_ABSENCE_INVALID_QUEUE": f"{prefix}-invalid", "DDFL_PORTAL_QUEUE": f"{prefix}-portal",
+            "DDFL_DEAD_LETTER_QUEUE": f"{prefix}-dl", "DDFL_HTTP_PORT": str(port), "DDFL_LOG_FORMAT": "json",
+            "DDFL_PREFETCH": str(PREFETCH), "DDFL_LOG_LEVEL": "WARNING",
+        })
+        self.queues += [env[k] for k in env if k.endswith("_QUEUE")]
+        return env
+
+    async def start_adapter(self, env: dict[str, str], log: Path) -> tuple[subprocess.Popen, float]:
+        """Start `ddfl-adapter run`; returns the process and the instant it began consuming."""
+        env = {**env, "DDFL_LOG_LEVEL": "INFO"}
+        process = subprocess.Popen([sys.executable, "-m", "adapter.cli", "run"], env=env, cwd=ROOT,
+                                   stdout=subprocess.DEVNULL, stderr=open(log, "ab"))
+        self.processes.append(process)
+        offset = log.stat().st_size if log.exists() else 0
+        await until(lambda: log.exists() and b'"DDFL-STARTED"' in log.read_bytes()[offset:], 60, "the adapter")
+        return process, time.perf_counter()
+
+    async def stop(self, process: subprocess.Popen) -> None:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(process.wait, 60)
+
+    async def cleanup(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+        channel = await self.channel()
+        for name in set(self.queues):
+            await channel.queue_delete(name)
+
+
+def messages(seed: int, offices: int, gps: int, updates: int, spacing: float = 0.5):
+    start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=spacing * offices * gps * (updates + 1) + 3600)
+    generated = list(iter_status_messages(seed, offices, gps, start, updates_per_gp=updates,
+                                          spacing=dt.timedelta(seconds=spacing)))
+    rosters = [m for m in generated if m.kind == "behandleroversikt"]
+    statuses = [m for m in generated if m.kind == "tjenestestatus"]
+    return rosters, statuses
+
+
+async def prepare_adapter(bench: Bench, env: dict[str, str], log: Path, rosters, offices: set[int]) -> Count:
+    """Declare the offices' receipt queues, let the adapter take the rosters in, and stop it."""
+    for office in offices:
+        await bench.declare(f"{office}_async")
+    receipts = await bench.count([f"{o}_async" for o in offices])
+    process, _ = await bench.start_adapter(env, log)
+    await bench.fill(env["DDFL_INBOUND_QUEUE"], [m.body for m in rosters])
+    await until(lambda: receipts.n >= len(rosters), 120, "the rosters' AppRecs")
+    await bench.stop(process)
+    return receipts
+
+
+async def throughput(bench: Bench, n: int) -> None:
+    offices, gps = 40, 50
+    updates = max(1, round(n / (offices * gps)))
+    rosters, statuses = messages(1, offices, gps, updates)
+    bodies = [m.body for m in statuses]
+    n = len(bodies)
+    print(f"throughput: {n} status messages (Ack J) for {offices * gps} GPs at {offices} offices, prefetch {PREFETCH}")
+
+    # the raw aio-pika pipeline: same messages, same broker work, no logic
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    raw_in = f"{prefix}-raw-in"
+    await bench.declare(raw_in, {**INBOUND_ARGS, "x-dead-letter-routing-key": f"{prefix}-raw-dl"})
+    await bench.declare(f"{prefix}-raw-a")
+    await bench.declare(f"{prefix}-raw-b")
+    await bench.fill(raw_in, bodies)
+    out = await bench.count([f"{prefix}-raw-a", f"{prefix}-raw-b"])
+    raw = subprocess.Popen([sys.executable, str(ROOT / "bench" / "raw_pipeline.py"), AMQP_URL, raw_in,
+                            f"{prefix}-raw-a", f"{prefix}-raw-b", str(n), str(PREFETCH)],
+                           stdout=subprocess.PIPE, text=True)
+    bench.processes.append(raw)
+    await asyncio.to_thread(raw.stdout.readline)  # READY
+    t0 = time.perf_counter()
+    await until(lambda: out.n >= 2 * n, 600, "the raw pipeline")
+    raw_rate = n / (out.last - t0)
+    await asyncio.to_thread(raw.wait, 30)
+
+    # the adapter, in its own process: XML in → event and AppRec out, confirmed, input acked
+    env = bench.adapter_env(prefix)
+    log = bench.tmp / "throughput.log"
+    await bench.declare(env["DDFL_INBOUND_QUEUE"], {**INBOUND_ARGS, "x-dead-letter-routing-key": env["DDFL_DEAD_LETTER_QUEUE"]})
+    await bench.declare(env["DDFL_PORTAL_QUEUE"])
+    receipts = await prepare_adapter(bench, env, log, rosters, {m.office_her_id for m in rosters})
+    events = await bench.count([env["DDFL_PORTAL_QUEUE"]])
+    await bench.fill(env["DDFL_INBOUND_QUEUE"], bodies)
+    before = receipts.n
+    process, t0 = await bench.start_adapter(env, log)
+    await until(lambda: receipts.n - before >= n, 900, "the adapter's AppRecs")
+    adapter_rate = n / (receipts.last - t0)
+    await bench.stop(process)
+    print(f"  raw aio-pika pipeline : {raw_rate:8.0f} msg/s  (consume, 2 publishes with confirms, ack)")
+    print(f"  ddfl-adapter          : {adapter_rate:8.0f} msg/s  ({events.n} events + {n} AppRecs, SQLite WAL)")
+    print(f"  ratio adapter / raw   : {adapter_rate / raw_rate:8.2f}")
+
+
+async def latency(bench: Bench, seconds: float, rate: float = 200.0) -> None:
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    rosters, statuses = messages(2, 20, 50, max(1, round(seconds * rate / 1000)))
+    statuses = statuses[: int(seconds * rate)]
+    env = bench.adapter_env(prefix)
+    log = bench.tmp / "latency.log"
+    await bench.declare(env["DDFL_INBOUND_QUEUE"], {**INBOUND_ARGS, "x-dead-letter-routing-key": env["DDFL_DEAD_LETTER_QUEUE"]})
+    await bench.declare(env["DDFL_PORTAL_QUEUE"])
+    await prepare_adapter(bench, env, log, rosters, {m.office_her_id for m in rosters})
+    arrived: dict[str, float] = {}
+
+    def on_event(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        cause = json.loads(message.body).get("caused_by", {})
+        if cause.get("kind") == "message":
+            arrived[cause["id"]] = time.perf_counter()
+
+    channel = await bench.channel()
+    await (await channel.get_queue(env["DDFL_PORTAL_QUEUE"])).consume(on_event, no_ack=True)
+    process, _ = await bench.start_adapter(env, log)
+    publisher = await bench.connection.channel(publisher_confirms=False)
+    sent: dict[str, float] = {}
+    t0 = time.perf_counter()
+    for i, message in enumerate(statuses):
+        await asyncio.sleep(max(0.0, t0 + i / rate - time.perf_counter()))
+        sent[message.msg_id] = time.perf_counter()
+        await publisher.default_exchange.publish(
+            aio_pika.Message(message.body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+            routing_key=env["DDFL_INBOUND_QUEUE"])
+    await until(lambda: len(arrived) >= len(statuses) * 0.9 and time.perf_counter() - max(arrived.values()) > 1.0
+                or len(arrived) >= len(statuses), 120, "the events")
+    await bench.stop(process)
+    delays = sorted((arrived[k] - sent[k]) * 1000 for k in arrived if k in sent)
+    q = statistics.quantiles(delays, n=100)
+    print(f"latency: {len(statuses)} messages at {rate:.0f} msg/s, publish → portal event ({len(delays)} events)")
+    print(f"  p50 {q[49]:6.1f} ms   p99 {q[98]:6.1f} ms   max {delays[-1]:6.1f} ms")
+
+
+async def midnight(bench: Bench, absences: int) -> None:
+    """In-process with a manual clock: the clock passes one midnight that starts every absence."""
+    from adapter.config import Settings
+    from adapter.worker.clock import ManualClock
+    from adapter.worker.runtime import Runtime
+
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    offices, gps = max(1, absences // 50), 50
+    rosters, statuses = messages(3, offices, gps, 1)
+    last = max(m.gen_date for m in statuses)
+    clock = ManualClock(last + dt.timedelta(minutes=1))
+    tomorrow = clock.now().astimezone(OSLO).date() + dt.timedelta(days=1)
+    env = bench.adapter_env(prefix)
+    settings = Settings(amqp_url=AMQP_URL, store_url=env["DDFL_STORE_URL"], inbound_queue=env["DDFL_INBOUND_QUEUE"],
+                        absence_queue=env["DDFL_ABSENCE_QUEUE"], absence_invalid_queue=env["DDFL_ABSENCE_INVALID_QUEUE"],
+                        portal_queue=env["DDFL_PORTAL_QUEUE"], dead_letter_queue=env["DDFL_DEAD_LETTER_QUEUE"],
+                        http_port=None)
+    runtime = Runtime(settings, clock=clock)
+    await runtime.start()
+    events = await bench.count([settings.portal_queue])
+    await bench.fill(settings.inbound_queue, [m.body for m in rosters + statuses])
+    await until(lambda: runtime.processor.stats.items >= len(rosters) + len(statuses), 300, "the statuses")
+    commands = [json.dumps(absence_registered(
+        absence_id=str(uuid.uuid4()), office_her_id=m.office_her_id, practitioner_hpr=m.practitioner_hpr,
+        from_date=tomorrow, to_date=tomorrow + dt.timedelta(days=13), services=["TIMEBESTILLING", "RESEPTFORNYELSE",
+        "E_KONSULTASJON", "KONTAKT_LEGEKONTORET"], registered_by_hpr=m.practitioner_hpr,
+        registered_at=clock.now())).encode() for m in statuses[:absences]]
+    await bench.fill(settings.absence_queue, commands, content_type="application/json")
+    await until(lambda: runtime.processor.stats.items >= len(rosters) + len(statuses) + len(commands), 300,
+                "the absences")
+    await runtime.relay.flush()
+    before = events.n
+    clock.set(oslo_midnight(tomorrow))
+    t0 = time.perf_counter()
+    await until(lambda: events.n - before >= len(commands), 300, "the midnight events")
+    print(f"midnight: {len(commands)} absences starting on {tomorrow}: all events published "
+          f"{events.last - t0:.2f} s after the clock passed midnight")
+    await runtime.stop()
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def rss(bench: Bench, total: int) -> None:
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    offices, gps = 40, 50
+    rosters, statuses = messages(4, offices, gps, max(1, total // (offices * gps)), spacing=0.05)
+    statuses = statuses[:total]
+    env = bench.adapter_env(prefix)
+    log = bench.tmp / "rss.log"
+    await bench.declare(env["DDFL_INBOUND_QUEUE"], {**INBOUND_ARGS, "x-dead-letter-routing-key": env["DDFL_DEAD_LETTER_QUEUE"]})
+    await bench.declare(env["DDFL_PORTAL_QUEUE"])
+    receipts = await prepare_adapter(bench, env, log, rosters, {m.office_her_id for m in rosters})
+    await bench.count([env["DDFL_PORTAL_QUEUE"]])
+    start = receipts.n
+    process, t0 = await bench.start_adapter(env, log)
+    warm = min(10_000, len(statuses) // 10)
+    chunk = 5_000
+    baseline = 0
+    for offset in range(0, len(statuses), chunk):
+        await until(lambda: offset - (receipts.n - start) < 15_000, 600, "the backlog to shrink")
+        await bench.fill(env["DDFL_INBOUND_QUEUE"], [m.body for m in statuses[offset:offset + chunk]])
+        if not baseline and receipts.n - start >= warm:
+            baseline = rss_kib(process.pid)
+    await until(lambda: receipts.n - start >= len(statuses), 1800, "all AppRecs")
+    baseline = baseline or rss_kib(process.pid)
+    final = rss_kib(process.pid)
+    elapsed = receipts.last - t0
+    await bench.stop(process)
+    print(f"rss: {len(statuses)} messages in {elapsed:.0f} s ({len(statuses) / elapsed:.0f} msg/s)")
+    print(f"  RSS after {warm} messages {baseline / 1024:6.1f} MiB, after all {final / 1024:6.1f} MiB, "
+          f"growth {(final - baseline) / 1024:6.1f} MiB")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--latency-seconds", type=float, default=20)
+    parser.add_argument("--absences", type=int, default=5_000)
+    parser.add_argument("--rss-messages", type=int, default=200_000)
+    parser.add_argument("--only", default="throughput,latency,midnight,rss")
+    args = parser.parse_args()
+    parts = set(args.only.split(","))
+    print(f"ddfl-adapter bench, {dt.datetime.now().isoformat(timespec='minutes')}, {os.cpu_count()} cores, "
+          f"broker {AMQP_URL.rsplit('@', 1)[-1]}")
+    connection = await aio_pika.connect_robust(AMQP_URL)
+    with tempfile.TemporaryDirectory(prefix="ddfl-bench-") as tmp:
+        bench = Bench(connection, Path(tmp))
+        try:
+            if "throughput" in parts:
+                await throughput(bench, args.messages)
+            if "latency" in parts:
+                await latency(bench, args.latency_seconds)
+            if "midnight" in parts:
+                await midnight(bench, args.absences)
+            if "rss" in parts:
+                await rss(bench, args.rss_messages)
+        finally:
+            await bench.cleanup()
+            await connection.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
