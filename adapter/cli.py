@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import signal
 import sys
@@ -87,6 +88,74 @@ def _write_lines(path: Path, rows: list[dict]) -> None:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
+def _show(args: argparse.Namespace) -> int:
+    from .replay.show import render_office
+
+    at = dt.datetime.fromisoformat(args.at) if args.at else None
+    if args.replay:
+        from .replay.runner import run_scenario
+        from .replay.scenario import ScenarioError
+
+        try:
+            result = run_scenario(args.replay)
+        except ScenarioError as error:
+            print(f"invalid scenario: {error}", file=sys.stderr)
+            return 2
+        events, names = result.events, result.names.get(args.office, {})
+    elif args.events:
+        events = [json.loads(line) for line in args.events.read_text(encoding="utf-8").splitlines() if line.strip()]
+        names = {}
+    else:
+        events, names = asyncio.run(_stored_view(args.store or Settings().store_url, args.office))
+    text = render_office(events, names, office_her_id=args.office, at=at)
+    print(text or f"Ingen behandlere med tjenester på Helsenorge ved kontor {args.office}.")
+    return 0
+
+
+async def _stored_view(url: str, office: int) -> tuple[list[dict], dict[str, str]]:
+    """The availability the portal was last told for every practitioner of an office, from a store."""
+    from .domain.state import PairState
+    from .replay.runner import office_names
+    from .store import open_store
+
+    store = await open_store(url)
+    try:
+        events = []
+        async with store.transaction() as tx:
+            for hpr in await tx.pairs_of_office(office):
+                pair = PairState.from_json(await tx.get_pair(office, hpr) or "")
+                view = pair.published.to_json()
+                events.append({"type": "availability.changed", "office_her_id": office, "practitioner_hpr": hpr,
+                               "effective_at": pair.as_of.isoformat() if pair.as_of else "", **view})
+        return events, (await office_names(store, {office}))[office]
+    finally:
+        await store.close()
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from .replay.generate import generate
+
+    scenario = generate(
+        args.out, seed=args.seed, offices=args.offices, gps_per_office=args.gps_per_office, days=args.days,
+        absence_rate=args.absence_rate, substitute_rate=args.substitute_rate, start=dt.date.fromisoformat(args.start),
+    )
+    print(scenario)
+    return 0
+
+
+def _contracts(args: argparse.Namespace) -> int:
+    from . import contracts
+
+    if args.check:
+        stale = contracts.stale()
+        for name in stale:
+            print(f"schemas/{name} differs from what the code generates", file=sys.stderr)
+        return 1 if stale else 0
+    for path in contracts.write():
+        print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ddfl-adapter", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -111,6 +180,31 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--receipts", type=Path, metavar="OUT.jsonl", help="write one line per inbound message")
     replay.add_argument("--amqp-url", help="run against this RabbitMQ instead of in memory")
     replay.set_defaults(handler=_replay)
+    show = commands.add_parser(
+        "show",
+        help="what citizens see of an office's GPs, in Helsenorge's words",
+        description="From the store (default: $DDFL_STORE_URL), from the end of a replay, or from an events file.",
+    )
+    show.add_argument("--office", type=int, required=True, help="the office's HER-id")
+    source = show.add_mutually_exclusive_group()
+    source.add_argument("--store", help="store URL (default: $DDFL_STORE_URL)")
+    source.add_argument("--replay", type=Path, metavar="SCENARIO.yaml", help="replay this scenario and show its end")
+    source.add_argument("--events", type=Path, metavar="EVENTS.jsonl", help="events written by `replay --events`")
+    show.add_argument("--at", help="show the state at this instant (ISO 8601 with offset) instead of the latest")
+    show.set_defaults(handler=_show)
+    gen = commands.add_parser("generate", help="write a deterministic synthetic fixture set and its scenario")
+    gen.add_argument("out", type=Path, help="directory to write into")
+    gen.add_argument("--seed", type=int, default=1)
+    gen.add_argument("--offices", type=int, default=10)
+    gen.add_argument("--gps-per-office", type=int, default=4)
+    gen.add_argument("--days", type=int, default=30)
+    gen.add_argument("--absence-rate", type=float, default=0.2, help="share of GPs who register an absence")
+    gen.add_argument("--substitute-rate", type=float, default=0.05, help="share of GPs who get a substitute")
+    gen.add_argument("--start", default="2024-06-01", help="first day (an Oslo date)")
+    gen.set_defaults(handler=_generate)
+    contracts = commands.add_parser("contracts", help="write schemas/portal-events.schema.json and asyncapi.json")
+    contracts.add_argument("--check", action="store_true", help="only check that they are up to date")
+    contracts.set_defaults(handler=_contracts)
     return parser
 
 

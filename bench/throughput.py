@@ -265,6 +265,8 @@ async def midnight(bench: Bench, absences: int) -> None:
                         absence_queue=env["DDFL_ABSENCE_QUEUE"], absence_invalid_queue=env["DDFL_ABSENCE_INVALID_QUEUE"],
                         portal_queue=env["DDFL_PORTAL_QUEUE"], dead_letter_queue=env["DDFL_DEAD_LETTER_QUEUE"],
                         http_port=None)
+    for office in {m.office_her_id for m in rosters}:  # the AppRecs' queues, so none is undeliverable
+        await bench.declare(f"{office}_async")
     runtime = Runtime(settings, clock=clock)
     await runtime.start()
     events = await bench.count([settings.portal_queue])

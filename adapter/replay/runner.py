@@ -23,7 +23,8 @@ from typing import Any
 from ..config import Settings
 from ..service.processor import Done, Work
 from ..store import open_store
-from ..store.base import OutboxRow
+from ..domain.state import OfficeState
+from ..store.base import OutboxRow, Store
 from ..worker.clock import ManualClock
 from ..worker.runtime import Runtime
 from .scenario import ExpectFailure, Scenario, Step, check, load_scenario
@@ -41,6 +42,8 @@ class ReplayResult:
     #: AppRecs and error reports sent to offices, as (routing key, message id)
     replies: list[tuple[str, str]] = field(default_factory=list)
     failures: list[ExpectFailure] = field(default_factory=list)
+    #: at the end of the replay: office HER-id -> HPR -> the practitioner's name (for `show`)
+    names: dict[int, dict[str, str]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -111,6 +114,8 @@ class _Replay:
                     await self.flush(runtime)
                 if progress is not None:
                     progress(step.index, len(scenario.steps))
+            assert runtime.store is not None
+            self.result.names = await office_names(runtime.store, {e["office_her_id"] for e in self.result.events})
         self.result.failures = check(scenario.expects, list(zip(self.result.event_steps, self.result.events)))
         return self.result
 
@@ -238,6 +243,17 @@ class _AmqpReplay(_Replay):
         await runtime.relay.flush()
         published = runtime.relay.published_to(self.portal_queue)
         await _until(lambda: len(self.result.events) >= published, "the portal events to arrive")
+
+
+async def office_names(store: Store, offices: set[int]) -> dict[int, dict[str, str]]:
+    """The practitioners' names of each office, from its latest behandleroversikt."""
+    names: dict[int, dict[str, str]] = {}
+    async with store.transaction() as tx:
+        for office in sorted(offices):
+            text = await tx.get_office(office)
+            roster = OfficeState.from_json(text).roster if text else None
+            names[office] = {hpr: p.name for hpr, p in (roster or {}).items()}
+    return names
 
 
 async def _until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:

@@ -23,6 +23,7 @@ from faststream.specification import AsyncAPI
 from .. import __version__
 
 from ..config import Settings
+from ..contracts import PortalEvent
 from ..messages.xmlsafe import Limits
 from ..service.directory import load_directory
 from ..service.handlers import Routing
@@ -119,6 +120,17 @@ class Runtime:
         async def on_absence(body: Any) -> None:
             message: RabbitMessage = self.broker.context.get_local("message")
             await self._settle(message, Work(kind="absence", body=message.body))
+
+        # Documents the portal's channel in the AsyncAPI document; the outbox relay does the sending
+        # (persistent, confirmed, message id = event_id).
+        self.broker.publisher(
+            settings.portal_queue,
+            title="portal events",
+            description="availability.changed, availability.warning and dialogue.closed (JSON); "
+            "AppRecs go to {sender HER-id}_async, error reports to {sender HER-id}_error.",
+            schema=PortalEvent,
+            persist=True,
+        )
 
     async def _settle(self, message: RabbitMessage, work: Work) -> None:
         started = time.perf_counter()

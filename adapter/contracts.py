@@ -1,0 +1,76 @@
+"""The contracts the project publishes in `schemas/`, generated from the code so they cannot drift:
+the portal events' JSON Schema (from the wire models) and the application's AsyncAPI document
+(from FastStream). `ddfl-adapter contracts` rewrites them; a test fails when they differ."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Union
+
+from pydantic import Field, RootModel, TypeAdapter
+
+from .domain.events import AvailabilityChanged, AvailabilityWarning, DialogueClosed
+
+
+class PortalEvent(RootModel[Annotated[Union[AvailabilityChanged, AvailabilityWarning, DialogueClosed],
+                                      Field(discriminator="type")]]):
+    """One message on the portal's queue."""
+
+
+SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
+EVENTS_FILE = "portal-events.schema.json"
+ASYNCAPI_FILE = "asyncapi.json"
+
+
+def events_schema() -> dict[str, Any]:
+    schema = _open(TypeAdapter(PortalEvent).json_schema(by_alias=True, mode="serialization"))
+    return {
+        **schema,
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "urn:no:ddfl-adapter:portal-events:1",
+        "title": "ddfl-adapter portal events",
+        "description": "One JSON object per AMQP message on portal.availability (see contract/README.md). "
+        "Fields may be added, never silently changed: consumers should accept properties they do not know.",
+    }
+
+
+def _open(node: Any) -> Any:
+    """Drop `additionalProperties: false`: the adapter sends exactly these fields, but the contract
+    lets events grow, so a consumer validating with this schema must not reject new ones."""
+    if isinstance(node, dict):
+        return {k: _open(v) for k, v in node.items() if not (k == "additionalProperties" and v is False)}
+    if isinstance(node, list):
+        return [_open(v) for v in node]
+    return node
+
+
+def asyncapi_document() -> dict[str, Any]:
+    from .config import Settings
+    from .worker.runtime import Runtime
+
+    runtime = Runtime(Settings(_env_file=None, http_port=None))  # the defaults, not this machine's env
+    return runtime.app.schema.to_specification().to_jsonable()
+
+
+def rendered() -> dict[str, str]:
+    """File name -> exact text, as published."""
+    return {
+        EVENTS_FILE: json.dumps(events_schema(), indent=2, ensure_ascii=False) + "\n",
+        ASYNCAPI_FILE: json.dumps(asyncapi_document(), indent=2, ensure_ascii=False, sort_keys=True) + "\n",
+    }
+
+
+def write(directory: Path = SCHEMA_DIR) -> list[Path]:
+    paths = []
+    for name, text in rendered().items():
+        path = directory / name
+        path.write_text(text, encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def stale(directory: Path = SCHEMA_DIR) -> list[str]:
+    """The published files that differ from what the code generates."""
+    return [name for name, text in rendered().items()
+            if not (directory / name).is_file() or (directory / name).read_text(encoding="utf-8") != text]

@@ -1,0 +1,61 @@
+"""The published contracts in schemas/ are what the code generates, and what it sends conforms."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from adapter import contracts
+from adapter.replay.runner import run_scenario
+
+EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "contract" / "examples"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "scenarios"
+
+
+def test_published_files_are_what_the_code_generates() -> None:
+    assert contracts.stale() == [], "run `ddfl-adapter contracts` and commit schemas/"
+
+
+def _validator() -> jsonschema.Draft202012Validator:
+    schema = json.loads((contracts.SCHEMA_DIR / contracts.EVENTS_FILE).read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+
+
+@pytest.mark.parametrize("name", ["availability-changed.json", "availability-warning.json", "dialogue-closed.json"])
+def test_contract_example_events_validate_against_the_published_schema(name: str) -> None:
+    if not EXAMPLES.is_dir():
+        pytest.skip("../shared/contract/examples is not beside this checkout")
+    _validator().validate(json.loads((EXAMPLES / name).read_text()))
+
+
+def test_schema_rejects_an_event_that_breaks_the_contract() -> None:
+    if not EXAMPLES.is_dir():
+        pytest.skip("../shared/contract/examples is not beside this checkout")
+    event = json.loads((EXAMPLES / "availability-changed.json").read_text())
+    event["services"]["TIMEBESTILLING"]["status"] = "CLOSED"
+    assert not _validator().is_valid(event)
+    del event["services"]["KONTAKT_LEGEKONTORET"]
+    assert not _validator().is_valid(event)
+
+
+def test_every_event_the_fixture_scenarios_publish_validates() -> None:
+    validator = _validator()
+    scenarios = sorted(FIXTURES.glob("*.yaml"))
+    assert scenarios
+    types = set()
+    for scenario in scenarios:
+        for event in run_scenario(scenario).events:
+            validator.validate(event)
+            types.add(event["type"])
+    assert types == {"availability.changed", "availability.warning", "dialogue.closed"}
+
+
+def test_asyncapi_names_the_contract_queues() -> None:
+    document = json.loads((contracts.SCHEMA_DIR / contracts.ASYNCAPI_FILE).read_text())
+    addresses = {channel["address"] for channel in document["channels"].values()}
+    assert {"8093244_async", "tilpass-helsenorge.absences", "portal.availability"} <= addresses
+    assert document["info"]["title"] == "ddfl-adapter"
