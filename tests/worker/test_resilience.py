@@ -142,3 +142,19 @@ async def test_health_endpoint_fails_when_the_consumer_is_gone(adapter: Adapter,
     status, body = await asyncio.to_thread(get, "/health")
     assert status == 503
     assert json.loads(body)["checks"]["consuming"] is False
+
+
+async def test_receipt_to_a_sender_queue_that_does_not_exist_is_counted_and_the_adapter_carries_on(
+    adapter: Adapter, broker: Broker
+) -> None:
+    """Contract: the `{sender}_async` queues belong to the senders; when one is missing the AppRec
+    is logged and counted as undeliverable, and nothing else is held up."""
+    await broker.channel.queue_delete(f"{OFFICE}_async")
+    portal = await broker.collect(adapter.settings.portal_queue)
+    runtime = await adapter.start()
+    await _roster(adapter, broker, runtime, status=True)  # the roster asks for an AppRec: unroutable
+    await wait_until(lambda: len(portal.messages) == 1, what="the event behind the unroutable AppRec")
+    assert runtime.relay is not None
+    await wait_until(lambda: runtime.relay.undeliverable == 1, what="the undeliverable AppRec to be counted")
+    assert runtime.store is not None
+    assert await runtime.store.outbox_backlog() == 0, "an undeliverable receipt must not block the outbox"
