@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Every knob of the adapter; `ddfl-adapter run --help` lists them from here."""
 
-    model_config = SettingsConfigDict(env_prefix="DDFL_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="DDFL_", extra="ignore", env_parse_none_str="none")
 
     amqp_url: str = Field("amqp://guest:guest@127.0.0.1:5672/", description="the RabbitMQ to consume from and publish to")
     store_url: str = Field("sqlite:///ddfl-adapter.sqlite3", description="state store: sqlite:///FILE or postgresql://…")
@@ -28,10 +28,10 @@ class Settings(BaseSettings):
     batch_size: int = Field(256, ge=1, description="messages committed in one store transaction at most")
     max_message_bytes: int = Field(1024 * 1024, ge=1024, description="larger XML messages are refused before parsing")
     directory: Path | None = Field(
-        None, description="YAML/JSON file with the practitioners of each office, used until a behandleroversikt arrives"
+        None, description="YAML/JSON file of each office's practitioners, used until its behandleroversikt arrives"
     )
     clock_interval: float = Field(30.0, gt=0, description="seconds between clock checks when nothing is due sooner")
     graceful_timeout: float = Field(15.0, gt=0, description="seconds to finish in-flight work on SIGTERM/SIGINT")
-    http_port: int | None = Field(8080, description="port of /health and /metrics; unset to disable")
+    http_port: int | None = Field(8080, description="port of /health and /metrics; `none` disables them")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_format: str = Field("auto", description="json, text, or auto (json when stderr is not a terminal)")
