@@ -132,16 +132,10 @@ class _Changes:
                 if before is Status.TEMPORARILY_CLOSED and availability.services.of(service).status is Status.NOT_OFFERED:
                     warnings_sent += 1
                     self.events.append(
-                        AvailabilityWarning(
-                            event_id=f"{office}-{hpr}-w-{warnings_sent}",
-                            code=WarningCode.SERVICE_STILL_OFF_AFTER_ABSENCE,
-                            office_her_id=office,
-                            practitioner_hpr=hpr,
-                            service=service,
-                            absence_id=pair.closed_by.get(service),
-                            substitute_hpr=None,
-                            effective_at=at,
-                            text=f"Fraværet er slutt, men {SERVICE_NAMES[service]} er fortsatt skrudd av i journalsystemet.",
+                        _warning(
+                            pair, warnings_sent, WarningCode.SERVICE_STILL_OFF_AFTER_ABSENCE, at,
+                            f"Fraværet er slutt, men {SERVICE_NAMES[service]} er fortsatt skrudd av i journalsystemet.",
+                            service=service, absence_id=pair.closed_by.get(service),
                         )
                     )
         self.pair = pair.model_copy(
@@ -185,24 +179,28 @@ class _Changes:
                 warned.add((absence.absence_id, period.hpr))
                 count += 1
                 self.events.append(
-                    AvailabilityWarning(
-                        event_id=f"{office}-{hpr}-w-{count}",
-                        code=WarningCode.ABSENCE_OVERRIDES_SUBSTITUTE,
-                        office_her_id=office,
-                        practitioner_hpr=hpr,
-                        service=None,
-                        absence_id=absence.absence_id,
-                        substitute_hpr=period.hpr,
-                        effective_at=now,
-                        text=(
-                            f"Fraværet {absence.from_date:%d.%m.%Y}–{absence.to_date:%d.%m.%Y} stenger tjenestene, "
-                            f"selv om {period.name} er vikar for fastlegen i perioden. "
-                            "Med vikar skal det ikke registreres fravær."
-                        ),
+                    _warning(
+                        pair, count, WarningCode.ABSENCE_OVERRIDES_SUBSTITUTE, now,
+                        f"Fraværet {absence.from_date:%d.%m.%Y}–{absence.to_date:%d.%m.%Y} stenger tjenestene, "
+                        f"selv om {period.name} er vikar for fastlegen i perioden. "
+                        "Med vikar skal det ikke registreres fravær.",
+                        absence_id=absence.absence_id, substitute_hpr=period.hpr,
                     )
                 )
         if count != pair.warnings_sent:
             self.pair = pair.model_copy(update={"warned": frozenset(warned), "warnings_sent": count})
+
+
+def _warning(
+    pair: PairState, number: int, code: str, at: dt.datetime, text: str, *,
+    service: Service | None = None, absence_id: str | None = None, substitute_hpr: str | None = None,
+) -> AvailabilityWarning:
+    """A warning to the GP (R9, R10); numbered per pair, so its id is stable across replays."""
+    office, hpr = pair.key
+    return AvailabilityWarning(
+        event_id=f"{office}-{hpr}-w-{number}", code=code, office_her_id=office, practitioner_hpr=hpr,
+        service=service, absence_id=absence_id, substitute_hpr=substitute_hpr, effective_at=at, text=text,
+    )
 
 
 def tick(pair: PairState, now: dt.datetime) -> tuple[PairState, list[Event]]:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from ..store.base import OutboxRow, Store
+from .background import BackgroundLoop
 
 log = logging.getLogger("ddfl.relay")
 
@@ -26,7 +27,9 @@ class Publisher(Protocol):
         ...
 
 
-class Relay:
+class Relay(BackgroundLoop):
+    name = "ddfl-relay"
+
     def __init__(
         self,
         store: Store,
@@ -35,34 +38,18 @@ class Relay:
         batch: int = 512,
         on_published: Callable[[list[OutboxRow], int], None] = lambda rows, undeliverable: None,
     ):
+        super().__init__()
         self._store = store
         self._publisher = publisher
         self._now = now
         self._batch = batch
         self._on_published = on_published
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
         self.undeliverable = 0
         self._sent: Counter[str] = Counter()
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    @property
-    def alive(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="ddfl-relay")
-
     async def stop(self) -> None:
         """Publish what is left, then end."""
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+        await super().stop()
         await self.flush()
 
     async def _run(self) -> None:

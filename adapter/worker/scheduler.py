@@ -6,45 +6,27 @@ a restart that slept through several midnights the changes are published in time
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from ..service.processor import Work
 from ..store.base import Store
+from .background import BackgroundLoop
 from .clock import Clock
 from .pipeline import Pipeline
 
 log = logging.getLogger("ddfl.clock")
 
 
-class Scheduler:
+class Scheduler(BackgroundLoop):
+    name = "ddfl-clock"
+
     def __init__(self, store: Store, pipeline: Pipeline, clock: Clock, batch: int = 512, interval: float = 30.0):
+        super().__init__()
         self._store = store
         self._pipeline = pipeline
         self._clock = clock
         self._batch = batch
         self._interval = interval
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
-
-    def wake(self) -> None:
-        """Something was committed: the earliest due instant may have moved."""
-        self._wake.set()
-
-    @property
-    def alive(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="ddfl-clock")
-
-    async def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
 
     async def _run(self) -> None:
         while not self._stopping:
