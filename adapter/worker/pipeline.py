@@ -19,7 +19,7 @@ class Pipeline:
     #: Loop rounds without a new item before a batch is closed.
     GATHER_ROUNDS = 3
 
-    def __init__(self, processor: Processor, batch_size: int, on_commit: Callable[[], None] = lambda: None):
+    def __init__(self, processor: Processor, batch_size: int, on_commit: Callable[[int], None] = lambda size: None):
         self._processor = processor
         self._batch_size = batch_size
         self._on_commit = on_commit
@@ -82,4 +82,4 @@ class Pipeline:
             for (_, future), done in zip(batch, results):
                 if not future.done():
                     future.set_result(done)
-            self._on_commit()
+            self._on_commit(len(batch))

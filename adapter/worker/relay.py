@@ -37,6 +37,7 @@ class Relay(BackgroundLoop):
         now: Callable[[], dt.datetime],
         batch: int = 512,
         on_published: Callable[[list[OutboxRow], int], None] = lambda rows, undeliverable: None,
+        on_backlog: Callable[[int], None] = lambda backlog: None,
     ):
         super().__init__()
         self._store = store
@@ -44,6 +45,7 @@ class Relay(BackgroundLoop):
         self._now = now
         self._batch = batch
         self._on_published = on_published
+        self._on_backlog = on_backlog
         self.undeliverable = 0
         self._sent: Counter[str] = Counter()
 
@@ -61,6 +63,7 @@ class Relay(BackgroundLoop):
             self._wake.clear()
             try:
                 await self.flush()
+                self._on_backlog(await self._store.outbox_backlog())
             except Exception as error:  # the broker is away; the rows stay and are retried
                 log.warning("outbox publish failed; will retry",
                             extra={"event": "DDFL-RELAY-RETRY", "error": type(error).__name__})

@@ -69,7 +69,6 @@ class Runtime:
             settings.amqp_url,
             graceful_timeout=settings.graceful_timeout,
             default_channel=Channel(prefetch_count=settings.prefetch),
-            log_level=logging.DEBUG,
             # The hot path: no dependency injection and no per-message log context (the adapter
             # logs outcomes itself); the handlers take FastStream's message from its context.
             apply_types=False,
@@ -153,7 +152,8 @@ class Runtime:
             self.store, self.routing, self.clock.now, load_directory(settings.directory), fault=self._fault
         )
         publisher = self._given_publisher or AmqpPublisher(lambda: self.broker._connection)
-        self.relay = Relay(self.store, publisher, self.clock.now, on_published=self._published)
+        self.relay = Relay(self.store, publisher, self.clock.now, on_published=self._published,
+                           on_backlog=obs.OUTBOX_BACKLOG.set)
         self.pipeline = Pipeline(processor, settings.batch_size, on_commit=self._committed)
         self.scheduler = Scheduler(self.store, self.pipeline, self.clock, interval=settings.clock_interval)
 
@@ -190,8 +190,9 @@ class Runtime:
         log.info("adapter stopped", extra={"event": "DDFL-STOPPED", "batches": stats and stats.batches,
                                            "items": stats and stats.items})
 
-    def _committed(self) -> None:
+    def _committed(self, batch_size: int) -> None:
         assert self.relay and self.scheduler
+        obs.BATCH.observe(batch_size)
         self.relay.wake()
         self.scheduler.wake()
 

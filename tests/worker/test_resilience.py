@@ -134,8 +134,13 @@ async def test_health_endpoint_fails_when_the_consumer_is_gone(adapter: Adapter,
 
     status, body = await asyncio.to_thread(get, "/health")
     assert status == 200 and json.loads(body)["healthy"] is True
+    await broker.publish(adapter.settings.inbound_queue, example("behandleroversikt.xml"))
+    await wait_until(lambda: processed(runtime) >= 1, what="one message")
     status, body = await asyncio.to_thread(get, "/metrics")
-    assert status == 200 and b"ddfl_outbox_backlog" in body
+    assert status == 200
+    text = body.decode()
+    assert "ddfl_outbox_backlog" in text and "ddfl_batch_size_count" in text
+    assert 'ddfl_messages_total{kind="xml",outcome="OK"}' in text
 
     for subscriber in runtime.broker.subscribers:
         await subscriber.stop()
