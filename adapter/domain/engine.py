@@ -27,10 +27,23 @@ from .model import (
     Status,
 )
 from .rules import evaluate, next_change_after
-from .state import Absence, OfficeState, PairFacts, PairState, StatusReport, SubstitutePeriod, with_report
+from .state import (
+    Absence,
+    OfficeState,
+    PairFacts,
+    PairState,
+    StatusReport,
+    SubstitutePeriod,
+    pruned,
+    with_report,
+)
 
 #: R1: how far a GenDate may lie ahead of the adapter's clock.
 MAX_CLOCK_SKEW = dt.timedelta(minutes=10)
+
+#: How far back status history is kept: R4's 30-day look-back before a run of absences, plus the
+#: longest absence (366 days), plus margin. Older reports can no longer change anything shown.
+HISTORY_KEPT = dt.timedelta(days=400)
 
 #: How R10's warning names a service to the GP.
 SERVICE_NAMES: dict[Service, str] = {
@@ -280,7 +293,7 @@ def _report_status(
         if on is None and not command.complete:
             continue  # R1: a partial report leaves the other processes as they are
         report = StatusReport(gen_date=message.gen_date, msg_id=message.msg_id, on=bool(on))
-        processes[process] = with_report(processes.get(process, ()), report)
+        processes[process] = pruned(with_report(processes.get(process, ()), report), now - HISTORY_KEPT)
     facts = changes.pair.facts.model_copy(update={"processes": processes})
     changes.apply(facts, now, Cause(kind="message", id=message.msg_id))
     return Outcome(pairs=(changes.pair,), events=tuple(changes.events))

@@ -54,6 +54,20 @@ def with_report(history: History, report: StatusReport) -> History:
     return history[:at] + (report,) + history[at:]
 
 
+def pruned(history: History, before: dt.datetime) -> History:
+    """Forget reports that no R4 window can reach: those superseded before `before`.
+
+    The last report before `before` stays (it says what held at that instant), so the current
+    status and every look-back from `before` on are unchanged, whatever order reports came in.
+    """
+    keep_from = 0
+    for index, report in enumerate(history):
+        if report.gen_date >= before:
+            break
+        keep_from = index
+    return history[keep_from:] if keep_from else history
+
+
 def is_on(history: History) -> bool:
     """R1/R2: the status carried by the report that wins."""
     return bool(history) and history[-1].on

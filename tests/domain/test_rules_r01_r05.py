@@ -309,3 +309,25 @@ def test_r5_every_event_carries_all_four_services():
     assert isinstance(event, AvailabilityChanged)
     assert list(event.to_json()["services"]) == [s.value for s in Service]
     assert (event.office_her_id, event.practitioner_hpr) == (OFFICE, ASTRID)
+
+
+def test_r1_r4_history_older_than_any_look_back_is_forgotten_without_changing_the_outcome() -> None:
+    """Status history is bounded: reports superseded more than 400 days ago are dropped, but the
+    last one before that point stays, so the current status and R4's look-back are unchanged."""
+    import datetime as dt
+
+    from adapter.domain.state import StatusReport, pruned, was_on_since
+
+    oslo = dt.timezone(dt.timedelta(hours=1))
+    day = lambda y, m, d: dt.datetime(y, m, d, tzinfo=oslo)  # noqa: E731
+    history = (
+        StatusReport(gen_date=day(2020, 1, 1), msg_id="a", on=True),
+        StatusReport(gen_date=day(2021, 1, 1), msg_id="b", on=False),
+        StatusReport(gen_date=day(2022, 1, 1), msg_id="c", on=True),
+        StatusReport(gen_date=day(2024, 1, 1), msg_id="d", on=False),
+    )
+    cut = pruned(history, day(2023, 1, 1))
+    assert [r.msg_id for r in cut] == ["c", "d"]
+    for since in (day(2023, 1, 1), day(2023, 6, 1), day(2024, 6, 1)):
+        assert was_on_since(cut, since) == was_on_since(history, since)
+    assert pruned(history, day(2019, 1, 1)) == history
