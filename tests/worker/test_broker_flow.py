@@ -23,9 +23,20 @@ def processed(runtime) -> int:
     return runtime.processor.stats.items
 
 
-async def test_contract_scenario_publishes_expected_events_and_apprecs(adapter: Adapter, broker: Broker) -> None:
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_backend(request: pytest.FixtureRequest, adapter: Adapter) -> str:
+    """The same worker on each store backend: only DDFL_STORE_URL changes."""
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres_schema_url")
+        adapter.settings = adapter.settings.model_copy(update={"store_url": url})
+    return request.param
+
+
+async def test_contract_scenario_publishes_expected_events_and_apprecs(
+    adapter: Adapter, broker: Broker, store_backend: str
+) -> None:
     """scenario.yaml's messages on the real queues → the worked example's events (R5, R10, R12)
-    and an AppRec with status 1 for each message that asked for one (R15)."""
+    and an AppRec with status 1 for each message that asked for one (R15), on either store."""
     portal = await broker.collect(adapter.settings.portal_queue)
     receipts = await broker.collect(f"{OFFICE}_async")
     runtime = await adapter.start()
@@ -67,6 +78,7 @@ async def test_contract_scenario_publishes_expected_events_and_apprecs(adapter: 
         assert message.delivery_mode == 2
         assert message.content_type == "application/json"
         assert message.message_id == __import__("json").loads(message.body)["event_id"]
+    await runtime.stop()  # before the store's own teardown (a PostgreSQL schema is dropped then)
 
 
 async def _prepare_absence(adapter: Adapter, broker: Broker, runtime) -> None:
