@@ -117,10 +117,8 @@ class BatchUnitOfWork:
         done, tx = self._committed, self._tx
         for her_id, office in done.offices.items():
             await tx.put_office(her_id, office.to_json())
-        for (office_her_id, hpr), pair in done.pairs.items():
-            await tx.put_pair(office_her_id, hpr, pair.to_json(), next_change(pair))
-        for (sender, msg_id), outcome in done.inbox.items():
-            await tx.inbox_put(sender, msg_id, outcome, self._now)
+        await tx.put_pairs((o, h, pair.to_json(), next_change(pair)) for (o, h), pair in done.pairs.items())
+        await tx.inbox_put_many((sender, msg_id, outcome, self._now) for (sender, msg_id), outcome in done.inbox.items())
         for office_her_id, ref in sorted(done.closed):
             await tx.close_conversation(office_her_id, ref, self._now)
         return await tx.outbox_add(*done.outbox) if done.outbox else 0

@@ -95,6 +95,10 @@ class Transaction(Protocol):
         """Insert or replace; `next_change_at` is when the clock must look at the pair again."""
         ...
 
+    async def put_pairs(self, rows: Iterable[tuple[int, str, str, dt.datetime | None]]) -> None:
+        """put_pair for many (office, hpr, state, next_change_at) rows in one round trip."""
+        ...
+
     async def pairs_of_office(self, office_her_id: int) -> list[str]:
         """The practitioners' HPR numbers with a stored pair at that office, sorted."""
         ...
@@ -107,6 +111,11 @@ class Transaction(Protocol):
         self, sender: str, msg_id: str, outcome: str, received_at: dt.datetime
     ) -> None:
         """Record a processed message; DuplicateMessage when it is already recorded."""
+        ...
+
+    async def inbox_put_many(self, rows: Iterable[tuple[str, str, str, dt.datetime]]) -> None:
+        """inbox_put for many (sender, msg_id, outcome, received_at) rows; DuplicateMessage when
+        any is recorded already (raised inside the transaction, so none of them stays)."""
         ...
 
     async def conversation_closed(self, office_her_id: int, conversation_ref: str) -> bool: ...

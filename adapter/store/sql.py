@@ -237,6 +237,11 @@ class SqlTransaction:
             self._q.put_pair, (office_her_id, practitioner_hpr, state, due)
         )
 
+    async def put_pairs(self, rows: Iterable[tuple[int, str, str, dt.datetime | None]]) -> None:
+        params = [(o, h, state, None if due is None else to_micros(due)) for o, h, state, due in rows]
+        if params:
+            await self._backend().executemany(self._q.put_pair, params)
+
     async def pairs_of_office(self, office_her_id: int) -> list[str]:
         rows = await self._backend().fetchall(self._q.pairs_of_office, (office_her_id,))
         return [hpr for (hpr,) in rows]
@@ -254,6 +259,17 @@ class SqlTransaction:
         )
         if not added:
             raise DuplicateMessage(sender, msg_id)
+
+    async def inbox_put_many(self, rows: Iterable[tuple[str, str, str, dt.datetime]]) -> None:
+        params = [(sender, msg_id, outcome, to_micros(at)) for sender, msg_id, outcome, at in rows]
+        if not params:
+            return
+        added = await self._backend().executemany(self._q.inbox_put, params)
+        if added != len(params):  # some were there already: name one (the transaction rolls back)
+            for sender, msg_id, outcome, _ in params:
+                if await self.inbox_get(sender, msg_id) != outcome:
+                    raise DuplicateMessage(sender, msg_id)
+            raise DuplicateMessage(params[0][0], params[0][1])
 
     async def conversation_closed(self, office_her_id: int, conversation_ref: str) -> bool:
         found = await self._one(self._q.conversation_closed, (office_her_id, conversation_ref))

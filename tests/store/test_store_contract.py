@@ -109,6 +109,16 @@ async def test_pair_state_round_trip_per_office(store: Store) -> None:
         assert await tx.pairs_of_office(3) == []
 
 
+async def test_put_pairs_writes_many_in_one_call_like_put_pair(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.put_pair(3, "100", '{"old":true}', None)
+        await tx.put_pairs([(3, "100", '{"new":true}', at(7)), (3, "200", '{"p":2}', None)])
+        await tx.put_pairs([])
+    async with store.transaction() as tx:
+        assert await tx.get_pairs([(3, "100"), (3, "200")]) == {(3, "100"): '{"new":true}', (3, "200"): '{"p":2}'}
+    assert await store.due_pairs(at(7), 10) == [(3, "100")]
+
+
 async def test_get_pairs_returns_the_existing_ones_across_query_chunks(store: Store) -> None:
     async with store.transaction() as tx:
         for n in range(0, 1200, 2):
@@ -158,6 +168,19 @@ async def test_inbox_recognises_a_duplicate_with_its_first_outcome(store: Store)
     async with store.transaction() as tx:
         assert await tx.inbox_get("tilpass", "m1") == '{"receipt":"absence"}'
         assert await tx.inbox_get("8141333", "m1") == '{"receipt":"first"}'
+
+
+async def test_inbox_put_many_records_all_or_names_a_duplicate_and_keeps_none(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.inbox_put_many([("1", "a", '{"r":"a"}', at(0)), ("1", "b", '{"r":"b"}', at(0))])
+    with pytest.raises(DuplicateMessage) as raised:
+        async with store.transaction() as tx:
+            await tx.inbox_put_many([("1", "c", '{"r":"c"}', at(1)), ("1", "b", '{"r":"b2"}', at(1))])
+    assert (raised.value.sender, raised.value.msg_id) == ("1", "b")
+    async with store.transaction() as tx:
+        assert await tx.inbox_get("1", "a") == '{"r":"a"}'
+        assert await tx.inbox_get("1", "b") == '{"r":"b"}'
+        assert await tx.inbox_get("1", "c") is None
 
 
 async def test_recording_a_duplicate_raises_and_rolls_back_its_unit_of_work(store: Store) -> None:
