@@ -323,7 +323,7 @@ async def rss(bench: Bench, total: int) -> None:
     chunk = 5_000
     baseline = 0
     for offset in range(0, len(statuses), chunk):
-        await until(lambda: offset - (receipts.n - start) < 15_000, 600, "the backlog to shrink")
+        await until(lambda sent=offset: sent - (receipts.n - start) < 15_000, 600, "the backlog to shrink")
         await bench.fill(env["DDFL_INBOUND_QUEUE"], [m.body for m in statuses[offset:offset + chunk]])
         if not baseline and receipts.n - start >= warm:
             baseline = rss_kib(process.pid)

@@ -116,7 +116,7 @@ class _Replay:
                     progress(step.index, len(scenario.steps))
             assert runtime.store is not None
             self.result.names = await office_names(runtime.store, {e["office_her_id"] for e in self.result.events})
-        self.result.failures = check(scenario.expects, list(zip(self.result.event_steps, self.result.events)))
+        self.result.failures = check(scenario.expects, list(zip(self.result.event_steps, self.result.events, strict=True)))
         return self.result
 
     def runtime(self, clock: ManualClock) -> Any:

@@ -93,7 +93,7 @@ class Processor:
         self.stats.items += len(batch)
         self.stats.outbox_rows += new_rows
         for listener in self.listeners:
-            for work, done in zip(batch, results):
+            for work, done in zip(batch, results, strict=True):
                 listener(work, done)
         return results
 

@@ -79,7 +79,7 @@ class Pipeline:
                 log.error("batch failed; its items will be redelivered",
                           extra={"event": "DDFL-BATCH-FAILED", "error": type(error).__name__})
                 results = [Done(ok=False, error_id=type(error).__name__)] * len(batch)
-            for (_, future), done in zip(batch, results):
+            for (_, future), done in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(done)
             self._on_commit(len(batch))

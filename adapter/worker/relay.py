@@ -80,7 +80,7 @@ class Relay(BackgroundLoop):
             outcomes = await self._publisher.publish(rows)
             done: list[OutboxRow] = []
             undeliverable = 0
-            for row, outcome in zip(rows, outcomes):
+            for row, outcome in zip(rows, outcomes, strict=True):
                 if outcome is None:
                     done.append(row)
                 elif isinstance(outcome, Unroutable):
