@@ -26,9 +26,6 @@ class Settings(BaseSettings):
     delivery_limit: int = Field(5, ge=1, description="deliveries of a failing message before it is dead-lettered")
     prefetch: int = Field(512, ge=1, description="unacknowledged messages in flight: bounds concurrency and memory")
     batch_size: int = Field(256, ge=1, description="messages committed in one store transaction at most")
-    state_cache: int = Field(
-        20_000, ge=0, description="decoded pair states kept in memory between batches (0: none); one writer only"
-    )
     max_message_bytes: int = Field(1024 * 1024, ge=1024, description="larger XML messages are refused before parsing")
     directory: Path | None = Field(
         None, description="YAML/JSON file of each office's practitioners, used until its behandleroversikt arrives"

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from ..domain.model import Practitioner
 from ..store.base import PairKey, Store
 from .handlers import Receipt, Routing, handle_absence, handle_tick, handle_xml
-from .unit_of_work import BatchUnitOfWork, StateCache
+from .unit_of_work import BatchUnitOfWork
 
 log = logging.getLogger("ddfl.processor")
 
@@ -56,7 +56,6 @@ class Processor:
         now: Callable[[], dt.datetime],
         directory: dict[int, dict[str, Practitioner]] | None = None,
         fault: Callable[[Work], None] | None = None,
-        cache: StateCache | None = None,
     ):
         self.store = store
         self.routing = routing
@@ -64,7 +63,6 @@ class Processor:
         self.directory = directory
         #: Test seam: called before each item; raising simulates a bug in handling that item.
         self.fault = fault
-        self.cache = cache
         self.stats = Stats()
         #: Called after each commit with every item of the batch and how it ended (replay, metrics).
         self.listeners: list[Callable[[Work, Done], None]] = []
@@ -73,7 +71,7 @@ class Processor:
         now = self.now()
         results: list[Done] = []
         async with self.store.transaction() as tx:
-            uow = BatchUnitOfWork(tx, self.directory, now, self.cache)
+            uow = BatchUnitOfWork(tx, self.directory, now)
             for work in batch:
                 uow.begin_item()
                 try:
@@ -91,8 +89,6 @@ class Processor:
                     uow.commit_item()
                 results.append(done)
             new_rows = await uow.flush()
-        if self.cache is not None:  # committed: the cache may now hold what the store holds
-            self.cache.remember(*uow.committed_states())
         self.stats.batches += 1
         self.stats.items += len(batch)
         self.stats.outbox_rows += new_rows

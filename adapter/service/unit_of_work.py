@@ -10,35 +10,12 @@ is loaded and written once.
 from __future__ import annotations
 
 import datetime as dt
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from ..domain.engine import next_change
 from ..domain.model import Practitioner
 from ..domain.state import OfficeState, PairState
 from ..store.base import OutboxMessage, PairKey, Transaction
-
-
-class StateCache:
-    """Decoded states of recently used offices and pairs, kept across batches.
-
-    The adapter is its store's only writer (one pipeline), so what it committed last is what the
-    store holds: a pair used again needs no read and no JSON decoding. Filled only after a commit
-    succeeds; bounded (least recently used states are forgotten).
-    """
-
-    def __init__(self, size: int = 20_000):
-        self._size = size
-        self.offices: OrderedDict[int, OfficeState] = OrderedDict()
-        self.pairs: OrderedDict[PairKey, PairState] = OrderedDict()
-
-    def remember(self, offices: dict[int, OfficeState], pairs: dict[PairKey, PairState]) -> None:
-        for cache, states in ((self.offices, offices), (self.pairs, pairs)):
-            for key, state in states.items():
-                cache[key] = state
-                cache.move_to_end(key)
-            while len(cache) > self._size:
-                cache.popitem(last=False)
 
 
 @dataclass
@@ -55,15 +32,8 @@ class Staged:
 class BatchUnitOfWork:
     """Reads through a cache; `item()` stages one item's changes; `flush()` writes them all."""
 
-    def __init__(
-        self,
-        tx: Transaction,
-        directory: dict[int, dict[str, Practitioner]] | None,
-        now: dt.datetime,
-        cache: StateCache | None = None,
-    ):
+    def __init__(self, tx: Transaction, directory: dict[int, dict[str, Practitioner]] | None, now: dt.datetime):
         self._tx = tx
-        self._cache = cache
         self._directory = directory or {}
         self._now = now
         self._offices: dict[int, OfficeState] = {}
@@ -78,8 +48,6 @@ class BatchUnitOfWork:
     async def office(self, her_id: int) -> OfficeState:
         if her_id in self.staged.offices:
             return self.staged.offices[her_id]
-        if her_id not in self._offices and self._cache is not None and her_id in self._cache.offices:
-            self._offices[her_id] = self._cache.offices[her_id]
         if her_id not in self._offices:
             text = await self._tx.get_office(her_id)
             if text is not None:
@@ -90,10 +58,6 @@ class BatchUnitOfWork:
 
     async def pairs(self, office_her_id: int, hprs: set[str]) -> dict[str, PairState]:
         missing = [(office_her_id, h) for h in hprs if (office_her_id, h) not in self._pairs]
-        if missing and self._cache is not None:
-            cached = self._cache.pairs
-            self._pairs.update((key, cached[key]) for key in missing if key in cached)
-            missing = [key for key in missing if key not in cached]
         if missing:
             found = await self._tx.get_pairs(missing)
             for key in missing:
@@ -147,10 +111,6 @@ class BatchUnitOfWork:
         self.staged = Staged()
 
     # -- the end of the batch --------------------------------------------------------------------
-
-    def committed_states(self) -> tuple[dict[int, OfficeState], dict[PairKey, PairState]]:
-        """What the batch wrote, for the cache once the commit has succeeded."""
-        return self._committed.offices, self._committed.pairs
 
     async def flush(self) -> int:
         """Write everything the completed items changed; returns how many outbox rows were new."""

@@ -28,7 +28,6 @@ from ..messages.xmlsafe import Limits
 from ..service.directory import load_directory
 from ..service.handlers import Routing
 from ..service.processor import Done, Processor, Work
-from ..service.unit_of_work import StateCache
 from ..store import open_store
 from ..store.base import OutboxRow, Store
 from . import observability as obs
@@ -150,8 +149,7 @@ class Runtime:
         settings = self.settings
         self.store = self._given_store or await open_store(settings.store_url)
         self.processor = processor = Processor(
-            self.store, self.routing, self.clock.now, load_directory(settings.directory), fault=self._fault,
-            cache=StateCache(settings.state_cache) if settings.state_cache else None,
+            self.store, self.routing, self.clock.now, load_directory(settings.directory), fault=self._fault
         )
         publisher = self._given_publisher or AmqpPublisher(lambda: self.broker._connection)
         self.relay = Relay(self.store, publisher, self.clock.now, on_published=self._published,
