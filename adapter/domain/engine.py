@@ -326,11 +326,12 @@ def _replace_roster(
 def validate_absence(command: RegisterAbsence) -> Rejection | None:
     """R14: from ≤ to, at least one service, at most 366 days."""
     if command.from_date > command.to_date:
-        return Rejection("from_after_to", "the absence ends before it starts (R14)")
+        return Rejection("from_after_to", f"from {command.from_date} is after to {command.to_date} (R14)")
     if not command.services:
         return Rejection("no_services", "the absence names no service (R14)")
-    if (command.to_date - command.from_date).days + 1 > MAX_ABSENCE_DAYS:
-        return Rejection("too_long", f"the absence is longer than {MAX_ABSENCE_DAYS} days (R14)")
+    days = (command.to_date - command.from_date).days + 1
+    if days > MAX_ABSENCE_DAYS:
+        return Rejection("too_long", f"{days} days; at most {MAX_ABSENCE_DAYS}, both ends counted (R14)")
     return None
 
 

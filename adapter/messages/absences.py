@@ -13,7 +13,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from adapter.domain.model import MAX_ABSENCE_DAYS, DeleteAbsence, RegisterAbsence, Service
+from adapter.domain.engine import validate_absence
+from adapter.domain.model import DeleteAbsence, RegisterAbsence, Service
 from adapter.messages.building import build
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -66,15 +67,10 @@ def _registered(fields: _Fields) -> RegisterAbsence:
         "registered_by_hpr": fields.hpr("registered_by_hpr"),
         "registered_at": fields.instant("registered_at"),
     }
-    from_date, to_date = command["from_date"], command["to_date"]
-    if from_date > to_date:
-        raise fields.reject("from_after_to", f"from {from_date} is after to {to_date}")
-    days = (to_date - from_date).days + 1
-    if days > MAX_ABSENCE_DAYS:
-        raise fields.reject(
-            "too_long", f"{days} days; at most {MAX_ABSENCE_DAYS}, both ends counted"
-        )
-    return build(RegisterAbsence, fields.invalid, **command)
+    registered = build(RegisterAbsence, fields.invalid, **command)
+    if (invalid := validate_absence(registered)) is not None:  # R14, as the domain states it
+        raise fields.reject(invalid.code, invalid.reason)
+    return registered
 
 
 def _deleted(fields: _Fields) -> DeleteAbsence:
