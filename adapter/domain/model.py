@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -22,8 +22,6 @@ class Service(StrEnum):
     E_KONSULTASJON = "E_KONSULTASJON"
     KONTAKT_LEGEKONTORET = "KONTAKT_LEGEKONTORET"
 
-
-SERVICES: tuple[Service, ...] = tuple(Service)
 
 
 class Process(StrEnum):
@@ -101,7 +99,7 @@ class _Value(BaseModel):
 
 # ---------------------------------------------------------------------------------------------
 # Commands: one per kind of fact the adapter learns. The message layer builds them; the engine
-# applies them. `kind` makes them a discriminated union for storage and replay.
+# applies them. `kind` names each one in logs and reprs.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -194,8 +192,3 @@ class DeleteAbsence(_Value):
     deleted_by_hpr: str
     deleted_at: Instant
 
-
-Command = Annotated[
-    Union[ReportServiceStatus, ReplaceRoster, DialogueNote, RegisterAbsence, DeleteAbsence],
-    Field(discriminator="kind"),
-]

@@ -120,18 +120,16 @@ async def handle_xml(
         outcome = engine.apply(office, pairs, command, now)
     _stage_outcome(uow, outcome, office.her_id, routing)
 
-    errors: list[tuple[str, str]] = []
-    if outcome.rejection is not None:
-        codes = [outcome.rejection.code]
+    rejection = outcome.rejection
+    if rejection is None:
+        receipt, errors = Receipt("xml", envelope.msg_id, "OK"), []
+    else:
         log.info(
             "message rejected",
-            extra={"event": f"DDFL-{outcome.rejection.code}-REJECTED", "msg_id": envelope.msg_id, "sender": sender,
-                   "reason": outcome.rejection.reason},
+            extra={"event": f"DDFL-{rejection.code}-REJECTED", "msg_id": envelope.msg_id, "sender": sender,
+                   "reason": rejection.reason},
         )
-        errors = [(outcome.rejection.code, outcome.rejection.reason)]
-        receipt = Receipt("xml", envelope.msg_id, "REJECTED", codes)
-    else:
-        receipt = Receipt("xml", envelope.msg_id, "OK")
+        receipt, errors = Receipt("xml", envelope.msg_id, "REJECTED", [rejection.code]), [(rejection.code, rejection.reason)]
     _answer(uow, envelope, receipt, errors, now, routing)
     return receipt
 

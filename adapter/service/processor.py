@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..domain.model import Practitioner
@@ -43,7 +43,6 @@ class Stats:
     batches: int = 0
     items: int = 0
     outbox_rows: int = 0
-    by_outcome: dict[str, int] = field(default_factory=dict)
 
 
 class Processor:

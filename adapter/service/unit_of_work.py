@@ -30,7 +30,8 @@ class Staged:
 
 
 class BatchUnitOfWork:
-    """Reads through a cache; `item()` stages one item's changes; `flush()` writes them all."""
+    """Reads through a cache; `begin_item`/`commit_item`/`discard_item` stage one item's changes,
+    kept only if it completes; `flush()` writes what the completed items changed."""
 
     def __init__(self, tx: Transaction, directory: dict[int, dict[str, Practitioner]] | None, now: dt.datetime):
         self._tx = tx

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from faststream import AckPolicy, FastStream
 from faststream.rabbit import Channel, RabbitBroker
@@ -98,27 +98,10 @@ class Runtime:
 
     def _subscribe(self) -> None:
         settings = self.settings
-
-        @self.broker.subscriber(
-            inbound_queue(settings.inbound_queue, settings),
-            ack_policy=AckPolicy.MANUAL,
-            title="inbound XML",
-            description="KITH MsgHead 1.2 from EPJ and AR: Tjenestestatus, Behandleroversikt, Dialogmelding.",
-        )
-        async def on_xml(body: Any) -> None:
-            message: RabbitMessage = self.broker.context.get_local("message")
-            headers = {**(message.headers or {}), "message_id": message.message_id}
-            await self._settle(message, Work(kind="xml", body=message.body, headers=headers))
-
-        @self.broker.subscriber(
-            inbound_queue(settings.absence_queue, settings),
-            ack_policy=AckPolicy.MANUAL,
-            title="absence commands",
-            description="absence.registered / absence.deleted from Tilpass Helsenorge (JSON).",
-        )
-        async def on_absence(body: Any) -> None:
-            message: RabbitMessage = self.broker.context.get_local("message")
-            await self._settle(message, Work(kind="absence", body=message.body))
+        self._consume(settings.inbound_queue, "xml", "inbound XML",
+                      "KITH MsgHead 1.2 from EPJ and AR: Tjenestestatus, Behandleroversikt, Dialogmelding.")
+        self._consume(settings.absence_queue, "absence", "absence commands",
+                      "absence.registered / absence.deleted from Tilpass Helsenorge (JSON).")
 
         # Documents the portal's channel in the AsyncAPI document; the outbox relay does the sending
         # (persistent, confirmed, message id = event_id).
@@ -130,6 +113,16 @@ class Runtime:
             schema=PortalEvent,
             persist=True,
         )
+
+    def _consume(self, queue: str, kind: Literal["xml", "absence"], title: str, description: str) -> None:
+        """One inbound queue: every delivery becomes a work item, settled once it is committed."""
+
+        @self.broker.subscriber(inbound_queue(queue, self.settings), ack_policy=AckPolicy.MANUAL,
+                                title=title, description=description)
+        async def on_message(body: Any) -> None:
+            message: RabbitMessage = self.broker.context.get_local("message")
+            headers = {**(message.headers or {}), "message_id": message.message_id}
+            await self._settle(message, Work(kind=kind, body=message.body, headers=headers))
 
     async def _settle(self, message: RabbitMessage, work: Work) -> None:
         started = time.perf_counter()
