@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import datetime as dt
+import gc
 import json
 import signal
 import sys
@@ -83,8 +83,10 @@ def _replay(args: argparse.Namespace) -> int:
             print(failure.describe(), file=sys.stderr)
         print(f"{name}: {len(result.failures)} of {len(result.scenario.expects)} expectations failed", file=sys.stderr)
         return 1
-    print(f"{name}: {len(result.scenario.steps)} steps, {len(result.events)} events, "
-          f"{len(result.scenario.expects)} expectations hold")
+    print(
+        f"{name}: {len(result.scenario.steps)} steps, {len(result.events)} events, "
+        f"{len(result.scenario.expects)} expectations hold"
+    )
     return 0
 
 
@@ -131,8 +133,15 @@ async def _stored_view(url: str, office: int) -> tuple[list[dict], dict[str, str
             for hpr in await tx.pairs_of_office(office):
                 pair = PairState.from_json(await tx.get_pair(office, hpr) or "")
                 view = pair.published.to_json()
-                events.append({"type": "availability.changed", "office_her_id": office, "practitioner_hpr": hpr,
-                               "effective_at": pair.as_of.isoformat() if pair.as_of else "", **view})
+                events.append(
+                    {
+                        "type": "availability.changed",
+                        "office_her_id": office,
+                        "practitioner_hpr": hpr,
+                        "effective_at": pair.as_of.isoformat() if pair.as_of else "",
+                        **view,
+                    }
+                )
         return events, (await office_names(store, {office}))[office]
     finally:
         await store.close()
@@ -142,8 +151,14 @@ def _generate(args: argparse.Namespace) -> int:
     from .replay.generate import generate
 
     scenario = generate(
-        args.out, seed=args.seed, offices=args.offices, gps_per_office=args.gps_per_office, days=args.days,
-        absence_rate=args.absence_rate, substitute_rate=args.substitute_rate, start=dt.date.fromisoformat(args.start),
+        args.out,
+        seed=args.seed,
+        offices=args.offices,
+        gps_per_office=args.gps_per_office,
+        days=args.days,
+        absence_rate=args.absence_rate,
+        substitute_rate=args.substitute_rate,
+        start=dt.date.fromisoformat(args.start),
     )
     print(scenario)
     return 0

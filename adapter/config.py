@@ -13,8 +13,12 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="DDFL_", extra="ignore", env_parse_none_str="none")
 
-    amqp_url: str = Field("amqp://guest:guest@127.0.0.1:5672/", description="the RabbitMQ to consume from and publish to")
-    store_url: str = Field("sqlite:///ddfl-adapter.sqlite3", description="state store: sqlite:///FILE or postgresql://…")
+    amqp_url: str = Field(
+        "amqp://guest:guest@127.0.0.1:5672/", description="the RabbitMQ to consume from and publish to"
+    )
+    store_url: str = Field(
+        "sqlite:///ddfl-adapter.sqlite3", description="state store: sqlite:///FILE or postgresql://…"
+    )
     her_id: int = Field(8093244, description="the adapter's own HER-id (Helsenorge.no): receiver of inbound XML")
     inbound_queue: str = Field("8093244_async", description="MsgHead XML from EPJ and AR")
     absence_queue: str = Field("tilpass-helsenorge.absences", description="absence commands (JSON)")

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Union
+from typing import Annotated, Any
 
 from pydantic import Field, RootModel, TypeAdapter
 
 from .domain.events import AvailabilityChanged, AvailabilityWarning, DialogueClosed
 
 
-class PortalEvent(RootModel[Annotated[Union[AvailabilityChanged, AvailabilityWarning, DialogueClosed],
-                                      Field(discriminator="type")]]):
+class PortalEvent(
+    RootModel[Annotated[AvailabilityChanged | AvailabilityWarning | DialogueClosed, Field(discriminator="type")]]
+):
     """One message on the portal's queue."""
 
 
@@ -72,5 +73,8 @@ def write(directory: Path = SCHEMA_DIR) -> list[Path]:
 
 def stale(directory: Path = SCHEMA_DIR) -> list[str]:
     """The published files that differ from what the code generates."""
-    return [name for name, text in rendered().items()
-            if not (directory / name).is_file() or (directory / name).read_text(encoding="utf-8") != text]
+    return [
+        name
+        for name, text in rendered().items()
+        if not (directory / name).is_file() or (directory / name).read_text(encoding="utf-8") != text
+    ]

@@ -25,9 +25,11 @@ async def main(url: str, queue: str, out_a: str, out_b: str, count: int, prefetc
         body = message.body
         await asyncio.gather(
             publish.default_exchange.publish(
-                aio_pika.Message(body[:600], delivery_mode=aio_pika.DeliveryMode.PERSISTENT), routing_key=out_a),
+                aio_pika.Message(body[:600], delivery_mode=aio_pika.DeliveryMode.PERSISTENT), routing_key=out_a
+            ),
             publish.default_exchange.publish(
-                aio_pika.Message(body[:1200], delivery_mode=aio_pika.DeliveryMode.PERSISTENT), routing_key=out_b),
+                aio_pika.Message(body[:1200], delivery_mode=aio_pika.DeliveryMode.PERSISTENT), routing_key=out_b
+            ),
         )
         await message.ack()
         seen += 1

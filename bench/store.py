@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from adapter.store import OutboxMessage, Store, open_store  # noqa: E402
+from adapter.store import OutboxMessage, Store, open_store
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 ROWS_PER_MESSAGE = 3
@@ -31,7 +31,7 @@ STATE = '{"services":{"TIMEBESTILLING":"AVAILABLE","RESEPTFORNYELSE":"AVAILABLE"
 
 async def run(store: Store, messages: int, batch: int, tag: str) -> float:
     """Commit `messages` units of work, `batch` per transaction; returns messages per second."""
-    t0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    t0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
     started = time.perf_counter()
     for first in range(0, messages, batch):
         async with store.transaction() as tx:
@@ -39,9 +39,7 @@ async def run(store: Store, messages: int, batch: int, tag: str) -> float:
                 office, hpr = 8_000_000 + n % 50, str(1_000_000 + n % 997)
                 await tx.put_pair(office, hpr, STATE % n, t0 + dt.timedelta(minutes=n))
                 await tx.inbox_put(str(office), f"{tag}-{n}", '{"status":"OK"}', t0)
-                await tx.outbox_add(
-                    OutboxMessage("portal.availability", f"{tag}-ev-{n}", b'{"e":%d}' % n)
-                )
+                await tx.outbox_add(OutboxMessage("portal.availability", f"{tag}-ev-{n}", b'{"e":%d}' % n))
     return messages / (time.perf_counter() - started)
 
 
@@ -71,9 +69,7 @@ async def postgres_store(url: str) -> AsyncIterator[Store]:
             await admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
-async def bench(
-    name: str, opener: Callable[[], AbstractAsyncContextManager[Store]], messages: int, batch: int
-) -> None:
+async def bench(name: str, opener: Callable[[], AbstractAsyncContextManager[Store]], messages: int, batch: int) -> None:
     async with opener() as store:
         # Warm up (schema pages, statement caches), then measure both modes in the same store.
         await run(store, min(200, messages), batch, "warm")
@@ -109,6 +105,7 @@ async def main() -> None:
         print(f"postgresql  skipped: {str(error).strip()}")
         return
     await bench("postgresql", lambda: postgres_store(args.postgres), args.messages, args.batch)
+
 
 if __name__ == "__main__":
     asyncio.run(main())

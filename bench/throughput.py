@@ -38,13 +38,19 @@ import aio_pika
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from adapter.domain.calendar import OSLO, midnight as oslo_midnight  # noqa: E402
+from adapter.domain.calendar import OSLO  # noqa: E402
+from adapter.domain.calendar import midnight as oslo_midnight  # noqa: E402
 from adapter.replay.generate import absence_registered, iter_status_messages  # noqa: E402
 
 AMQP_URL = os.environ.get("DDFL_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 PREFETCH = 512
-INBOUND_ARGS = {"x-queue-type": "quorum", "x-delivery-limit": 5, "x-dead-letter-exchange": "",
-                "x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
+INBOUND_ARGS = {
+    "x-queue-type": "quorum",
+    "x-delivery-limit": 5,
+    "x-dead-letter-exchange": "",
+    "x-dead-letter-strategy": "at-least-once",
+    "x-overflow": "reject-publish",
+}
 
 
 @dataclass
@@ -101,11 +107,15 @@ class Bench:
     async def fill(self, queue: str, bodies: list[bytes], content_type: str = "application/xml") -> None:
         channel = await self.connection.channel(publisher_confirms=True)
         for start in range(0, len(bodies), 1000):
-            await asyncio.gather(*(
-                channel.default_exchange.publish(
-                    aio_pika.Message(b, content_type=content_type, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-                    routing_key=queue)
-                for b in bodies[start:start + 1000]))
+            await asyncio.gather(
+                *(
+                    channel.default_exchange.publish(
+                        aio_pika.Message(b, content_type=content_type, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                        routing_key=queue,
+                    )
+                    for b in bodies[start : start + 1000]
+                )
+            )
         await channel.close()
 
     def adapter_env(self, prefix: str) -> dict[str, str]:
@@ -113,21 +123,34 @@ class Bench:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         env = {k: v for k, v in os.environ.items() if not k.startswith("DDFL_")}
-        env.update({
-            "DDFL_AMQP_URL": AMQP_URL, "DDFL_STORE_URL": f"sqlite:///{self.tmp / (prefix + '.sqlite3')}",
-            "DDFL_INBOUND_QUEUE": f"{prefix}-in", "DDFL_ABSENCE_QUEUE": f"{prefix}-absences",
-            "DDFL_ABSENCE_INVALID_QUEUE": f"{prefix}-invalid", "DDFL_PORTAL_QUEUE": f"{prefix}-portal",
-            "DDFL_DEAD_LETTER_QUEUE": f"{prefix}-dl", "DDFL_HTTP_PORT": str(port), "DDFL_LOG_FORMAT": "json",
-            "DDFL_PREFETCH": str(PREFETCH), "DDFL_LOG_LEVEL": "WARNING",
-        })
+        env.update(
+            {
+                "DDFL_AMQP_URL": AMQP_URL,
+                "DDFL_STORE_URL": f"sqlite:///{self.tmp / (prefix + '.sqlite3')}",
+                "DDFL_INBOUND_QUEUE": f"{prefix}-in",
+                "DDFL_ABSENCE_QUEUE": f"{prefix}-absences",
+                "DDFL_ABSENCE_INVALID_QUEUE": f"{prefix}-invalid",
+                "DDFL_PORTAL_QUEUE": f"{prefix}-portal",
+                "DDFL_DEAD_LETTER_QUEUE": f"{prefix}-dl",
+                "DDFL_HTTP_PORT": str(port),
+                "DDFL_LOG_FORMAT": "json",
+                "DDFL_PREFETCH": str(PREFETCH),
+                "DDFL_LOG_LEVEL": "WARNING",
+            }
+        )
         self.queues += [env[k] for k in env if k.endswith("_QUEUE")]
         return env
 
     async def start_adapter(self, env: dict[str, str], log: Path) -> tuple[subprocess.Popen, float]:
         """Start `ddfl-adapter run`; returns the process and the instant it began consuming."""
         env = {**env, "DDFL_LOG_LEVEL": "INFO"}
-        process = subprocess.Popen([sys.executable, "-m", "adapter.cli", "run"], env=env, cwd=ROOT,
-                                   stdout=subprocess.DEVNULL, stderr=open(log, "ab"))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "adapter.cli", "run"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=open(log, "ab"),  # noqa: SIM115 (the child keeps it)
+        )
         self.processes.append(process)
         offset = log.stat().st_size if log.exists() else 0
         await until(lambda: log.exists() and b'"DDFL-STARTED"' in log.read_bytes()[offset:], 60, "the adapter")
@@ -147,9 +170,10 @@ class Bench:
 
 
 def messages(seed: int, offices: int, gps: int, updates: int, spacing: float = 0.5):
-    start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=spacing * offices * gps * (updates + 1) + 3600)
-    generated = list(iter_status_messages(seed, offices, gps, start, updates_per_gp=updates,
-                                          spacing=dt.timedelta(seconds=spacing)))
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=spacing * offices * gps * (updates + 1) + 3600)
+    generated = list(
+        iter_status_messages(seed, offices, gps, start, updates_per_gp=updates, spacing=dt.timedelta(seconds=spacing))
+    )
     rosters = [m for m in generated if m.kind == "behandleroversikt"]
     statuses = [m for m in generated if m.kind == "tjenestestatus"]
     return rosters, statuses
@@ -183,9 +207,20 @@ async def throughput(bench: Bench, n: int) -> None:
     await bench.declare(f"{prefix}-raw-b")
     await bench.fill(raw_in, bodies)
     out = await bench.count([f"{prefix}-raw-a", f"{prefix}-raw-b"])
-    raw = subprocess.Popen([sys.executable, str(ROOT / "bench" / "raw_pipeline.py"), AMQP_URL, raw_in,
-                            f"{prefix}-raw-a", f"{prefix}-raw-b", str(n), str(PREFETCH)],
-                           stdout=subprocess.PIPE, text=True)
+    raw = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "raw_pipeline.py"),
+            AMQP_URL,
+            raw_in,
+            f"{prefix}-raw-a",
+            f"{prefix}-raw-b",
+            str(n),
+            str(PREFETCH),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     bench.processes.append(raw)
     await asyncio.to_thread(raw.stdout.readline)  # READY
     t0 = time.perf_counter()
@@ -196,7 +231,9 @@ async def throughput(bench: Bench, n: int) -> None:
     # the adapter, in its own process: XML in → event and AppRec out, confirmed, input acked
     env = bench.adapter_env(prefix)
     log = bench.tmp / "throughput.log"
-    await bench.declare(env["DDFL_INBOUND_QUEUE"], {**INBOUND_ARGS, "x-dead-letter-routing-key": env["DDFL_DEAD_LETTER_QUEUE"]})
+    await bench.declare(
+        env["DDFL_INBOUND_QUEUE"], {**INBOUND_ARGS, "x-dead-letter-routing-key": env["DDFL_DEAD_LETTER_QUEUE"]}
+    )
     await bench.declare(env["DDFL_PORTAL_QUEUE"])
     receipts = await prepare_adapter(bench, env, log, rosters, {m.office_her_id for m in rosters})
     events = await bench.count([env["DDFL_PORTAL_QUEUE"]])
@@ -217,7 +254,9 @@ async def latency(bench: Bench, seconds: float, rate: float = 200.0) -> None:
     statuses = statuses[: int(seconds * rate)]
     env = bench.adapter_env(prefix)
     log = bench.tmp / "latency.log"
-    await bench.declare(env["DDFL_INBOUND_QUEUE"], {**INBOUND_ARGS, "x-dead-letter-routing-key": env["DDFL_DEAD_LETTER_QUEUE"]})
+    await bench.declare(
+        env["DDFL_INBOUND_QUEUE"], {**INBOUND_ARGS, "x-dead-letter-routing-key": env["DDFL_DEAD_LETTER_QUEUE"]}
+    )
     await bench.declare(env["DDFL_PORTAL_QUEUE"])
     await prepare_adapter(bench, env, log, rosters, {m.office_her_id for m in rosters})
     arrived: dict[str, float] = {}
@@ -238,9 +277,16 @@ async def latency(bench: Bench, seconds: float, rate: float = 200.0) -> None:
         sent[message.msg_id] = time.perf_counter()
         await publisher.default_exchange.publish(
             aio_pika.Message(message.body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-            routing_key=env["DDFL_INBOUND_QUEUE"])
-    await until(lambda: len(arrived) >= len(statuses) * 0.9 and time.perf_counter() - max(arrived.values()) > 1.0
-                or len(arrived) >= len(statuses), 120, "the events")
+            routing_key=env["DDFL_INBOUND_QUEUE"],
+        )
+    await until(
+        lambda: (
+            (len(arrived) >= len(statuses) * 0.9 and time.perf_counter() - max(arrived.values()) > 1.0)
+            or len(arrived) >= len(statuses)
+        ),
+        120,
+        "the events",
+    )
     await bench.stop(process)
     delays = sorted((arrived[k] - sent[k]) * 1000 for k in arrived if k in sent)
     q = statistics.quantiles(delays, n=100)
@@ -261,10 +307,16 @@ async def midnight(bench: Bench, absences: int) -> None:
     clock = ManualClock(last + dt.timedelta(minutes=1))
     tomorrow = clock.now().astimezone(OSLO).date() + dt.timedelta(days=1)
     env = bench.adapter_env(prefix)
-    settings = Settings(amqp_url=AMQP_URL, store_url=env["DDFL_STORE_URL"], inbound_queue=env["DDFL_INBOUND_QUEUE"],
-                        absence_queue=env["DDFL_ABSENCE_QUEUE"], absence_invalid_queue=env["DDFL_ABSENCE_INVALID_QUEUE"],
-                        portal_queue=env["DDFL_PORTAL_QUEUE"], dead_letter_queue=env["DDFL_DEAD_LETTER_QUEUE"],
-                        http_port=None)
+    settings = Settings(
+        amqp_url=AMQP_URL,
+        store_url=env["DDFL_STORE_URL"],
+        inbound_queue=env["DDFL_INBOUND_QUEUE"],
+        absence_queue=env["DDFL_ABSENCE_QUEUE"],
+        absence_invalid_queue=env["DDFL_ABSENCE_INVALID_QUEUE"],
+        portal_queue=env["DDFL_PORTAL_QUEUE"],
+        dead_letter_queue=env["DDFL_DEAD_LETTER_QUEUE"],
+        http_port=None,
+    )
     for office in {m.office_her_id for m in rosters}:  # the AppRecs' queues, so none is undeliverable
         await bench.declare(f"{office}_async")
     runtime = Runtime(settings, clock=clock)
@@ -272,14 +324,25 @@ async def midnight(bench: Bench, absences: int) -> None:
     events = await bench.count([settings.portal_queue])
     await bench.fill(settings.inbound_queue, [m.body for m in rosters + statuses])
     await until(lambda: runtime.processor.stats.items >= len(rosters) + len(statuses), 300, "the statuses")
-    commands = [json.dumps(absence_registered(
-        absence_id=str(uuid.uuid4()), office_her_id=m.office_her_id, practitioner_hpr=m.practitioner_hpr,
-        from_date=tomorrow, to_date=tomorrow + dt.timedelta(days=13), services=["TIMEBESTILLING", "RESEPTFORNYELSE",
-        "E_KONSULTASJON", "KONTAKT_LEGEKONTORET"], registered_by_hpr=m.practitioner_hpr,
-        registered_at=clock.now())).encode() for m in statuses[:absences]]
+    commands = [
+        json.dumps(
+            absence_registered(
+                absence_id=str(uuid.uuid4()),
+                office_her_id=m.office_her_id,
+                practitioner_hpr=m.practitioner_hpr,
+                from_date=tomorrow,
+                to_date=tomorrow + dt.timedelta(days=13),
+                services=["TIMEBESTILLING", "RESEPTFORNYELSE", "E_KONSULTASJON", "KONTAKT_LEGEKONTORET"],
+                registered_by_hpr=m.practitioner_hpr,
+                registered_at=clock.now(),
+            )
+        ).encode()
+        for m in statuses[:absences]
+    ]
     await bench.fill(settings.absence_queue, commands, content_type="application/json")
-    await until(lambda: runtime.processor.stats.items >= len(rosters) + len(statuses) + len(commands), 300,
-                "the absences")
+    await until(
+        lambda: runtime.processor.stats.items >= len(rosters) + len(statuses) + len(commands), 300, "the absences"
+    )
     await runtime.relay.flush()
     before = events.n
     at = oslo_midnight(tomorrow)
@@ -294,8 +357,10 @@ async def midnight(bench: Bench, absences: int) -> None:
         await asyncio.sleep(0.002)
     ticked = events.n - before
     await until(lambda: events.n - before >= ticked, 60, "the last events to arrive")
-    print(f"midnight: {len(commands)} absences starting on {tomorrow} ({ticked} GPs with services to close): "
-          f"all events published {events.last - t0:.2f} s after the clock passed midnight")
+    print(
+        f"midnight: {len(commands)} absences starting on {tomorrow} ({ticked} GPs with services to close): "
+        f"all events published {events.last - t0:.2f} s after the clock passed midnight"
+    )
     await runtime.stop()
 
 
@@ -313,7 +378,9 @@ async def rss(bench: Bench, total: int) -> None:
     statuses = statuses[:total]
     env = bench.adapter_env(prefix)
     log = bench.tmp / "rss.log"
-    await bench.declare(env["DDFL_INBOUND_QUEUE"], {**INBOUND_ARGS, "x-dead-letter-routing-key": env["DDFL_DEAD_LETTER_QUEUE"]})
+    await bench.declare(
+        env["DDFL_INBOUND_QUEUE"], {**INBOUND_ARGS, "x-dead-letter-routing-key": env["DDFL_DEAD_LETTER_QUEUE"]}
+    )
     await bench.declare(env["DDFL_PORTAL_QUEUE"])
     receipts = await prepare_adapter(bench, env, log, rosters, {m.office_her_id for m in rosters})
     await bench.count([env["DDFL_PORTAL_QUEUE"]])
@@ -324,7 +391,7 @@ async def rss(bench: Bench, total: int) -> None:
     baseline = 0
     for offset in range(0, len(statuses), chunk):
         await until(lambda sent=offset: sent - (receipts.n - start) < 15_000, 600, "the backlog to shrink")
-        await bench.fill(env["DDFL_INBOUND_QUEUE"], [m.body for m in statuses[offset:offset + chunk]])
+        await bench.fill(env["DDFL_INBOUND_QUEUE"], [m.body for m in statuses[offset : offset + chunk]])
         if not baseline and receipts.n - start >= warm:
             baseline = rss_kib(process.pid)
     await until(lambda: receipts.n - start >= len(statuses), 1800, "all AppRecs")
@@ -333,8 +400,10 @@ async def rss(bench: Bench, total: int) -> None:
     elapsed = receipts.last - t0
     await bench.stop(process)
     print(f"rss: {len(statuses)} messages in {elapsed:.0f} s ({len(statuses) / elapsed:.0f} msg/s)")
-    print(f"  RSS after {warm} messages {baseline / 1024:6.1f} MiB, after all {final / 1024:6.1f} MiB, "
-          f"growth {(final - baseline) / 1024:6.1f} MiB")
+    print(
+        f"  RSS after {warm} messages {baseline / 1024:6.1f} MiB, after all {final / 1024:6.1f} MiB, "
+        f"growth {(final - baseline) / 1024:6.1f} MiB"
+    )
 
 
 async def main() -> None:
@@ -346,8 +415,10 @@ async def main() -> None:
     parser.add_argument("--only", default="throughput,latency,midnight,rss")
     args = parser.parse_args()
     parts = set(args.only.split(","))
-    print(f"ddfl-adapter bench, {dt.datetime.now().isoformat(timespec='minutes')}, {os.cpu_count()} cores, "
-          f"broker {AMQP_URL.rsplit('@', 1)[-1]}")
+    print(
+        f"ddfl-adapter bench, {dt.datetime.now().isoformat(timespec='minutes')}, {os.cpu_count()} cores, "
+        f"broker {AMQP_URL.rsplit('@', 1)[-1]}"
+    )
     connection = await aio_pika.connect_robust(AMQP_URL)
     with tempfile.TemporaryDirectory(prefix="ddfl-bench-") as tmp:
         bench = Bench(connection, Path(tmp))

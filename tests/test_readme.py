@@ -19,7 +19,7 @@ def test_the_plain_values_example_runs_and_prints_what_the_readme_says() -> None
         exec(compile(code, "README.md", "exec"), {})
     printed = out.getvalue().splitlines()
     promised = [c.split("# ", 1)[1].split(" (")[0] for c in code.splitlines() if c.startswith("print(")]
-    assert printed and all(line.startswith(p) for line, p in zip(printed, promised)), (printed, promised)
+    assert printed and all(line.startswith(p) for line, p in zip(printed, promised, strict=False)), (printed, promised)
 
 
 def test_every_setting_is_documented() -> None:

@@ -142,13 +142,20 @@ class _Changes:
         if pair.facts.listed:  # R10, not R16: a practitioner who left is not warned about
             for service in Service:
                 before = pair.published.services.of(service).status
-                if before is Status.TEMPORARILY_CLOSED and availability.services.of(service).status is Status.NOT_OFFERED:
+                if (
+                    before is Status.TEMPORARILY_CLOSED
+                    and availability.services.of(service).status is Status.NOT_OFFERED
+                ):
                     warnings_sent += 1
                     self.events.append(
                         _warning(
-                            pair, warnings_sent, WarningCode.SERVICE_STILL_OFF_AFTER_ABSENCE, at,
+                            pair,
+                            warnings_sent,
+                            WarningCode.SERVICE_STILL_OFF_AFTER_ABSENCE,
+                            at,
                             f"Fraværet er slutt, men {SERVICE_NAMES[service]} er fortsatt skrudd av i journalsystemet.",
-                            service=service, absence_id=pair.closed_by.get(service),
+                            service=service,
+                            absence_id=pair.closed_by.get(service),
                         )
                     )
         self.pair = pair.model_copy(
@@ -183,7 +190,6 @@ class _Changes:
         pair = self.pair
         if not pair.facts.listed:
             return
-        office, hpr = pair.key
         warned, count = set(pair.warned), pair.warnings_sent
         for absence in sorted(pair.facts.absences.values(), key=lambda a: (a.from_date, a.absence_id)):
             for period in pair.facts.substitutes:
@@ -193,11 +199,15 @@ class _Changes:
                 count += 1
                 self.events.append(
                     _warning(
-                        pair, count, WarningCode.ABSENCE_OVERRIDES_SUBSTITUTE, now,
+                        pair,
+                        count,
+                        WarningCode.ABSENCE_OVERRIDES_SUBSTITUTE,
+                        now,
                         f"Fraværet {absence.from_date:%d.%m.%Y}–{absence.to_date:%d.%m.%Y} stenger tjenestene, "
                         f"selv om {period.name} er vikar for fastlegen i perioden. "
                         "Med vikar skal det ikke registreres fravær.",
-                        absence_id=absence.absence_id, substitute_hpr=period.hpr,
+                        absence_id=absence.absence_id,
+                        substitute_hpr=period.hpr,
                     )
                 )
         if count != pair.warnings_sent:
@@ -205,14 +215,28 @@ class _Changes:
 
 
 def _warning(
-    pair: PairState, number: int, code: str, at: dt.datetime, text: str, *,
-    service: Service | None = None, absence_id: str | None = None, substitute_hpr: str | None = None,
+    pair: PairState,
+    number: int,
+    code: str,
+    at: dt.datetime,
+    text: str,
+    *,
+    service: Service | None = None,
+    absence_id: str | None = None,
+    substitute_hpr: str | None = None,
 ) -> AvailabilityWarning:
     """A warning to the GP (R9, R10); numbered per pair, so its id is stable across replays."""
     office, hpr = pair.key
     return AvailabilityWarning(
-        event_id=f"{office}-{hpr}-w-{number}", code=code, office_her_id=office, practitioner_hpr=hpr,
-        service=service, absence_id=absence_id, substitute_hpr=substitute_hpr, effective_at=at, text=text,
+        event_id=f"{office}-{hpr}-w-{number}",
+        code=code,
+        office_her_id=office,
+        practitioner_hpr=hpr,
+        service=service,
+        absence_id=absence_id,
+        substitute_hpr=substitute_hpr,
+        effective_at=at,
+        text=text,
     )
 
 

@@ -7,7 +7,7 @@ JSON Schema is generated from them and cannot drift from what is sent.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
@@ -72,7 +72,7 @@ class Availability(_Wire):
     panel_info_visible: bool
     substitute: SubstituteView | None
 
-    def changed_services(self, before: "Availability") -> list[Service]:
+    def changed_services(self, before: Availability) -> list[Service]:
         return [s for s in Service if self.services.of(s) != before.services.of(s)]
 
 
@@ -133,4 +133,4 @@ class DialogueClosed(_Wire):
     closed_at: OsloInstant
 
 
-Event = Annotated[Union[AvailabilityChanged, AvailabilityWarning, DialogueClosed], Field(discriminator="type")]
+Event = Annotated[AvailabilityChanged | AvailabilityWarning | DialogueClosed, Field(discriminator="type")]

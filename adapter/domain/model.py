@@ -23,7 +23,6 @@ class Service(StrEnum):
     KONTAKT_LEGEKONTORET = "KONTAKT_LEGEKONTORET"
 
 
-
 class Process(StrEnum):
     """The AR communication processes (CPP) behind the services."""
 
@@ -191,4 +190,3 @@ class DeleteAbsence(_Value):
     office_her_id: int
     deleted_by_hpr: str
     deleted_at: Instant
-

@@ -51,7 +51,7 @@ def with_report(history: History, report: StatusReport) -> History:
     at = bisect.bisect_left(keys, report.key)
     if at < len(keys) and keys[at] == report.key:
         return history  # the same message again (R12)
-    return history[:at] + (report,) + history[at:]
+    return (*history[:at], report, *history[at:])
 
 
 def pruned(history: History, before: dt.datetime) -> History:
@@ -98,7 +98,7 @@ class Absence(_State):
     services: frozenset[Service]
     registered_at: Instant
 
-    def same_content(self, other: "Absence") -> bool:
+    def same_content(self, other: Absence) -> bool:
         return (self.from_date, self.to_date, self.services) == (other.from_date, other.to_date, other.services)
 
     def overlaps(self, start: dt.date, end: dt.date | None) -> bool:

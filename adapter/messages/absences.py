@@ -21,9 +21,7 @@ _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _HPR = re.compile(r"[0-9]{6,9}")
 _JSON_TYPES = {str: "string", int: "integer", list: "array"}
 _SERVICE_KEYS = frozenset(service.value for service in Service)
-_INSTANT = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}:[0-9]{2})"
-)
+_INSTANT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}:[0-9]{2})")
 
 
 class AbsenceRejected(Exception):
@@ -51,9 +49,7 @@ def parse_absence(body: bytes) -> RegisterAbsence | DeleteAbsence:
         return _registered(fields)
     if kind == "absence.deleted":
         return _deleted(fields)
-    raise fields.reject(
-        "unknown_type", f"type {kind!r} is not absence.registered or absence.deleted"
-    )
+    raise fields.reject("unknown_type", f"type {kind!r} is not absence.registered or absence.deleted")
 
 
 def _registered(fields: _Fields) -> RegisterAbsence:
@@ -124,19 +120,13 @@ class _Fields:
         return self._parsed(name, _DATE, dt.date.fromisoformat, "a date YYYY-MM-DD")
 
     def instant(self, name: str) -> dt.datetime:
-        return self._parsed(
-            name, _INSTANT, dt.datetime.fromisoformat, "an ISO 8601 instant with an offset"
-        )
+        return self._parsed(name, _INSTANT, dt.datetime.fromisoformat, "an ISO 8601 instant with an offset")
 
     def services(self) -> frozenset[Service]:
         value = self.required("services", list)
         if not value:
             raise self.reject("no_services", "services is empty")
-        unknown = [
-            service
-            for service in value
-            if not isinstance(service, str) or service not in _SERVICE_KEYS
-        ]
+        unknown = [service for service in value if not isinstance(service, str) or service not in _SERVICE_KEYS]
         if unknown:
             raise self.reject("unknown_service", f"unknown services {unknown!r}")
         return frozenset(Service(service) for service in value)
@@ -147,9 +137,7 @@ class _Fields:
             raise self.reject(reason, f"{name} must be {form}")
         return value
 
-    def _parsed(
-        self, name: str, pattern: re.Pattern[str], parse: Callable[[str], Any], form: str
-    ) -> Any:
+    def _parsed(self, name: str, pattern: re.Pattern[str], parse: Callable[[str], Any], form: str) -> Any:
         value = self._matching(name, pattern, "invalid_date", form)
         try:
             return parse(value)

@@ -11,7 +11,6 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Sequence
-
 from xml.sax.saxutils import escape, quoteattr
 
 from adapter import __version__
@@ -54,7 +53,7 @@ def build_apprec(
     )
     # A template, not a tree builder: this runs for every message, and is ten times faster.
     return (
-        f'<?xml version=\'1.0\' encoding=\'UTF-8\'?>\n<AppRec xmlns="{APPREC_NS}">'
+        f"<?xml version='1.0' encoding='UTF-8'?>\n<AppRec xmlns=\"{APPREC_NS}\">"
         '<MsgType V="APPREC" DN="Applikasjonskvittering"/>'
         f"<MIGversion>{APPREC_MIG_VERSION}</MIGversion>"
         f"<SoftwareName>ddfl-adapter</SoftwareName><SoftwareVersion>{_text(__version__)}</SoftwareVersion>"
@@ -67,12 +66,10 @@ def build_apprec(
         f"<OriginalMsgId><MsgType V={_attr(envelope.msg_type)}/>"
         f"<IssueDate>{envelope.gen_date.isoformat()}</IssueDate><Id>{_text(envelope.msg_id)}</Id></OriginalMsgId>"
         "</AppRec>"
-    ).encode("utf-8")
+    ).encode()
 
 
-def build_error_report(
-    error: InboundError, *, original_message_id: str | None
-) -> tuple[bytes, dict[str, str]]:
+def build_error_report(error: InboundError, *, original_message_id: str | None) -> tuple[bytes, dict[str, str]]:
     """The body and AMQP application headers of a report on the sender's `_error` queue.
 
     As Helsenorge.Messaging does, the headers carry `errorCondition`, `errorDescription` and

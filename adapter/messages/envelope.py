@@ -44,9 +44,7 @@ class Envelope:
 
     @property
     def message_ref(self) -> MessageRef:
-        return MessageRef(
-            msg_id=self.msg_id, gen_date=self.gen_date, sender_her_id=self.sender_her_id
-        )
+        return MessageRef(msg_id=self.msg_id, gen_date=self.gen_date, sender_her_id=self.sender_her_id)
 
 
 def read_envelope(msghead: etree._Element) -> Envelope:
@@ -88,8 +86,7 @@ def patient_idents(msghead: etree._Element) -> list[tuple[str, str]]:
     """(TypeId V, Id) of each `Patient/Ident`; personal data, so never log what this returns."""
     idents = msghead.iterfind("mh:MsgInfo/mh:Patient/mh:Ident", NS)
     return [
-        (_attribute(ident.find("mh:TypeId", NS), "V") or "", _text(ident.find("mh:Id", NS)) or "")
-        for ident in idents
+        (_attribute(ident.find("mh:TypeId", NS), "V") or "", _text(ident.find("mh:Id", NS)) or "") for ident in idents
     ]
 
 

@@ -63,7 +63,7 @@ def parse_message(
     *,
     now: dt.datetime,
     headers: Mapping[str, object] | None = None,
-    limits: Limits = Limits(),
+    limits: Limits | None = None,
     own_her_id: int = HELSENORGE_HER_ID,
 ) -> Inbound:
     """Parse and check one message from `{own_her_id}_async`; raise an `InboundError` to refuse it.
@@ -75,35 +75,28 @@ def parse_message(
         raise ValueError("now must carry a UTC offset")
     claimed_sender = (headers or {}).get("fromHerId")
     try:
-        inbound = _parse(body, now, claimed_sender, limits, own_her_id)
+        inbound = _parse(body, now, claimed_sender, limits or Limits(), own_her_id)
     except InboundError as error:
         _log.info("refused inbound message: %s", error)
         raise
     envelope = inbound.envelope
-    _log.debug(
-        "accepted %s %s from HER-id %s", envelope.msg_type, envelope.msg_id, envelope.sender_her_id
-    )
+    _log.debug("accepted %s %s from HER-id %s", envelope.msg_type, envelope.msg_id, envelope.sender_her_id)
     return inbound
 
 
-def _parse(
-    body: bytes, now: dt.datetime, claimed_sender: object, limits: Limits, own_her_id: int
-) -> Inbound:
+def _parse(body: bytes, now: dt.datetime, claimed_sender: object, limits: Limits, own_her_id: int) -> Inbound:
     header_sender = _her_id(claimed_sender)
     try:
         msghead = parse_xml(body, limits)
         if msghead.tag != f"{{{MSGHEAD_NS}}}MsgHead":
-            raise NotMsgHead(
-                f"the root element is {etree.QName(msghead).localname}, not a MsgHead 1.2"
-            )
+            raise NotMsgHead(f"the root element is {etree.QName(msghead).localname}, not a MsgHead 1.2")
         envelope = read_envelope(msghead)
     except InboundError as error:
         error.reported_sender = header_sender
         raise
     if claimed_sender is not None and header_sender != envelope.sender_her_id:
         raise SpoofedSender(
-            "the AMQP header fromHerId does not match the MsgHead sender HER-id "
-            f"{envelope.sender_her_id}",
+            f"the AMQP header fromHerId does not match the MsgHead sender HER-id {envelope.sender_her_id}",
             envelope=envelope,
             reported_sender=header_sender,
         )
@@ -113,28 +106,18 @@ def _parse(
             envelope=envelope,
         )
     if envelope.msg_type not in MAPPERS:
-        raise UnsupportedMessageType(
-            f"message type {envelope.msg_type} is not supported", envelope=envelope
-        )
+        raise UnsupportedMessageType(f"message type {envelope.msg_type} is not supported", envelope=envelope)
     if envelope.gen_date - now > MAX_CLOCK_SKEW:
-        raise GenDateInFuture(
-            "GenDate is more than 10 minutes ahead of the adapter's clock", envelope=envelope
-        )
+        raise GenDateInFuture("GenDate is more than 10 minutes ahead of the adapter's clock", envelope=envelope)
     if mig_version(msghead) != MIG_VERSION:
         raise InvalidMessage(f"MIGversion must be {MIG_VERSION!r}", envelope=envelope)
     for kind, value in patient_idents(msghead):
         if kind in ("FNR", "DNR") and not is_valid_person_number(value, kind):
-            raise InvalidPatientId(
-                f"the patient's {kind} fails the mod-11 check", envelope=envelope
-            )
+            raise InvalidPatientId(f"the patient's {kind} fails the mod-11 check", envelope=envelope)
     if envelope.sender_hpr is not None and not _HPR.fullmatch(envelope.sender_hpr):
-        raise PractitionerNotIdentified(
-            "the sender's HPR-nummer is not 6 to 9 digits", envelope=envelope
-        )
+        raise PractitionerNotIdentified("the sender's HPR-nummer is not 6 to 9 digits", envelope=envelope)
     namespace, mapper = MAPPERS[envelope.msg_type]
-    return Inbound(
-        envelope=envelope, command=mapper(_payload(msghead, namespace, envelope), envelope)
-    )
+    return Inbound(envelope=envelope, command=mapper(_payload(msghead, namespace, envelope), envelope))
 
 
 def _payload(msghead: etree._Element, namespace: str, envelope: Envelope) -> etree._Element:
@@ -145,13 +128,9 @@ def _payload(msghead: etree._Element, namespace: str, envelope: Envelope) -> etr
     content = documents[0].find("mh:RefDoc/mh:Content", NS)
     payload = list(content) if content is not None else []
     if len(payload) != 1:
-        raise InvalidMessage(
-            "Document/RefDoc/Content must hold exactly one element", envelope=envelope
-        )
+        raise InvalidMessage("Document/RefDoc/Content must hold exactly one element", envelope=envelope)
     if etree.QName(payload[0]).namespace != namespace:
-        raise InvalidMessage(
-            f"a {envelope.msg_type} payload must be in namespace {namespace}", envelope=envelope
-        )
+        raise InvalidMessage(f"a {envelope.msg_type} payload must be in namespace {namespace}", envelope=envelope)
     return payload[0]
 
 

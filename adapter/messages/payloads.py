@@ -48,9 +48,7 @@ def service_status(payload: etree._Element, envelope: Envelope) -> ReportService
         for prosess in payload.iterfind("ts:Prosess", ns)
     }
     if not complete and not statuses:
-        raise InvalidMessage(
-            "Tjenestestatus with Komplett=false must list at least one Prosess", envelope=envelope
-        )
+        raise InvalidMessage("Tjenestestatus with Komplett=false must list at least one Prosess", envelope=envelope)
     if envelope.sender_hpr is None:
         raise PractitionerNotIdentified(
             "Tjenestestatus needs the sender's HealthcareProfessional with an HPR-nummer",
@@ -152,9 +150,7 @@ def _cover(cover: etree._Element, hpr: str, envelope: Envelope) -> SubstituteFor
     to_text = cover.findtext("bo:TilDato", namespaces=ns)
     to_date = dt.date.fromisoformat(to_text.strip()) if to_text is not None else None
     if to_date is not None and to_date < from_date:
-        raise InvalidMessage(
-            f"Behandler {hpr}: VikarFor TilDato is before FraDato", envelope=envelope
-        )
+        raise InvalidMessage(f"Behandler {hpr}: VikarFor TilDato is before FraDato", envelope=envelope)
     return build(
         SubstituteFor,
         _refusal(envelope),
@@ -176,6 +172,4 @@ def _from_office(model: type[C], envelope: Envelope, **fields: Any) -> C:
 
 
 def _refusal(envelope: Envelope) -> Callable[[str], InvalidMessage]:
-    return lambda reason: InvalidMessage(
-        f"the message does not fit the model: {reason}", envelope=envelope
-    )
+    return lambda reason: InvalidMessage(f"the message does not fit the model: {reason}", envelope=envelope)

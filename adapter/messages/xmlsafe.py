@@ -88,9 +88,7 @@ def _check_encoding(body: bytes) -> None:
     try:
         body.decode(by_bytes or encoding)
     except UnicodeDecodeError as exc:
-        raise BadEncoding(
-            f"not valid {declared or by_bytes or 'UTF-8'} at byte {exc.start}"
-        ) from None
+        raise BadEncoding(f"not valid {declared or by_bytes or 'UTF-8'} at byte {exc.start}") from None
 
 
 def _family(codec_name: str) -> str:

@@ -99,10 +99,7 @@ def instant_text(instant: dt.datetime) -> str:
 def _ident(value: object, type_id: str, name: str, system: str, indent: int) -> str:
     """An `Ident` element on its own lines, `indent` spaces in (the first line's are the caller's)."""
     pad = " " * indent
-    return (
-        f"<Ident>\n{pad}  <Id>{value}</Id>\n"
-        f'{pad}  <TypeId V="{type_id}" DN="{name}" S="{system}"/>\n{pad}</Ident>'
-    )
+    return f'<Ident>\n{pad}  <Id>{value}</Id>\n{pad}  <TypeId V="{type_id}" DN="{name}" S="{system}"/>\n{pad}</Ident>'
 
 
 def _her(value: int, indent: int) -> str:
@@ -246,8 +243,15 @@ def tjenestestatus(
         "        </Tjenestestatus>\n"
     )
     return msghead(
-        msg_type="DIALOG_INNBYGGER_TJENESTESTATUS", gen_date=gen_date, msg_id=msg_id, office=office,
-        payload=payload, professional=gp, ack=ack, via_nhn=via_nhn, comment=comment,
+        msg_type="DIALOG_INNBYGGER_TJENESTESTATUS",
+        gen_date=gen_date,
+        msg_id=msg_id,
+        office=office,
+        payload=payload,
+        professional=gp,
+        ack=ack,
+        via_nhn=via_nhn,
+        comment=comment,
     )
 
 
@@ -293,8 +297,13 @@ def behandleroversikt(
         + "        </Behandleroversikt>\n"
     )
     return msghead(
-        msg_type="DIALOG_INNBYGGER_BEHANDLEROVERSIKT", gen_date=gen_date, msg_id=msg_id, office=office,
-        payload=payload, ack=ack, comment=comment,
+        msg_type="DIALOG_INNBYGGER_BEHANDLEROVERSIKT",
+        gen_date=gen_date,
+        msg_id=msg_id,
+        office=office,
+        payload=payload,
+        ack=ack,
+        comment=comment,
     )
 
 
@@ -324,8 +333,16 @@ def dialogmelding(
         "        </Dialogmelding>\n"
     )
     return msghead(
-        msg_type=msg_type, gen_date=gen_date, msg_id=msg_id, office=office, payload=payload,
-        professional=gp, ack=ack, conversation=conversation, patient=patient, comment=comment,
+        msg_type=msg_type,
+        gen_date=gen_date,
+        msg_id=msg_id,
+        office=office,
+        payload=payload,
+        professional=gp,
+        ack=ack,
+        conversation=conversation,
+        patient=patient,
+        comment=comment,
     )
 
 
@@ -354,7 +371,9 @@ def absence_registered(
     }
 
 
-def absence_deleted(*, absence_id: str, office_her_id: int, deleted_by_hpr: str, deleted_at: dt.datetime) -> dict[str, Any]:
+def absence_deleted(
+    *, absence_id: str, office_her_id: int, deleted_by_hpr: str, deleted_at: dt.datetime
+) -> dict[str, Any]:
     """The JSON object Tilpass Helsenorge sends when an absence is deleted."""
     return {
         "type": "absence.deleted",
@@ -370,26 +389,145 @@ def absence_deleted(*, absence_id: str, office_her_id: int, deleted_by_hpr: str,
 # ---------------------------------------------------------------------------------------------
 
 GIVEN_NAMES = (
-    "Astrid", "Ingrid", "Kari", "Marit", "Sigrid", "Anne", "Ingeborg", "Hanne", "Nina", "Silje",
-    "Ida", "Thea", "Ragnhild", "Solveig", "Liv", "Tone", "Berit", "Hilde", "Camilla", "Maren",
-    "Åse", "Guro", "Lars", "Ola", "Per", "Eirik", "Håkon", "Knut", "Jon", "Magnus", "Sindre",
-    "Anders", "Bjørn", "Geir", "Trond", "Arne", "Mathias", "Kristian", "Jakob", "Sverre", "Tor",
-    "Øystein", "Gunnar", "Halvor", "Vegard", "Torbjørn",
+    "Astrid",
+    "Ingrid",
+    "Kari",
+    "Marit",
+    "Sigrid",
+    "Anne",
+    "Ingeborg",
+    "Hanne",
+    "Nina",
+    "Silje",
+    "Ida",
+    "Thea",
+    "Ragnhild",
+    "Solveig",
+    "Liv",
+    "Tone",
+    "Berit",
+    "Hilde",
+    "Camilla",
+    "Maren",
+    "Åse",
+    "Guro",
+    "Lars",
+    "Ola",
+    "Per",
+    "Eirik",
+    "Håkon",
+    "Knut",
+    "Jon",
+    "Magnus",
+    "Sindre",
+    "Anders",
+    "Bjørn",
+    "Geir",
+    "Trond",
+    "Arne",
+    "Mathias",
+    "Kristian",
+    "Jakob",
+    "Sverre",
+    "Tor",
+    "Øystein",
+    "Gunnar",
+    "Halvor",
+    "Vegard",
+    "Torbjørn",
 )
 FAMILY_NAMES = (
-    "Hansen", "Johansen", "Olsen", "Larsen", "Andersen", "Pedersen", "Nilsen", "Kristiansen",
-    "Jensen", "Karlsen", "Johnsen", "Pettersen", "Eriksen", "Berg", "Haugen", "Hagen", "Dahl",
-    "Halvorsen", "Henriksen", "Lund", "Strand", "Solberg", "Bakken", "Lie", "Moen", "Nygård",
-    "Aas", "Vik", "Ødegård", "Berntsen", "Sæther", "Haug", "Bråten", "Lunde", "Fossum", "Myhre",
-    "Tangen", "Eide", "Rønning", "Aune",
+    "Hansen",
+    "Johansen",
+    "Olsen",
+    "Larsen",
+    "Andersen",
+    "Pedersen",
+    "Nilsen",
+    "Kristiansen",
+    "Jensen",
+    "Karlsen",
+    "Johnsen",
+    "Pettersen",
+    "Eriksen",
+    "Berg",
+    "Haugen",
+    "Hagen",
+    "Dahl",
+    "Halvorsen",
+    "Henriksen",
+    "Lund",
+    "Strand",
+    "Solberg",
+    "Bakken",
+    "Lie",
+    "Moen",
+    "Nygård",
+    "Aas",
+    "Vik",
+    "Ødegård",
+    "Berntsen",
+    "Sæther",
+    "Haug",
+    "Bråten",
+    "Lunde",
+    "Fossum",
+    "Myhre",
+    "Tangen",
+    "Eide",
+    "Rønning",
+    "Aune",
 )
 PLACES = (
-    "Lysaker", "Sagene", "Majorstuen", "Grünerløkka", "Tøyen", "Bekkestua", "Sandvika", "Asker",
-    "Drammen", "Kongsberg", "Hamar", "Lillehammer", "Gjøvik", "Elverum", "Tønsberg", "Sandefjord",
-    "Larvik", "Skien", "Porsgrunn", "Arendal", "Grimstad", "Kristiansand", "Mandal", "Egersund",
-    "Sandnes", "Stavanger", "Haugesund", "Stord", "Voss", "Fana", "Åsane", "Førde", "Florø",
-    "Ålesund", "Molde", "Kristiansund", "Trondheim", "Steinkjer", "Levanger", "Namsos",
-    "Mo i Rana", "Bodø", "Narvik", "Harstad", "Tromsø", "Alta", "Hammerfest", "Kirkenes", "Vadsø",
+    "Lysaker",
+    "Sagene",
+    "Majorstuen",
+    "Grünerløkka",
+    "Tøyen",
+    "Bekkestua",
+    "Sandvika",
+    "Asker",
+    "Drammen",
+    "Kongsberg",
+    "Hamar",
+    "Lillehammer",
+    "Gjøvik",
+    "Elverum",
+    "Tønsberg",
+    "Sandefjord",
+    "Larvik",
+    "Skien",
+    "Porsgrunn",
+    "Arendal",
+    "Grimstad",
+    "Kristiansand",
+    "Mandal",
+    "Egersund",
+    "Sandnes",
+    "Stavanger",
+    "Haugesund",
+    "Stord",
+    "Voss",
+    "Fana",
+    "Åsane",
+    "Førde",
+    "Florø",
+    "Ålesund",
+    "Molde",
+    "Kristiansund",
+    "Trondheim",
+    "Steinkjer",
+    "Levanger",
+    "Namsos",
+    "Mo i Rana",
+    "Bodø",
+    "Narvik",
+    "Harstad",
+    "Tromsø",
+    "Alta",
+    "Hammerfest",
+    "Kirkenes",
+    "Vadsø",
 )
 OFFICE_KINDS = ("legesenter", "legekontor", "legesenter", "allmennlegekontor")
 
@@ -545,14 +683,22 @@ def iter_status_messages(
         for (office, person), on in state.items():
             msg_id, at = new_id(rng), tick()
             if update == 0:
-                statuses = {p: True for p in sorted(on)}
-                body = tjenestestatus(office=office, gp=person, gen_date=at, msg_id=msg_id, statuses=statuses,
-                                      complete=True, source="AR")
+                statuses = dict.fromkeys(sorted(on), True)
+                body = tjenestestatus(
+                    office=office, gp=person, gen_date=at, msg_id=msg_id, statuses=statuses, complete=True, source="AR"
+                )
             else:
                 process = rng.choice(list(Process))
                 on ^= {process}
-                body = tjenestestatus(office=office, gp=person, gen_date=at, msg_id=msg_id,
-                                      statuses={process: process in on}, complete=False, via_nhn=rng.random() < 0.3)
+                body = tjenestestatus(
+                    office=office,
+                    gp=person,
+                    gen_date=at,
+                    msg_id=msg_id,
+                    statuses={process: process in on},
+                    complete=False,
+                    via_nhn=rng.random() < 0.3,
+                )
             yield GeneratedMessage("tjenestestatus", office.her_id, person.hpr, msg_id, at, body)
 
 
@@ -575,8 +721,13 @@ class _Writer:
     items: list[_Item] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
 
-    def add(self, at: dt.datetime, kind: Literal["xml", "absence", "clock"], relative: str | None = None,
-            content: bytes | None = None) -> None:
+    def add(
+        self,
+        at: dt.datetime,
+        kind: Literal["xml", "absence", "clock"],
+        relative: str | None = None,
+        content: bytes | None = None,
+    ) -> None:
         if relative is not None and content is not None:
             target = self.out_dir / relative
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -643,8 +794,15 @@ def generate(
             at = _at(start, 8) + sequence * status_gap
             sequence += 1
             name = f"messages/tjenestestatus-{office.her_id}-{gp.person.hpr}"
-            body = tjenestestatus(office=office, gp=gp.person, gen_date=at, msg_id=new_id(rng),
-                                  statuses={p: True for p in sorted(gp.processes)}, complete=True, source="AR")
+            body = tjenestestatus(
+                office=office,
+                gp=gp.person,
+                gen_date=at,
+                msg_id=new_id(rng),
+                statuses=dict.fromkeys(sorted(gp.processes), True),
+                complete=True,
+                source="AR",
+            )
             writer.add(at, "xml", f"{name}-ar.xml", body)
             if days < 3 or rng.random() >= absence_rate:
                 continue
@@ -654,37 +812,62 @@ def generate(
     return _write_scenario(out_dir, seed, writer, start)
 
 
-def _holiday(rng: random.Random, writer: _Writer, office: Office, gp: Gp, name: str, start: dt.date,
-             end: dt.date) -> None:
+def _holiday(
+    rng: random.Random, writer: _Writer, office: Office, gp: Gp, name: str, start: dt.date, end: dt.date
+) -> None:
     """One GP's absence, and what they do in EPJ around it."""
     first = start + dt.timedelta(days=rng.randint(1, (end - start).days - 2))
     last = min(first + dt.timedelta(days=rng.randint(0, 20)), end - dt.timedelta(days=2))
     last = max(first, last)
-    registered = max(_at(first - dt.timedelta(days=rng.randint(1, 14)), rng.randint(9, 15), rng.randrange(60)),
-                     _at(start, 9, rng.randrange(60)))
+    registered = max(
+        _at(first - dt.timedelta(days=rng.randint(1, 14)), rng.randint(9, 15), rng.randrange(60)),
+        _at(start, 9, rng.randrange(60)),
+    )
     absence_id = new_id(rng)
     services = [s for s in Service if rng.random() < 0.9] or [Service.KONTAKT_LEGEKONTORET]
-    absence = absence_registered(absence_id=absence_id, office_her_id=office.her_id, practitioner_hpr=gp.person.hpr,
-                                 from_date=first, to_date=last, services=services, registered_at=registered)
+    absence = absence_registered(
+        absence_id=absence_id,
+        office_her_id=office.her_id,
+        practitioner_hpr=gp.person.hpr,
+        from_date=first,
+        to_date=last,
+        services=services,
+        registered_at=registered,
+    )
     writer.add(registered, "absence", f"absences/{absence_id}.json", _json(absence))
     if rng.random() < 0.05:
         deleted = registered + dt.timedelta(hours=rng.randint(1, 48))
-        gone = absence_deleted(absence_id=absence_id, office_her_id=office.her_id, deleted_by_hpr=gp.person.hpr,
-                               deleted_at=deleted)
+        gone = absence_deleted(
+            absence_id=absence_id, office_her_id=office.her_id, deleted_by_hpr=gp.person.hpr, deleted_at=deleted
+        )
         writer.add(deleted, "absence", f"absences/{absence_id}-deleted.json", _json(gone))
     switched = sorted(p for p in HOLIDAY_OFF if p in gp.processes)
     off_at = _at(first - dt.timedelta(days=1), 15, rng.randrange(60))
     if not switched or rng.random() >= 0.5:
         return
     via_nhn = rng.random() < 0.3
-    body = tjenestestatus(office=office, gp=gp.person, gen_date=off_at, msg_id=new_id(rng),
-                          statuses={p: False for p in switched}, complete=False, via_nhn=via_nhn)
+    body = tjenestestatus(
+        office=office,
+        gp=gp.person,
+        gen_date=off_at,
+        msg_id=new_id(rng),
+        statuses=dict.fromkeys(switched, False),
+        complete=False,
+        via_nhn=via_nhn,
+    )
     writer.add(off_at, "xml", f"{name}-av.xml", body)
     if rng.random() < 0.2:
         return  # the forgotten switch (R10)
     on_at = _at(last + dt.timedelta(days=1), 8, rng.randrange(60))
-    body = tjenestestatus(office=office, gp=gp.person, gen_date=on_at, msg_id=new_id(rng),
-                          statuses={p: True for p in switched}, complete=False, via_nhn=via_nhn)
+    body = tjenestestatus(
+        office=office,
+        gp=gp.person,
+        gen_date=on_at,
+        msg_id=new_id(rng),
+        statuses=dict.fromkeys(switched, True),
+        complete=False,
+        via_nhn=via_nhn,
+    )
     writer.add(on_at, "xml", f"{name}-paa.xml", body)
 
 

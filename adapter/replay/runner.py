@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
+from ..domain.state import OfficeState
 from ..service.processor import Done, Work
 from ..store import open_store
-from ..domain.state import OfficeState
 from ..store.base import OutboxRow, Store
 from ..worker.clock import ManualClock
 from ..worker.runtime import Runtime
@@ -116,7 +116,9 @@ class _Replay:
                     progress(step.index, len(scenario.steps))
             assert runtime.store is not None
             self.result.names = await office_names(runtime.store, {e["office_her_id"] for e in self.result.events})
-        self.result.failures = check(scenario.expects, list(zip(self.result.event_steps, self.result.events, strict=True)))
+        self.result.failures = check(
+            scenario.expects, list(zip(self.result.event_steps, self.result.events, strict=True))
+        )
         return self.result
 
     def runtime(self, clock: ManualClock) -> Any:
@@ -140,8 +142,11 @@ class _MemoryReplay(_Replay):
 
                 store = await open_store("sqlite:///:memory:")
                 self.runtime = Runtime(
-                    Settings(http_port=None), clock=clock, store=store,
-                    publisher=_MemoryPublisher(replay._on_row), background=False,
+                    Settings(http_port=None),
+                    clock=clock,
+                    store=store,
+                    publisher=_MemoryPublisher(replay._on_row),
+                    background=False,
                 )
                 self.store = store
                 self.test_broker = TestRabbitBroker(self.runtime.broker)
@@ -163,8 +168,12 @@ class _MemoryReplay(_Replay):
     async def send(self, runtime: Runtime, step: Step) -> None:
         settings = runtime.settings
         if step.xml is not None:
-            await self.broker.publish(step.xml.read_bytes(), queue=settings.inbound_queue,
-                                      headers=step.headers, content_type="application/xml")
+            await self.broker.publish(
+                step.xml.read_bytes(),
+                queue=settings.inbound_queue,
+                headers=step.headers,
+                content_type="application/xml",
+            )
         else:
             await self.broker.publish(step.absence, queue=settings.absence_queue, content_type="application/json")
 
@@ -232,8 +241,9 @@ class _AmqpReplay(_Replay):
         else:
             body, queue, ctype = step.absence or b"", settings.absence_queue, "application/json"
         await self.channel.default_exchange.publish(
-            aio_pika.Message(body=body, headers=step.headers, content_type=ctype,
-                             delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+            aio_pika.Message(
+                body=body, headers=step.headers, content_type=ctype, delivery_mode=aio_pika.DeliveryMode.PERSISTENT
+            ),
             routing_key=queue,
         )
         await _until(lambda: runtime.processor.stats.items > before, f"step {step.index} to be processed")
@@ -256,7 +266,7 @@ async def office_names(store: Store, offices: set[int]) -> dict[int, dict[str, s
     return names
 
 
-async def _until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+async def _until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:  # noqa: ASYNC109
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not condition():

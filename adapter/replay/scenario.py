@@ -166,12 +166,16 @@ class ExpectFailure:
 
     def describe(self) -> str:
         e = self.expect
-        head = (f"expect {e.index} (at {e.at.isoformat()}, office {e.office_her_id}, "
-                f"practitioner {e.practitioner_hpr}) failed")
+        head = (
+            f"expect {e.index} (at {e.at.isoformat()}, office {e.office_her_id}, "
+            f"practitioner {e.practitioner_hpr}) failed"
+        )
         if self.event is None:
             return f"{head}: no availability.changed event for that pair at or before that instant"
-        lines = [f"{head}: compared with event {self.event['event_id']} "
-                 f"(effective {self.event['effective_at']}, published at step {self.step})"]
+        lines = [
+            f"{head}: compared with event {self.event['event_id']} "
+            f"(effective {self.event['effective_at']}, published at step {self.step})"
+        ]
         width = max(len(m.field) for m in self.mismatches)
         for m in self.mismatches:
             lines.append(f"  {m.field:<{width}}  expected {_show(m.expected):<22} actual {_show(m.actual)}")

@@ -17,8 +17,18 @@ from typing import Any
 from ..domain.model import BookingMode, Service, Status
 
 MONTHS = (
-    "januar", "februar", "mars", "april", "mai", "juni",
-    "juli", "august", "september", "oktober", "november", "desember",
+    "januar",
+    "februar",
+    "mars",
+    "april",
+    "mai",
+    "juni",
+    "juli",
+    "august",
+    "september",
+    "oktober",
+    "november",
+    "desember",
 )
 
 #: The buttons on the fastlegepanel, in the portal's order, as Helsenorge labels them.

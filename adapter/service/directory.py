@@ -25,7 +25,8 @@ def load_directory(path: Path | None) -> dict[int, dict[str, Practitioner]]:
         raise ValueError(f"{path}: expected a mapping of office HER-id to practitioners")
     directory: dict[int, dict[str, Practitioner]] = {}
     for office, entries in raw.items():
-        practitioners = [Practitioner.model_validate({**e, "hpr": str(e["hpr"]), "role": str(e["role"])})
-                         for e in entries or []]
+        practitioners = [
+            Practitioner.model_validate({**e, "hpr": str(e["hpr"]), "role": str(e["role"])}) for e in entries or []
+        ]
         directory[int(office)] = {p.hpr: p for p in practitioners}
     return directory

@@ -126,16 +126,27 @@ async def handle_xml(
     else:
         log.info(
             "message rejected",
-            extra={"event": f"DDFL-{rejection.code}-REJECTED", "msg_id": envelope.msg_id, "sender": sender,
-                   "reason": rejection.reason},
+            extra={
+                "event": f"DDFL-{rejection.code}-REJECTED",
+                "msg_id": envelope.msg_id,
+                "sender": sender,
+                "reason": rejection.reason,
+            },
         )
-        receipt, errors = Receipt("xml", envelope.msg_id, "REJECTED", [rejection.code]), [(rejection.code, rejection.reason)]
+        receipt, errors = (
+            Receipt("xml", envelope.msg_id, "REJECTED", [rejection.code]),
+            [(rejection.code, rejection.reason)],
+        )
     _answer(uow, envelope, receipt, errors, now, routing)
     return receipt
 
 
 def _answer(
-    uow: BatchUnitOfWork, envelope: Envelope, receipt: Receipt, errors: list[tuple[str, str]], now: dt.datetime,
+    uow: BatchUnitOfWork,
+    envelope: Envelope,
+    receipt: Receipt,
+    errors: list[tuple[str, str]],
+    now: dt.datetime,
     routing: Routing,
 ) -> None:
     """R15: an AppRec when the message asked for one; remembered with the receipt in the inbox,
@@ -157,8 +168,13 @@ def _answer(
 def _reply_record(reply: OutboxMessage | None) -> dict[str, Any] | None:
     if reply is None:
         return None
-    return {"routing_key": reply.routing_key, "message_id": reply.message_id, "body": reply.body.decode(),
-            "headers": dict(reply.headers), "content_type": reply.content_type}
+    return {
+        "routing_key": reply.routing_key,
+        "message_id": reply.message_id,
+        "body": reply.body.decode(),
+        "headers": dict(reply.headers),
+        "content_type": reply.content_type,
+    }
 
 
 async def _duplicate(uow: BatchUnitOfWork, sender: str, msg_id: str) -> Receipt | None:
@@ -190,8 +206,13 @@ async def _refuse_xml(
     msg_id = envelope.msg_id if envelope is not None else None
     log.warning(
         "message refused",
-        extra={"event": error.event_id, "code": error.code, "msg_id": msg_id, "sender": error.reported_sender,
-               "reason": error.description},
+        extra={
+            "event": error.event_id,
+            "code": error.code,
+            "msg_id": msg_id,
+            "sender": error.reported_sender,
+            "reason": error.description,
+        },
     )
     if error.error_condition is None and envelope is not None:
         if (duplicate := await _duplicate(uow, str(envelope.sender_her_id), envelope.msg_id)) is not None:

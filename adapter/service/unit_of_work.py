@@ -105,7 +105,7 @@ class BatchUnitOfWork:
         self._offices.update(staged.offices)
         self._pairs.update(staged.pairs)
         self._inbox.update(staged.inbox)
-        self._closed.update({key: True for key in staged.closed})
+        self._closed.update(dict.fromkeys(staged.closed, True))
         self.staged = Staged()
 
     def discard_item(self) -> None:
@@ -119,7 +119,9 @@ class BatchUnitOfWork:
         for her_id, office in done.offices.items():
             await tx.put_office(her_id, office.to_json())
         await tx.put_pairs((o, h, pair.to_json(), next_change(pair)) for (o, h), pair in done.pairs.items())
-        await tx.inbox_put_many((sender, msg_id, outcome, self._now) for (sender, msg_id), outcome in done.inbox.items())
+        await tx.inbox_put_many(
+            (sender, msg_id, outcome, self._now) for (sender, msg_id), outcome in done.inbox.items()
+        )
         for office_her_id, ref in sorted(done.closed):
             await tx.close_conversation(office_her_id, ref, self._now)
         return await tx.outbox_add(*done.outbox) if done.outbox else 0

@@ -107,9 +107,7 @@ class Transaction(Protocol):
         """The outcome recorded for that message, or None when it was never processed."""
         ...
 
-    async def inbox_put(
-        self, sender: str, msg_id: str, outcome: str, received_at: dt.datetime
-    ) -> None:
+    async def inbox_put(self, sender: str, msg_id: str, outcome: str, received_at: dt.datetime) -> None:
         """Record a processed message; DuplicateMessage when it is already recorded."""
         ...
 
@@ -120,9 +118,7 @@ class Transaction(Protocol):
 
     async def conversation_closed(self, office_her_id: int, conversation_ref: str) -> bool: ...
 
-    async def close_conversation(
-        self, office_her_id: int, conversation_ref: str, closed_at: dt.datetime
-    ) -> bool:
+    async def close_conversation(self, office_her_id: int, conversation_ref: str, closed_at: dt.datetime) -> bool:
         """Mark the conversation closed; True when it was not closed before."""
         ...
 
@@ -177,7 +173,7 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
 
 

@@ -62,8 +62,6 @@ async def open_postgres(url: str) -> SqlStore:
     try:
         import psycopg
     except ImportError as missing:
-        raise RuntimeError(
-            "a postgresql:// store needs psycopg: pip install 'ddfl-adapter[postgres]'"
-        ) from missing
+        raise RuntimeError("a postgresql:// store needs psycopg: pip install 'ddfl-adapter[postgres]'") from missing
     connection = await psycopg.AsyncConnection.connect(url, autocommit=False)
     return await SqlStore.open(PostgresBackend(connection))

@@ -43,9 +43,9 @@ class Dialect:
     for_update: str
 
     def render(self, statement: str) -> str:
-        return statement.format(
-            serial_pk=self.serial_pk, bytes=self.bytes_type, for_update=self.for_update
-        ).replace("?", self.placeholder)
+        return statement.format(serial_pk=self.serial_pk, bytes=self.bytes_type, for_update=self.for_update).replace(
+            "?", self.placeholder
+        )
 
 
 SQLITE = Dialect(
@@ -106,26 +106,22 @@ SCHEMA: tuple[str, ...] = (
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL
     )""",
-    f"INSERT INTO meta (key, value) VALUES ('{SCHEMA_VERSION_KEY}', '{SCHEMA_VERSION}')"
-    " ON CONFLICT (key) DO NOTHING",
+    f"INSERT INTO meta (key, value) VALUES ('{SCHEMA_VERSION_KEY}', '{SCHEMA_VERSION}') ON CONFLICT (key) DO NOTHING",
 )
 
 _STATEMENTS = {
     "get_office": "SELECT state FROM offices WHERE office_her_id = ?{for_update}",
     "put_office": "INSERT INTO offices (office_her_id, state) VALUES (?, ?)"
     " ON CONFLICT (office_her_id) DO UPDATE SET state = excluded.state",
-    "get_pair": "SELECT state FROM pairs WHERE office_her_id = ? AND practitioner_hpr = ?"
-    "{for_update}",
+    "get_pair": "SELECT state FROM pairs WHERE office_her_id = ? AND practitioner_hpr = ?{for_update}",
     "put_pair": "INSERT INTO pairs (office_her_id, practitioner_hpr, state, next_change_at)"
     " VALUES (?, ?, ?, ?) ON CONFLICT (office_her_id, practitioner_hpr)"
     " DO UPDATE SET state = excluded.state, next_change_at = excluded.next_change_at",
-    "pairs_of_office": "SELECT practitioner_hpr FROM pairs WHERE office_her_id = ?"
-    " ORDER BY practitioner_hpr",
+    "pairs_of_office": "SELECT practitioner_hpr FROM pairs WHERE office_her_id = ? ORDER BY practitioner_hpr",
     "inbox_get": "SELECT outcome FROM inbox WHERE sender = ? AND msg_id = ?",
     "inbox_put": "INSERT INTO inbox (sender, msg_id, outcome, received_at) VALUES (?, ?, ?, ?)"
     " ON CONFLICT (sender, msg_id) DO NOTHING",
-    "conversation_closed": "SELECT 1 FROM closed_conversations"
-    " WHERE office_her_id = ? AND conversation_ref = ?",
+    "conversation_closed": "SELECT 1 FROM closed_conversations WHERE office_her_id = ? AND conversation_ref = ?",
     "close_conversation": "INSERT INTO closed_conversations"
     " (office_her_id, conversation_ref, closed_at) VALUES (?, ?, ?)"
     " ON CONFLICT (office_her_id, conversation_ref) DO NOTHING",
@@ -133,8 +129,7 @@ _STATEMENTS = {
     " (routing_key, message_id, body, headers, content_type, created_at)"
     " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (routing_key, message_id) DO NOTHING",
     "get_meta": "SELECT value FROM meta WHERE key = ?{for_update}",
-    "put_meta": "INSERT INTO meta (key, value) VALUES (?, ?)"
-    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    "put_meta": "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     "due_pairs": "SELECT office_her_id, practitioner_hpr FROM pairs WHERE next_change_at <= ?"
     " ORDER BY next_change_at, office_her_id, practitioner_hpr LIMIT ?",
     "next_due": "SELECT MIN(next_change_at) FROM pairs",
@@ -179,7 +174,7 @@ class Backend(Protocol):
 class SqlTransaction:
     """The Transaction protocol over a backend. Created by SqlStore.transaction() only."""
 
-    __slots__ = ("_db", "_q", "_open")
+    __slots__ = ("_db", "_open", "_q")
 
     def __init__(self, db: Backend, queries: SimpleNamespace) -> None:
         self._db = db
@@ -233,9 +228,7 @@ class SqlTransaction:
         next_change_at: dt.datetime | None,
     ) -> None:
         due = None if next_change_at is None else to_micros(next_change_at)
-        await self._backend().execute(
-            self._q.put_pair, (office_her_id, practitioner_hpr, state, due)
-        )
+        await self._backend().execute(self._q.put_pair, (office_her_id, practitioner_hpr, state, due))
 
     async def put_pairs(self, rows: Iterable[tuple[int, str, str, dt.datetime | None]]) -> None:
         params = [(o, h, state, None if due is None else to_micros(due)) for o, h, state, due in rows]
@@ -249,14 +242,10 @@ class SqlTransaction:
     async def inbox_get(self, sender: str, msg_id: str) -> str | None:
         return await self._text(self._q.inbox_get, (sender, msg_id))
 
-    async def inbox_put(
-        self, sender: str, msg_id: str, outcome: str, received_at: dt.datetime
-    ) -> None:
+    async def inbox_put(self, sender: str, msg_id: str, outcome: str, received_at: dt.datetime) -> None:
         # ON CONFLICT DO NOTHING rather than a unique violation: PostgreSQL would abort the whole
         # transaction on the violation, SQLite would not; this way both behave alike.
-        added = await self._backend().execute(
-            self._q.inbox_put, (sender, msg_id, outcome, to_micros(received_at))
-        )
+        added = await self._backend().execute(self._q.inbox_put, (sender, msg_id, outcome, to_micros(received_at)))
         if not added:
             raise DuplicateMessage(sender, msg_id)
 
@@ -275,9 +264,7 @@ class SqlTransaction:
         found = await self._one(self._q.conversation_closed, (office_her_id, conversation_ref))
         return found is not None
 
-    async def close_conversation(
-        self, office_her_id: int, conversation_ref: str, closed_at: dt.datetime
-    ) -> bool:
+    async def close_conversation(self, office_her_id: int, conversation_ref: str, closed_at: dt.datetime) -> bool:
         added = await self._backend().execute(
             self._q.close_conversation, (office_her_id, conversation_ref, to_micros(closed_at))
         )
@@ -287,7 +274,7 @@ class SqlTransaction:
         db = self._backend()
         if not messages:
             return 0
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         rows = [
             (
                 m.routing_key,
@@ -319,9 +306,7 @@ class SqlStore:
 
     def __init__(self, db: Backend) -> None:
         self._db = db
-        self._q = SimpleNamespace(
-            **{name: db.dialect.render(sql) for name, sql in _STATEMENTS.items()}
-        )
+        self._q = SimpleNamespace(**{name: db.dialect.render(sql) for name, sql in _STATEMENTS.items()})
         self._lock = asyncio.Lock()
         self._holder: asyncio.Task[Any] | None = None
         self._closed = False
@@ -348,9 +333,7 @@ class SqlStore:
                 await self._db.execute(self._db.dialect.render(statement))
             version = await tx.get_meta(SCHEMA_VERSION_KEY)
         if version is None or int(version) > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"store schema version {version} is newer than this adapter's {SCHEMA_VERSION}"
-            )
+            raise RuntimeError(f"store schema version {version} is newer than this adapter's {SCHEMA_VERSION}")
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlTransaction]:

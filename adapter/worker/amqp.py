@@ -67,7 +67,10 @@ class AmqpPublisher:
             )
             try:
                 await channel.basic_publish(
-                    row.body, routing_key=row.routing_key, properties=properties, mandatory=True,
+                    row.body,
+                    routing_key=row.routing_key,
+                    properties=properties,
+                    mandatory=True,
                     timeout=self._timeout,
                 )
             except aio_pika.exceptions.DeliveryError as error:

@@ -18,7 +18,7 @@ class Clock(Protocol):
 
 class SystemClock:
     def now(self) -> dt.datetime:
-        return dt.datetime.now(dt.timezone.utc)
+        return dt.datetime.now(dt.UTC)
 
     async def wait(self, deadline: dt.datetime | None, wake: asyncio.Event, max_seconds: float) -> None:
         seconds = max_seconds

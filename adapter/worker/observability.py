@@ -18,7 +18,8 @@ EVENTS = Counter("ddfl_events_published_total", "Messages published by the relay
 UNDELIVERABLE = Counter("ddfl_undeliverable_total", "Receipts with no queue to go to")
 OUTBOX_BACKLOG = Gauge("ddfl_outbox_backlog", "Outbox rows not yet published")
 LATENCY = Histogram(
-    "ddfl_processing_seconds", "From receipt of an item to its commit",
+    "ddfl_processing_seconds",
+    "From receipt of an item to its commit",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 BATCH = Histogram("ddfl_batch_size", "Items per committed batch", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512))
@@ -30,7 +31,7 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -91,10 +92,11 @@ class HealthServer:
             reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}[status]
             writer.write(
                 f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
-                "Connection: close\r\n\r\n".encode() + body
+                "Connection: close\r\n\r\n".encode()
+                + body
             )
             await writer.drain()
-        except (asyncio.TimeoutError, ConnectionError, IndexError):
+        except (TimeoutError, ConnectionError, IndexError):
             pass
         finally:
             writer.close()

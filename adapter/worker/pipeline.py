@@ -76,8 +76,10 @@ class Pipeline:
             try:
                 results = await self._processor.process([work for work, _ in batch])
             except Exception as error:  # the store failed: nothing was committed, hand all back
-                log.error("batch failed; its items will be redelivered",
-                          extra={"event": "DDFL-BATCH-FAILED", "error": type(error).__name__})
+                log.error(
+                    "batch failed; its items will be redelivered",
+                    extra={"event": "DDFL-BATCH-FAILED", "error": type(error).__name__},
+                )
                 results = [Done(ok=False, error_id=type(error).__name__)] * len(batch)
             for (_, future), done in zip(batch, results, strict=True):
                 if not future.done():

@@ -65,8 +65,10 @@ class Relay(BackgroundLoop):
                 await self.flush()
                 self._on_backlog(await self._store.outbox_backlog())
             except Exception as error:  # the broker is away; the rows stay and are retried
-                log.warning("outbox publish failed; will retry",
-                            extra={"event": "DDFL-RELAY-RETRY", "error": type(error).__name__})
+                log.warning(
+                    "outbox publish failed; will retry",
+                    extra={"event": "DDFL-RELAY-RETRY", "error": type(error).__name__},
+                )
                 await asyncio.sleep(0.5)
 
     def published_to(self, routing_key: str) -> int:
@@ -86,9 +88,14 @@ class Relay(BackgroundLoop):
                 elif isinstance(outcome, Unroutable):
                     undeliverable += 1
                     done.append(row)  # the contract: logged, counted, and the adapter carries on
-                    log.warning("message undeliverable: no such queue",
-                                extra={"event": "DDFL-UNDELIVERABLE", "routing_key": row.routing_key,
-                                       "message_id": row.message_id})
+                    log.warning(
+                        "message undeliverable: no such queue",
+                        extra={
+                            "event": "DDFL-UNDELIVERABLE",
+                            "routing_key": row.routing_key,
+                            "message_id": row.message_id,
+                        },
+                    )
                 else:
                     break  # keep order: what failed, and everything after it, is retried
             if done:

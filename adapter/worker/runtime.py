@@ -21,7 +21,6 @@ from faststream.rabbit.annotations import RabbitMessage
 from faststream.specification import AsyncAPI
 
 from .. import __version__
-
 from ..config import Settings
 from ..contracts import PortalEvent
 from ..messages.xmlsafe import Limits
@@ -98,10 +97,18 @@ class Runtime:
 
     def _subscribe(self) -> None:
         settings = self.settings
-        self._consume(settings.inbound_queue, "xml", "inbound XML",
-                      "KITH MsgHead 1.2 from EPJ and AR: Tjenestestatus, Behandleroversikt, Dialogmelding.")
-        self._consume(settings.absence_queue, "absence", "absence commands",
-                      "absence.registered / absence.deleted from Tilpass Helsenorge (JSON).")
+        self._consume(
+            settings.inbound_queue,
+            "xml",
+            "inbound XML",
+            "KITH MsgHead 1.2 from EPJ and AR: Tjenestestatus, Behandleroversikt, Dialogmelding.",
+        )
+        self._consume(
+            settings.absence_queue,
+            "absence",
+            "absence commands",
+            "absence.registered / absence.deleted from Tilpass Helsenorge (JSON).",
+        )
 
         # Documents the portal's channel in the AsyncAPI document; the outbox relay does the sending
         # (persistent, confirmed, message id = event_id).
@@ -117,8 +124,9 @@ class Runtime:
     def _consume(self, queue: str, kind: Literal["xml", "absence"], title: str, description: str) -> None:
         """One inbound queue: every delivery becomes a work item, settled once it is committed."""
 
-        @self.broker.subscriber(inbound_queue(queue, self.settings), ack_policy=AckPolicy.MANUAL,
-                                title=title, description=description)
+        @self.broker.subscriber(
+            inbound_queue(queue, self.settings), ack_policy=AckPolicy.MANUAL, title=title, description=description
+        )
         async def on_message(body: Any) -> None:
             message: RabbitMessage = self.broker.context.get_local("message")
             headers = {**(message.headers or {}), "message_id": message.message_id}
@@ -145,8 +153,9 @@ class Runtime:
             self.store, self.routing, self.clock.now, load_directory(settings.directory), fault=self._fault
         )
         publisher = self._given_publisher or AmqpPublisher(lambda: self.broker._connection)
-        self.relay = Relay(self.store, publisher, self.clock.now, on_published=self._published,
-                           on_backlog=obs.OUTBOX_BACKLOG.set)
+        self.relay = Relay(
+            self.store, publisher, self.clock.now, on_published=self._published, on_backlog=obs.OUTBOX_BACKLOG.set
+        )
         self.pipeline = Pipeline(processor, settings.batch_size, on_commit=self._committed)
         self.scheduler = Scheduler(self.store, self.pipeline, self.clock, interval=settings.clock_interval)
 
@@ -180,8 +189,10 @@ class Runtime:
         if self.store and self._given_store is None:
             await self.store.close()
         stats = self.processor.stats if self.processor else None
-        log.info("adapter stopped", extra={"event": "DDFL-STOPPED", "batches": stats and stats.batches,
-                                           "items": stats and stats.items})
+        log.info(
+            "adapter stopped",
+            extra={"event": "DDFL-STOPPED", "batches": stats and stats.batches, "items": stats and stats.items},
+        )
 
     def _committed(self, batch_size: int) -> None:
         assert self.relay and self.scheduler

@@ -34,8 +34,10 @@ class Scheduler(BackgroundLoop):
             try:
                 ticked = await self.catch_up()
             except Exception as error:
-                log.error("clock round failed; will retry", extra={"event": "DDFL-CLOCK-FAILED",
-                                                                   "error": type(error).__name__})
+                log.error(
+                    "clock round failed; will retry",
+                    extra={"event": "DDFL-CLOCK-FAILED", "error": type(error).__name__},
+                )
                 ticked = 0
             if ticked:
                 continue

@@ -90,7 +90,7 @@ def status(
     source: Source = Source.EPJ,
 ) -> ReportServiceStatus:
     """A Tjenestestatus report (R1)."""
-    statuses = {p: True for p in on} | {p: False for p in off}
+    statuses = dict.fromkeys(on, True) | dict.fromkeys(off, False)
     return ReportServiceStatus(
         message=message(gen, msg_id, office),
         office_her_id=office,
@@ -110,7 +110,13 @@ MIDWIFE = Practitioner(hpr=ARNA, given_name="Arna", family_name="Berg", role="99
 
 
 def vikar(
-    hpr: str = INGAR, *, covers: str = ASTRID, start: dt.date, end: dt.date | None, given: str = "Ingar", family: str = "Vik"
+    hpr: str = INGAR,
+    *,
+    covers: str = ASTRID,
+    start: dt.date,
+    end: dt.date | None,
+    given: str = "Ingar",
+    family: str = "Vik",
 ) -> Practitioner:
     return Practitioner(
         hpr=hpr,
@@ -121,7 +127,9 @@ def vikar(
     )
 
 
-def roster(gen: dt.datetime, *practitioners: Practitioner, msg_id: str | None = None, office: int = OFFICE) -> ReplaceRoster:
+def roster(
+    gen: dt.datetime, *practitioners: Practitioner, msg_id: str | None = None, office: int = OFFICE
+) -> ReplaceRoster:
     return ReplaceRoster(message=message(gen, msg_id, office), office_her_id=office, practitioners=practitioners)
 
 
@@ -149,7 +157,9 @@ def absence(
 
 
 def delete(absence_id: str, *, by: str = ASTRID, at: dt.datetime | None = None, office: int = OFFICE) -> DeleteAbsence:
-    return DeleteAbsence(absence_id=absence_id, office_her_id=office, deleted_by_hpr=by, deleted_at=at or oslo(2023, 12, 1))
+    return DeleteAbsence(
+        absence_id=absence_id, office_her_id=office, deleted_by_hpr=by, deleted_at=at or oslo(2023, 12, 1)
+    )
 
 
 def note(

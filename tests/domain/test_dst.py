@@ -27,7 +27,6 @@ from .builders import (
     switched_on,
 )
 
-
 # (the DST day, its midnight, the next midnight), as the portal sees them
 DST_DAYS = [
     pytest.param("2024-03-31", "2024-03-31T00:00:00+01:00", "2024-04-01T00:00:00+02:00", id="spring-forward"),

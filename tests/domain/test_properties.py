@@ -6,6 +6,7 @@ Expected values are computed here independently of the engine's helpers (no `run
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -32,7 +33,7 @@ from .builders import (
 )
 
 PROPERTIES = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-UTC = dt.timezone.utc
+UTC = dt.UTC
 ONE_DAY = dt.timedelta(days=1)
 #: Around the two DST days of 2024 and a plain summer day.
 ANCHORS = [dt.date(2024, 3, 31), dt.date(2024, 7, 1), dt.date(2024, 10, 27)]
@@ -176,7 +177,9 @@ NOW = dt.datetime(2024, 3, 29, 12, tzinfo=OSLO)
 def status_reports(draw):
     """Distinct messages (unique MsgIds) whose GenDates often tie."""
     count = draw(st.integers(1, 8))
-    ids = draw(st.lists(st.text("0123456789abcdef", min_size=1, max_size=4), min_size=count, max_size=count, unique=True))
+    ids = draw(
+        st.lists(st.text("0123456789abcdef", min_size=1, max_size=4), min_size=count, max_size=count, unique=True)
+    )
     reports = []
     for msg_id in ids:
         gen = NOW - dt.timedelta(days=draw(st.integers(0, 40)))  # the same few days: ties are common
@@ -279,9 +282,11 @@ def test_r12_a_fact_applied_twice_publishes_nothing_the_second_time(run):
         assert again.rejection == first.rejection
 
     for key in world.pairs:
-        changes = [e for e in world.events if isinstance(e, AvailabilityChanged) and (OFFICE, e.practitioner_hpr) == key]
+        changes = [
+            e for e in world.events if isinstance(e, AvailabilityChanged) and (OFFICE, e.practitioner_hpr) == key
+        ]
         assert [e.sequence for e in changes] == list(range(1, len(changes) + 1))  # strictly increasing
-        assert all(a.effective_at <= b.effective_at for a, b in zip(changes, changes[1:]))
+        assert all(a.effective_at <= b.effective_at for a, b in itertools.pairwise(changes))
         if changes:
             last = changes[-1]
             published = world.pairs[key].published

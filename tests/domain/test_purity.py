@@ -81,7 +81,9 @@ print(json.dumps({{"loaded": loaded, "held": held, "imported": names}}))
 def test_importing_the_domain_loads_no_impure_module():
     modules = [p.stem for p in MODULES if p.stem != "__init__"]
     code = PROBE.format(modules=modules, forbidden=FORBIDDEN)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=DOMAIN.parent.parent)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=DOMAIN.parent.parent
+    )
     report = json.loads(result.stdout)
     assert len(report["imported"]) == len(modules) >= 6
     assert report["loaded"] == [], report["loaded"]

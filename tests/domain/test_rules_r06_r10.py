@@ -133,10 +133,10 @@ def test_r8_information_stays_visible_while_temporarily_closed():
 
 # --- R9 ----------------------------------------------------------------------------------------
 
-JULY = dict(start=d("2024-07-01"), end=d("2024-07-31"))
+JULY = {"start": d("2024-07-01"), "end": d("2024-07-31")}
 
 
-def summer(*extra, now=oslo(2024, 6, 20)) -> World:
+def summer(*extra, now=oslo(2024, 6, 20)) -> World:  # noqa: B008 (an immutable instant)
     world = World(gp(), vikar(**JULY), *extra, now=now)
     switched_on(world, now, *ALL_FOUR_ON)
     return world
@@ -149,7 +149,12 @@ def test_r9_substitute_is_carried_during_the_period_and_statuses_are_unchanged()
     assert start.effective_at == oslo(2024, 7, 1) and start.caused_by.kind == "clock"
     assert start.changed == []  # engine reading: a substitute alone changes no service
     assert set(world.statuses().values()) == {Status.AVAILABLE}
-    assert start.to_json()["substitute"] == {"hpr": INGAR, "name": "Ingar Vik", "from": "2024-07-01", "to": "2024-07-31"}
+    assert start.to_json()["substitute"] == {
+        "hpr": INGAR,
+        "name": "Ingar Vik",
+        "from": "2024-07-01",
+        "to": "2024-07-31",
+    }
     world.tick(oslo(2024, 7, 31, 23, 59))
     assert world.availability().substitute is not None
     (end,) = world.tick(oslo(2024, 8, 1))
@@ -255,7 +260,9 @@ def test_r10_deleting_the_absence_during_its_run_warns_too():
     world = holiday_with_ekons_off()
     world.tick(oslo(2024, 1, 16))
     world.send(delete("a1"), at=oslo(2024, 1, 16, 9))
-    assert [(w.service, w.absence_id, w.effective_at) for w in world.warnings()] == [(EKONS, "a1", oslo(2024, 1, 16, 9))]
+    assert [(w.service, w.absence_id, w.effective_at) for w in world.warnings()] == [
+        (EKONS, "a1", oslo(2024, 1, 16, 9))
+    ]
 
 
 def test_r10_warnings_are_numbered_per_pair():

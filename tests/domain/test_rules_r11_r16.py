@@ -46,7 +46,20 @@ def test_r11_absence_takes_effect_at_midnight_not_when_registered():
     registered = world.send(absence("a1", "2024-01-15", "2024-01-17"))
     assert registered.accepted and registered.events == ()  # nothing changes today
     assert engine.next_change(world.pair()) == oslo(2024, 1, 15)
-    assert world.tick(oslo(2024, 1, 14, 23, 59, 59, ) + dt.timedelta(microseconds=999999)) == []
+    assert (
+        world.tick(
+            oslo(
+                2024,
+                1,
+                14,
+                23,
+                59,
+                59,
+            )
+            + dt.timedelta(microseconds=999999)
+        )
+        == []
+    )
     (event,) = world.tick(oslo(2024, 1, 15))
     assert event.to_json()["effective_at"] == "2024-01-15T00:00:00+01:00"
     assert event.caused_by.kind == "clock" and event.caused_by.id is None
@@ -282,7 +295,15 @@ def test_r15_every_rejection_carries_a_code_and_a_reason_for_the_receipt():
         world.send(absence("a1", "2024-01-12", "2024-01-13", by=STRANGER)).rejection,
         world.send(delete("a1", by=STRANGER)).rejection,
     ]
-    assert [r.code for r in rejections] == ["X99", "X99", "E20", "E20", "from_after_to", "not_authorised", "not_authorised"]
+    assert [r.code for r in rejections] == [
+        "X99",
+        "X99",
+        "E20",
+        "E20",
+        "from_after_to",
+        "not_authorised",
+        "not_authorised",
+    ]
     assert all(r.reason for r in rejections)
     assert len(world.events) == 1  # only the setup's first availability
 

@@ -156,7 +156,11 @@ def test_scenario_event_of_12_22_matches_the_contract_example_except_reseptforny
     _, steps = christmas(SCENARIO_AR)
     (event,) = steps["12-22 00:00"]
     emitted, expected = event.to_json(), example("availability-changed.json")
-    assert emitted["services"].pop("RESEPTFORNYELSE") == {"status": "NOT_OFFERED", "reopens_on": None, "info_visible": False}
+    assert emitted["services"].pop("RESEPTFORNYELSE") == {
+        "status": "NOT_OFFERED",
+        "reopens_on": None,
+        "info_visible": False,
+    }
     assert expected["services"].pop("RESEPTFORNYELSE")["status"] == "TEMPORARILY_CLOSED"
     assert emitted.pop("changed") == ["TIMEBESTILLING", "E_KONSULTASJON", "KONTAKT_LEGEKONTORET"]
     assert expected.pop("changed") == [s.value for s in Service]

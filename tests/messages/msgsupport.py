@@ -36,9 +36,7 @@ def example(name: str) -> bytes:
     """The bytes of one of the contract's examples; skips the test when the contract is absent."""
     path = EXAMPLES / name
     if not path.is_file():
-        pytest.skip(
-            f"the contract examples are not at {EXAMPLES} (../shared is not beside this checkout)"
-        )
+        pytest.skip(f"the contract examples are not at {EXAMPLES} (../shared is not beside this checkout)")
     return path.read_bytes()
 
 
@@ -54,9 +52,7 @@ def variant(name: str, *replacements: tuple[str, str]) -> bytes:
 def require_kith() -> None:
     """Skip unless the official KITH schemas and samples are beside the project."""
     if not KITH_SCHEMAS.is_dir():
-        pytest.skip(
-            f"the official KITH schemas are not at {KITH_SCHEMAS} (../shared/kith is absent)"
-        )
+        pytest.skip(f"the official KITH schemas are not at {KITH_SCHEMAS} (../shared/kith is absent)")
 
 
 def sample(name: str) -> bytes:

@@ -26,9 +26,7 @@ def registered(**changes: Any) -> bytes:
     """The registration example with fields changed, or dropped with `REMOVE`."""
     command = json.loads(example("absence-registered.json"))
     command.update(changes)
-    return json.dumps(
-        {key: value for key, value in command.items() if value is not REMOVE}
-    ).encode()
+    return json.dumps({key: value for key, value in command.items() if value is not REMOVE}).encode()
 
 
 def rejection(body: bytes) -> AbsenceRejected:
@@ -97,9 +95,7 @@ def test_duplicate_services_count_once() -> None:
         pytest.param({"from": "2024-01-02"}, "from_after_to", id="from-after-to"),
         pytest.param({"services": []}, "no_services", id="no-services"),
         pytest.param({"services": ["BESTILL_TIME"]}, "unknown_service", id="unknown-service"),
-        pytest.param(
-            {"services": [["E_KONSULTASJON"]]}, "unknown_service", id="service-not-a-string"
-        ),
+        pytest.param({"services": [["E_KONSULTASJON"]]}, "unknown_service", id="service-not-a-string"),
         pytest.param({"services": "E_KONSULTASJON"}, "invalid_field", id="services-not-a-list"),
         pytest.param({"to": "2024-02-30"}, "invalid_date", id="no-such-date"),
         pytest.param({"to": "01.01.2024"}, "invalid_date", id="norwegian-date"),
@@ -116,9 +112,7 @@ def test_duplicate_services_count_once() -> None:
         pytest.param({"absence_id": " "}, "invalid_field", id="blank-id"),
     ],
 )
-def test_an_invalid_command_is_refused_with_its_reason(
-    body: bytes | dict[str, Any], reason: str
-) -> None:
+def test_an_invalid_command_is_refused_with_its_reason(body: bytes | dict[str, Any], reason: str) -> None:
     error = rejection(body if isinstance(body, bytes) else registered(**body))
     assert error.reason == reason
     assert error.description
@@ -132,9 +126,7 @@ def test_the_rejection_names_the_absence_when_it_can() -> None:
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
-    ),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
     max_leaves=12,
 )
 FIELDS = ["type", "absence_id", "office_her_id", "practitioner_hpr", "from", "to", "services"]

@@ -41,9 +41,7 @@ def test_an_ok_receipt_answers_the_original_message(envelope: Envelope) -> None:
 
 
 def test_a_rejection_carries_its_8221_errors(envelope: Envelope) -> None:
-    apprec = read(
-        build_apprec(envelope, ok=False, errors=[("E31", f"bad {PATIENT_FNR}")], gen_date=NOW)
-    )
+    apprec = read(build_apprec(envelope, ok=False, errors=[("E31", f"bad {PATIENT_FNR}")], gen_date=NOW))
     assert apprec.xpath("a:Status/@V", namespaces=A) == ["2"]
     (error,) = apprec.xpath("a:Error", namespaces=A)
     assert (error.get("V"), error.get("S")) == ("E31", "2.16.578.1.12.4.1.1.8221")
@@ -58,16 +56,12 @@ def test_the_own_her_id_is_configurable(envelope: Envelope) -> None:
 
 def test_a_duplicate_gets_the_identical_receipt(envelope: Envelope) -> None:
     again = parse_message(example("tjenestestatus-epj.xml"), now=LATER).envelope
-    assert build_apprec(envelope, ok=True, gen_date=NOW) == build_apprec(
-        again, ok=True, gen_date=NOW
-    )
+    assert build_apprec(envelope, ok=True, gen_date=NOW) == build_apprec(again, ok=True, gen_date=NOW)
 
 
 def test_different_answers_get_different_ids(envelope: Envelope) -> None:
     ids = {
-        read(build_apprec(envelope, ok=ok, errors=found, gen_date=NOW)).findtext(
-            "a:Id", namespaces=A
-        )
+        read(build_apprec(envelope, ok=ok, errors=found, gen_date=NOW)).findtext("a:Id", namespaces=A)
         for ok, found in [(True, ()), (False, [("T02", "x")]), (False, [("E21", "x")])]
     }
     assert len(ids) == 3

@@ -108,17 +108,13 @@ def test_behandleroversikt() -> None:
         message=inbound.envelope.message_ref,
         office_her_id=8141333,
         practitioners=(
-            Practitioner(
-                hpr="9144900", her_id=8141705, given_name="Astrid", family_name="Info", role="6"
-            ),
+            Practitioner(hpr="9144900", her_id=8141705, given_name="Astrid", family_name="Info", role="6"),
             Practitioner(
                 hpr="5522113",
                 given_name="Ingar",
                 family_name="Vik",
                 role="15",
-                covers=SubstituteFor(
-                    gp_hpr="9144900", from_date=dt.date(2024, 7, 1), to_date=dt.date(2024, 7, 31)
-                ),
+                covers=SubstituteFor(gp_hpr="9144900", from_date=dt.date(2024, 7, 1), to_date=dt.date(2024, 7, 31)),
             ),
             Practitioner(hpr="7310428", given_name="Arna", family_name="Berg", role="99"),
         ),
@@ -126,9 +122,7 @@ def test_behandleroversikt() -> None:
 
 
 def test_a_substitute_period_may_be_open_ended() -> None:
-    command = accept(
-        variant("behandleroversikt.xml", ("<TilDato>2024-07-31</TilDato>", ""))
-    ).command
+    command = accept(variant("behandleroversikt.xml", ("<TilDato>2024-07-31</TilDato>", ""))).command
     assert isinstance(command, ReplaceRoster)
     assert command.practitioners[1].covers.to_date is None
 
@@ -183,9 +177,7 @@ def assert_answered_by_apprec(error: InboundError, code: str) -> None:
 
 
 def test_an_unsupported_type_is_t10() -> None:
-    body = variant(
-        "dialog-avsluttet.xml", (EKONSULTASJON, '<Type V="DIALOG_INNBYGGER_RESEPTFORNYELSE"')
-    )
+    body = variant("dialog-avsluttet.xml", (EKONSULTASJON, '<Type V="DIALOG_INNBYGGER_RESEPTFORNYELSE"'))
     error = refuse(body, errors.UnsupportedMessageType)
     assert_answered_by_apprec(error, "T10")
     assert error.event_id == "DDFL-T10-UNSUPPORTED-TYPE"
@@ -244,9 +236,7 @@ def test_a_gendate_exactly_ten_minutes_ahead_is_accepted() -> None:
 
 def test_a_gendate_more_than_ten_minutes_ahead_is_x99() -> None:
     body = example("tjenestestatus-epj.xml")
-    error = refuse(
-        body, errors.GenDateInFuture, now=EPJ_GENDATE - dt.timedelta(minutes=10, seconds=1)
-    )
+    error = refuse(body, errors.GenDateInFuture, now=EPJ_GENDATE - dt.timedelta(minutes=10, seconds=1))
     assert_answered_by_apprec(error, "X99")
 
 
@@ -371,18 +361,14 @@ def test_an_invalid_message_is_t02(name: str, replacements: list[tuple[str, str]
 
 
 def test_a_sender_other_than_the_transport_sender_is_a_spoofing_attack() -> None:
-    error = refuse(
-        example("tjenestestatus-epj.xml"), errors.SpoofedSender, headers={"fromHerId": 1234}
-    )
+    error = refuse(example("tjenestestatus-epj.xml"), errors.SpoofedSender, headers={"fromHerId": 1234})
     assert (error.code, error.error_condition) == ("X99", "abuse:spoofing-attack")
     assert error.envelope is not None and error.envelope.sender_her_id == 8141333
     assert error.reported_sender == 1234  # the transport-level sender, not the claimed office
 
 
 def test_an_unreadable_fromherid_is_a_spoofing_attack_reported_to_nobody() -> None:
-    error = refuse(
-        example("tjenestestatus-epj.xml"), errors.SpoofedSender, headers={"fromHerId": "abc"}
-    )
+    error = refuse(example("tjenestestatus-epj.xml"), errors.SpoofedSender, headers={"fromHerId": "abc"})
     assert error.reported_sender is None
 
 
@@ -404,13 +390,9 @@ EPJ_GENDATE_ELEMENT = "<GenDate>2023-12-20T15:00:00+01:00</GenDate>"
     [
         pytest.param([("<MsgId>5b0d9c1e-6a43-4f8e-9a51-0c2f4d6e7a10</MsgId>", "")], id="no-msgid"),
         pytest.param([(EPJ_GENDATE_ELEMENT, "<GenDate>i går</GenDate>")], id="bad-gendate"),
-        pytest.param(
-            [(EPJ_GENDATE_ELEMENT, "<GenDate>2023-12-20</GenDate>")], id="gendate-is-a-date"
-        ),
+        pytest.param([(EPJ_GENDATE_ELEMENT, "<GenDate>2023-12-20</GenDate>")], id="gendate-is-a-date"),
         pytest.param([('<Type V="DIALOG_INNBYGGER_TJENESTESTATUS"', "<Type")], id="no-type"),
-        pytest.param(
-            [("<Id>8141333</Id>", "<Id>HER8141333</Id>")], id="sender-her-id-not-a-number"
-        ),
+        pytest.param([("<Id>8141333</Id>", "<Id>HER8141333</Id>")], id="sender-her-id-not-a-number"),
         pytest.param([("<MsgInfo>", "<MsgInfoX>"), ("</MsgInfo>", "</MsgInfoX>")], id="no-msginfo"),
     ],
 )

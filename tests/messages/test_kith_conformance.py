@@ -81,9 +81,7 @@ def assert_valid(schema: etree.XMLSchema, document: bytes) -> None:
 
 @pytest.mark.parametrize("name", XML_EXAMPLES)
 @pytest.mark.parametrize("code", [None, *CODE_NAMES_8221])
-def test_every_apprec_validates_against_apprec_1_0(
-    apprec_schema: etree.XMLSchema, name: str, code: str | None
-) -> None:
+def test_every_apprec_validates_against_apprec_1_0(apprec_schema: etree.XMLSchema, name: str, code: str | None) -> None:
     envelope = parse_message(example(name), now=NOW).envelope
     found = [] if code is None else [(code, f"{CODE_NAMES_8221[code]}: <details> & more")]
     assert_valid(apprec_schema, build_apprec(envelope, ok=code is None, errors=found, gen_date=NOW))
@@ -210,9 +208,7 @@ def test_every_sample_gets_its_answer(apprec_schema: etree.XMLSchema, name: str)
     assert type(error) is SAMPLE_ANSWERS[name]
     if error.error_condition is None:
         found = [(error.code, error.description)]
-        assert_valid(
-            apprec_schema, build_apprec(error.envelope, ok=False, errors=found, gen_date=NOW)
-        )
+        assert_valid(apprec_schema, build_apprec(error.envelope, ok=False, errors=found, gen_date=NOW))
 
 
 @pytest.mark.parametrize(
@@ -226,8 +222,6 @@ def test_a_sample_for_another_receiver_is_judged_on_its_merits_once_addressed_to
     envelope = read_envelope(parse_xml(body))
     # A type the adapter does not handle is T10; Helsenorge_Message.xml is a citizen's
     # Foresporsel under a handled type, which lacks the office's Notat.
-    expected = (
-        errors.InvalidMessage if envelope.msg_type in MAPPERS else errors.UnsupportedMessageType
-    )
+    expected = errors.InvalidMessage if envelope.msg_type in MAPPERS else errors.UnsupportedMessageType
     with pytest.raises(expected):
         parse_message(body, now=NOW, own_her_id=envelope.receiver_her_id)

@@ -18,9 +18,7 @@ def payload_errors(message: bytes) -> list[str]:
     return schema_errors(payload, etree.QName(payload).namespace)
 
 
-@pytest.mark.parametrize(
-    "name", ["tjenestestatus-epj.xml", "tjenestestatus-ar-komplett.xml", "behandleroversikt.xml"]
-)
+@pytest.mark.parametrize("name", ["tjenestestatus-epj.xml", "tjenestestatus-ar-komplett.xml", "behandleroversikt.xml"])
 def test_every_example_payload_validates(name: str) -> None:
     assert payload_errors(example(name)) == []
 
@@ -49,17 +47,11 @@ def test_a_complete_tjenestestatus_may_list_no_process() -> None:
             TIMERESERVASJON_AV.replace('"AV"', '"AVSLÅTT"'),
             id="status-not-PÅ-or-AV",
         ),
-        pytest.param(
-            TIMERESERVASJON_AV, TIMERESERVASJON_AV.replace(' status="AV"', ""), id="status-missing"
-        ),
+        pytest.param(TIMERESERVASJON_AV, TIMERESERVASJON_AV.replace(' status="AV"', ""), id="status-missing"),
         pytest.param('<Kilde V="EPJ"', '<Kilde V="HELSENORGE"', id="unknown-source"),
-        pytest.param(
-            "<Komplett>false</Komplett>", "<Komplett>nei</Komplett>", id="komplett-not-boolean"
-        ),
+        pytest.param("<Komplett>false</Komplett>", "<Komplett>nei</Komplett>", id="komplett-not-boolean"),
         pytest.param("<Komplett>false</Komplett>", "", id="komplett-missing"),
-        pytest.param(
-            TIMERESERVASJON_AV, TIMERESERVASJON_AV + "<Merknad>x</Merknad>", id="unknown-element"
-        ),
+        pytest.param(TIMERESERVASJON_AV, TIMERESERVASJON_AV + "<Merknad>x</Merknad>", id="unknown-element"),
     ],
 )
 def test_tjenestestatus_breaking_one_rule_does_not_validate(old: str, new: str) -> None:
@@ -72,13 +64,9 @@ def test_tjenestestatus_breaking_one_rule_does_not_validate(old: str, new: str) 
         pytest.param("<HPR>7310428</HPR>", "", id="hpr-missing"),
         pytest.param("<HPR>7310428</HPR>", "<HPR>73104</HPR>", id="hpr-too-short"),
         pytest.param("<HPR>7310428</HPR>", "<HPR>5522113</HPR>", id="same-hpr-twice"),
-        pytest.param(
-            "<HPR>7310428</HPR>", "<HPR>7310428</HPR><Epost>a@b</Epost>", id="unknown-element"
-        ),
+        pytest.param("<HPR>7310428</HPR>", "<HPR>7310428</HPR><Epost>a@b</Epost>", id="unknown-element"),
         pytest.param("<Fornavn>Arna</Fornavn>", "", id="fornavn-missing"),
-        pytest.param(
-            '<Rolle V="99" DN="Jordmor" S="2.16.578.1.12.4.1.1.9034"/>', "", id="rolle-missing"
-        ),
+        pytest.param('<Rolle V="99" DN="Jordmor" S="2.16.578.1.12.4.1.1.9034"/>', "", id="rolle-missing"),
         pytest.param('<Rolle V="99"', "<Rolle", id="rolle-without-code"),
         pytest.param("<HER>8141705</HER>", "<HER>HER8141705</HER>", id="her-not-a-number"),
         pytest.param("<FraDato>2024-07-01</FraDato>", "", id="vikar-fradato-missing"),

@@ -84,9 +84,7 @@ def test_refusing_a_message_about_a_patient_tells_nothing_about_them(
     assert caplog.records
     assert_free_of_personal_data(messages_of(caplog))
     assert_free_of_personal_data(f"{error} {error.description} {error.envelope!r}")
-    apprec = build_apprec(
-        error.envelope, ok=False, errors=[(error.code, error.description)], gen_date=NOW
-    )
+    apprec = build_apprec(error.envelope, ok=False, errors=[(error.code, error.description)], gen_date=NOW)
     assert_free_of_personal_data(apprec.decode("utf-8"))
 
 

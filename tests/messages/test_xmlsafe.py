@@ -115,7 +115,7 @@ def test_the_listener_tripwire_notices_a_connection(listener: ListenerTripwire) 
     assert listener.connections == 1
 
 
-def refusal(body: bytes, limits: Limits = Limits()) -> InboundError:
+def refusal(body: bytes, limits: Limits = Limits()) -> InboundError:  # noqa: B008 (frozen)
     with pytest.raises(InboundError) as caught:
         parse_xml(body, limits)
     return caught.value
@@ -152,17 +152,14 @@ def test_xxe_never_shows_the_files_content(tmp_path: Path) -> None:
 
 def test_parameter_entity_xxe_is_refused_without_a_connection(listener: ListenerTripwire) -> None:
     body = (
-        f'<!DOCTYPE MsgHead [<!ENTITY % remote SYSTEM "{listener.url}/evil.dtd"> %remote;]>'
-        f"{MSGHEAD_OPEN}</MsgHead>"
+        f'<!DOCTYPE MsgHead [<!ENTITY % remote SYSTEM "{listener.url}/evil.dtd"> %remote;]>{MSGHEAD_OPEN}</MsgHead>'
     ).encode()
     assert isinstance(refusal(body), DoctypeForbidden)
     assert listener.connections == 0
 
 
 def test_an_external_dtd_on_the_network_is_never_fetched(listener: ListenerTripwire) -> None:
-    body = (
-        f'<!DOCTYPE MsgHead SYSTEM "{listener.url}/msghead.dtd">{MSGHEAD_OPEN}</MsgHead>'.encode()
-    )
+    body = f'<!DOCTYPE MsgHead SYSTEM "{listener.url}/msghead.dtd">{MSGHEAD_OPEN}</MsgHead>'.encode()
     assert isinstance(refusal(body), DoctypeForbidden)
     assert listener.connections == 0
 
@@ -198,8 +195,7 @@ def test_xinclude_is_never_processed(pipe: PipeTripwire) -> None:
         "tjenestestatus-epj.xml",
         (
             TS_OPEN,
-            '<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" '
-            f'href="{pipe.path}" parse="text"/>{TS_OPEN}',
+            f'<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="{pipe.path}" parse="text"/>{TS_OPEN}',
         ),
     )
     with pytest.raises(InvalidMessage):

@@ -48,7 +48,8 @@ def receipt(result: Any, message: str) -> list[dict[str, Any]]:
 
 def changes(result: Any, office: int | None = None, hpr: str | None = None) -> list[dict[str, Any]]:
     return [
-        e for e in result.events
+        e
+        for e in result.events
         if e["type"] == "availability.changed"
         and (office is None or e["office_her_id"] == office)
         and (hpr is None or e["practitioner_hpr"] == hpr)
@@ -189,12 +190,23 @@ def _(result: Any) -> None:
         ("c71e4a93-8d2f-4b60-a5e8-2f9d6b1c0e47", "27"),
     ], "once per conversation, although the first is closed twice"
     first = closed[0]
-    assert (first["office_her_id"], first["practitioner_hpr"], first["service"]) == (8138845, "5093817", "E_KONSULTASJON")
+    assert (first["office_her_id"], first["practitioner_hpr"], first["service"]) == (
+        8138845,
+        "5093817",
+        "E_KONSULTASJON",
+    )
     assert first["closed_at"] == "2024-07-03T10:12:00+02:00"
-    notes = {msg_id(m) for m in ("dialog-sandvika-dahl-closes-conversation.xml",
-                                 "dialog-sandvika-dahl-closes-conversation-again.xml",
-                                 "dialog-sandvika-dahl-attest-closes-conversation.xml")}
-    assert not [e for e in changes(result) if e["caused_by"]["id"] in notes], "closing a conversation is not a service change"
+    notes = {
+        msg_id(m)
+        for m in (
+            "dialog-sandvika-dahl-closes-conversation.xml",
+            "dialog-sandvika-dahl-closes-conversation-again.xml",
+            "dialog-sandvika-dahl-attest-closes-conversation.xml",
+        )
+    }
+    assert not [e for e in changes(result) if e["caused_by"]["id"] in notes], (
+        "closing a conversation is not a service change"
+    )
 
 
 @check("substitute-in-july-with-absence")
@@ -216,7 +228,12 @@ def _(result: Any) -> None:
 @check("forgotten-switch-after-holiday")
 def _(result: Any) -> None:
     found = warnings(result, "SERVICE_STILL_OFF_AFTER_ABSENCE")
-    assert [w["service"] for w in found] == ["TIMEBESTILLING", "RESEPTFORNYELSE", "E_KONSULTASJON", "KONTAKT_LEGEKONTORET"]
+    assert [w["service"] for w in found] == [
+        "TIMEBESTILLING",
+        "RESEPTFORNYELSE",
+        "E_KONSULTASJON",
+        "KONTAKT_LEGEKONTORET",
+    ]
     assert {w["effective_at"] for w in found} == {"2024-07-29T00:00:00+02:00"}
     assert {w["absence_id"] for w in found} == {"e391c179-6a94-4639-be0d-7427d9677b9c"}
 
@@ -231,14 +248,18 @@ def _(result: Any) -> None:
 @check("absence-across-spring-dst-change")
 def _(result: Any) -> None:
     assert [e["effective_at"] for e in changes(result) if e["caused_by"]["kind"] == "clock"] == [
-        "2024-03-27T00:00:00+01:00", "2024-03-31T00:00:00+01:00", "2024-04-01T00:00:00+02:00",
+        "2024-03-27T00:00:00+01:00",
+        "2024-03-31T00:00:00+01:00",
+        "2024-04-01T00:00:00+02:00",
     ]
 
 
 @check("absence-across-autumn-dst-change")
 def _(result: Any) -> None:
     assert [e["effective_at"] for e in changes(result) if e["caused_by"]["kind"] == "clock"] == [
-        "2024-10-21T00:00:00+02:00", "2024-10-27T00:00:00+02:00", "2024-10-28T00:00:00+01:00",
+        "2024-10-21T00:00:00+02:00",
+        "2024-10-27T00:00:00+02:00",
+        "2024-10-28T00:00:00+01:00",
     ]
 
 
@@ -247,11 +268,15 @@ def _(result: Any) -> None:
     off = receipt(result, "tjenestestatus-drammen-olsen-ekonsultasjon-off.xml")
     assert [r["status"] for r in off] == ["OK", "DUPLICATE"]
     assert [r["status"] for r in receipt(result, "tjenestestatus-drammen-olsen-ekonsultasjon-on-delayed.xml")] == ["OK"]
-    assert [r["status"] for r in receipt(result, "tjenestestatus-drammen-olsen-reseptfornyelse-on-loses-tie.xml")] == ["OK"]
+    assert [r["status"] for r in receipt(result, "tjenestestatus-drammen-olsen-reseptfornyelse-on-loses-tie.xml")] == [
+        "OK"
+    ]
     causes = [e["caused_by"]["id"] for e in changes(result)]
-    assert causes == [msg_id("tjenestestatus-drammen-olsen-all-on.xml"),
-                      msg_id("tjenestestatus-drammen-olsen-ekonsultasjon-off.xml"),
-                      msg_id("tjenestestatus-drammen-olsen-reseptfornyelse-off-wins-tie.xml")]
+    assert causes == [
+        msg_id("tjenestestatus-drammen-olsen-all-on.xml"),
+        msg_id("tjenestestatus-drammen-olsen-ekonsultasjon-off.xml"),
+        msg_id("tjenestestatus-drammen-olsen-reseptfornyelse-off-wins-tie.xml"),
+    ]
 
 
 @check("practitioner-leaves-office")

@@ -21,7 +21,15 @@ OSLO = ZoneInfo("Europe/Oslo")
 PROJECT = Path(__file__).resolve().parents[2]
 KITH_SCHEMAS = PROJECT.parent / "shared" / "kith" / "schemas"
 START = dt.date(2024, 6, 1)
-SMALL = dict(seed=7, offices=12, gps_per_office=(1, 6), days=40, absence_rate=0.4, substitute_rate=0.2, start=START)
+SMALL = {
+    "seed": 7,
+    "offices": 12,
+    "gps_per_office": (1, 6),
+    "days": 40,
+    "absence_rate": 0.4,
+    "substitute_rate": 0.2,
+    "start": START,
+}
 
 
 def tree(root: Path) -> dict[str, bytes]:
@@ -81,8 +89,9 @@ def test_every_message_validates_against_the_official_msghead_and_our_schemas(sm
 
 
 def test_counts_match_the_parameters(tmp_path: Path) -> None:
-    root = generate(tmp_path, seed=3, offices=30, gps_per_office=4, days=10, absence_rate=1.0, substitute_rate=1.0,
-                    start=START).parent
+    root = generate(
+        tmp_path, seed=3, offices=30, gps_per_office=4, days=10, absence_rate=1.0, substitute_rate=1.0, start=START
+    ).parent
     messages = root / "messages"
     assert len(list(messages.glob("behandleroversikt-*.xml"))) == 30
     assert len(list(messages.glob("tjenestestatus-*-ar.xml"))) == 30 * 4
@@ -92,15 +101,31 @@ def test_counts_match_the_parameters(tmp_path: Path) -> None:
     assert rosters.count('<Rolle V="6"') == 30 * 4
     assert rosters.count('<Rolle V="15"') == 30 * 4, "substitute_rate 1.0: every GP has a substitute"
 
-    none = generate(tmp_path / "none", seed=3, offices=30, gps_per_office=4, days=10, absence_rate=0.0,
-                    substitute_rate=0.0, start=START).parent
+    none = generate(
+        tmp_path / "none",
+        seed=3,
+        offices=30,
+        gps_per_office=4,
+        days=10,
+        absence_rate=0.0,
+        substitute_rate=0.0,
+        start=START,
+    ).parent
     assert not (none / "absences").exists()
     assert '<Rolle V="15"' not in "".join(p.read_text(encoding="utf-8") for p in (none / "messages").glob("*.xml"))
 
 
 def test_gp_ranges_and_rates_are_respected_at_scale(tmp_path: Path) -> None:
-    root = generate(tmp_path, seed=11, offices=400, gps_per_office=(2, 8), days=30, absence_rate=0.25,
-                    substitute_rate=0.05, start=START).parent
+    root = generate(
+        tmp_path,
+        seed=11,
+        offices=400,
+        gps_per_office=(2, 8),
+        days=30,
+        absence_rate=0.25,
+        substitute_rate=0.05,
+        start=START,
+    ).parent
     rosters = [p.read_text(encoding="utf-8") for p in (root / "messages").glob("behandleroversikt-*.xml")]
     per_office = [text.count('<Rolle V="6"') for text in rosters]
     assert len(rosters) == 400 and min(per_office) >= 2 and max(per_office) <= 8
@@ -133,8 +158,12 @@ def test_a_generated_set_replays_with_every_message_accepted(small_set: Path) ->
     assert result.receipts and {r["status"] for r in result.receipts} == {"OK"}
     types = {e["type"] for e in result.events}
     assert "availability.changed" in types
-    closed = [e for e in result.events if e["type"] == "availability.changed"
-              and any(s["status"] == "TEMPORARILY_CLOSED" for s in e["services"].values())]
+    closed = [
+        e
+        for e in result.events
+        if e["type"] == "availability.changed"
+        and any(s["status"] == "TEMPORARILY_CLOSED" for s in e["services"].values())
+    ]
     assert closed, "some absences close services"
 
 
@@ -160,8 +189,11 @@ def test_iter_status_messages_rosters_first_then_valid_statuses_with_ack() -> No
 
 
 def test_at_national_scale_every_behandleroversikt_still_comes_before_any_status(tmp_path: Path) -> None:
-    scenario = load_scenario(generate(tmp_path, seed=1, offices=4000, gps_per_office=1, days=1, absence_rate=0.0,
-                                      substitute_rate=0.0, start=START))
+    scenario = load_scenario(
+        generate(
+            tmp_path, seed=1, offices=4000, gps_per_office=1, days=1, absence_rate=0.0, substitute_rate=0.0, start=START
+        )
+    )
     rosters = [s.at for s in scenario.steps if s.xml is not None and s.xml.name.startswith("behandleroversikt-")]
     statuses = [s.at for s in scenario.steps if s.xml is not None and s.xml.name.startswith("tjenestestatus-")]
     assert len(rosters) == len(statuses) == 4000

@@ -51,7 +51,10 @@ def test_failing_expect_exits_1_with_a_field_by_field_diff(examples: Path, capsy
 @pytest.mark.parametrize(
     ("edit", "reason"),
     [
-        (lambda s: s.replace("xml: tjenestestatus-epj.xml", "xml: missing.xml"), "step 3: `xml` file 'missing.xml' does not exist"),
+        (
+            lambda s: s.replace("xml: tjenestestatus-epj.xml", "xml: missing.xml"),
+            "step 3: `xml` file 'missing.xml' does not exist",
+        ),
         (lambda s: s.replace("at: 2023-12-20T15:00:00+01:00", "at: 2023-12-20T13:00:00+01:00"), "step 3: `at`"),
         (lambda s: s.replace("name: recommended", "nom: recommended"), "unknown keys ['nom']"),
         (lambda s: s + "\n  - at: 2024-01-01\n", "expect 3: `at`"),

@@ -99,8 +99,12 @@ def test_available_with_booking_mode(mode: str, line: str) -> None:
 
 
 def test_recommended_solution_1_only_kontakt_legekontoret_is_shown_and_the_panel_message_too() -> None:
-    statuses = {"TIMEBESTILLING": "NOT_OFFERED", "RESEPTFORNYELSE": "NOT_OFFERED", "E_KONSULTASJON": "NOT_OFFERED",
-                "KONTAKT_LEGEKONTORET": "AVAILABLE"}
+    statuses = {
+        "TIMEBESTILLING": "NOT_OFFERED",
+        "RESEPTFORNYELSE": "NOT_OFFERED",
+        "E_KONSULTASJON": "NOT_OFFERED",
+        "KONTAKT_LEGEKONTORET": "AVAILABLE",
+    }
     assert render(availability(statuses), practitioner_name="Astrid Info") == (
         "Fastlegen din er Astrid Info\n"
         "Bestill time: vises ikke\n"
@@ -141,13 +145,21 @@ def test_substitute_with_an_open_end() -> None:
 
 
 def test_without_a_name_the_hpr_nummer_stands_in() -> None:
-    assert render(availability(), practitioner_name=None).splitlines()[0] == "Fastlegen din er fastlege med HPR-nummer 9144900"
+    assert (
+        render(availability(), practitioner_name=None).splitlines()[0]
+        == "Fastlegen din er fastlege med HPR-nummer 9144900"
+    )
 
 
 @pytest.mark.parametrize(
     ("day", "text"),
-    [("2024-01-02", "2. januar 2024"), ("2024-03-31", "31. mars 2024"), ("2024-05-17", "17. mai 2024"),
-     (dt.date(2024, 10, 28), "28. oktober 2024"), ("2023-12-22", "22. desember 2023")],
+    [
+        ("2024-01-02", "2. januar 2024"),
+        ("2024-03-31", "31. mars 2024"),
+        ("2024-05-17", "17. mai 2024"),
+        (dt.date(2024, 10, 28), "28. oktober 2024"),
+        ("2023-12-22", "22. desember 2023"),
+    ],
 )
 def test_norwegian_dates(day: str | dt.date, text: str) -> None:
     assert norwegian_date(day) == text
@@ -174,13 +186,22 @@ def test_render_office_at_an_instant_and_for_one_of_several_offices() -> None:
     events = [
         availability("AVAILABLE", hpr="3384920", office=8146112, effective_at="2024-07-01T08:30:00+02:00"),
         availability("AVAILABLE", hpr="3384920", office=8146390, booking_mode="REQUEST_ONLY"),
-        availability("TEMPORARILY_CLOSED", hpr="3384920", office=8146112, reopens_on="2024-08-10",
-                     effective_at="2024-08-05T00:00:00+02:00"),
+        availability(
+            "TEMPORARILY_CLOSED",
+            hpr="3384920",
+            office=8146112,
+            reopens_on="2024-08-10",
+            effective_at="2024-08-05T00:00:00+02:00",
+        ),
     ]
     with pytest.raises(ValueError, match="several offices"):
         render_office(events, {})
-    before = render_office(events, {"3384920": "Lars Bakken"}, office_her_id=8146112,
-                           at=dt.datetime.fromisoformat("2024-08-04T12:00:00+02:00"))
+    before = render_office(
+        events,
+        {"3384920": "Lars Bakken"},
+        office_her_id=8146112,
+        at=dt.datetime.fromisoformat("2024-08-04T12:00:00+02:00"),
+    )
     during = render_office(events, {"3384920": "Lars Bakken"}, office_her_id=8146112)
     assert "Bestill time: vises og kan brukes (timebestilling i kalender)" in before
     assert "Bestill time: midlertidig stengt – åpner igjen 10. august 2024" in during

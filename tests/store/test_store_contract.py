@@ -14,7 +14,7 @@ import pytest
 
 from adapter.store import DuplicateMessage, OutboxMessage, Store, open_store
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 T0 = dt.datetime(2024, 1, 2, 0, 0, tzinfo=UTC)
 OSLO_WINTER = dt.timezone(dt.timedelta(hours=1))
 
@@ -441,9 +441,7 @@ async def test_a_transaction_cannot_be_used_after_its_block(store: Store) -> Non
 # --- durability across restarts ---------------------------------------------------------------
 
 
-async def test_reopening_finds_everything_committed_and_nothing_else(
-    store_url: str, open_fresh
-) -> None:
+async def test_reopening_finds_everything_committed_and_nothing_else(store_url: str, open_fresh) -> None:
     if store_url == "sqlite:///:memory:":
         pytest.skip("an in-memory store is private to its connection and gone at close")
     first = await open_fresh()
@@ -484,18 +482,14 @@ async def test_sqlite_file_is_in_wal_mode_with_full_sync(tmp_path) -> None:
         await store.close()
 
 
-async def test_a_relative_sqlite_url_is_relative_to_the_working_directory(
-    tmp_path, monkeypatch
-) -> None:
+async def test_a_relative_sqlite_url_is_relative_to_the_working_directory(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     store = await open_store("sqlite:///relative.sqlite3")
     await store.close()
     assert (tmp_path / "relative.sqlite3").exists()
 
 
-@pytest.mark.parametrize(
-    "url", ["mysql://localhost/db", "sqlite://", "sqlite:///", "file.sqlite3", "sqlite:/x"]
-)
+@pytest.mark.parametrize("url", ["mysql://localhost/db", "sqlite://", "sqlite:///", "file.sqlite3", "sqlite:/x"])
 async def test_unsupported_urls_are_refused(url: str) -> None:
     with pytest.raises(ValueError, match="store URL"):
         await open_store(url)

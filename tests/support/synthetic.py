@@ -59,12 +59,28 @@ def roster_xml(office: int, hprs: Iterable[str], *, msg_id: str, gen_date: dt.da
     content = f"""        <Behandleroversikt xmlns="urn:no:ddfl-adapter:behandleroversikt:1">
 {entries}
         </Behandleroversikt>"""
-    return _HEAD.format(type="DIALOG_INNBYGGER_BEHANDLEROVERSIKT", gen_date=gen_date.isoformat(), msg_id=msg_id,
-                        ack=ack, office=office, professional="", content=content).encode()
+    return _HEAD.format(
+        type="DIALOG_INNBYGGER_BEHANDLEROVERSIKT",
+        gen_date=gen_date.isoformat(),
+        msg_id=msg_id,
+        ack=ack,
+        office=office,
+        professional="",
+        content=content,
+    ).encode()
 
 
-def status_xml(office: int, hpr: str, statuses: Mapping[str, bool], *, msg_id: str, gen_date: dt.datetime,
-               complete: bool = True, source: str = "EPJ", ack: str = "N") -> bytes:
+def status_xml(
+    office: int,
+    hpr: str,
+    statuses: Mapping[str, bool],
+    *,
+    msg_id: str,
+    gen_date: dt.datetime,
+    complete: bool = True,
+    source: str = "EPJ",
+    ack: str = "N",
+) -> bytes:
     processes = "\n".join(
         f'          <Prosess navn="{name}" status="{"PÅ" if on else "AV"}"/>' for name, on in statuses.items()
     )
@@ -73,5 +89,12 @@ def status_xml(office: int, hpr: str, statuses: Mapping[str, bool], *, msg_id: s
           <Komplett>{"true" if complete else "false"}</Komplett>
 {processes}
         </Tjenestestatus>"""
-    return _HEAD.format(type="DIALOG_INNBYGGER_TJENESTESTATUS", gen_date=gen_date.isoformat(), msg_id=msg_id,
-                        ack=ack, office=office, professional=_PROFESSIONAL.format(hpr=hpr), content=content).encode()
+    return _HEAD.format(
+        type="DIALOG_INNBYGGER_TJENESTESTATUS",
+        gen_date=gen_date.isoformat(),
+        msg_id=msg_id,
+        ack=ack,
+        office=office,
+        professional=_PROFESSIONAL.format(hpr=hpr),
+        content=content,
+    ).encode()

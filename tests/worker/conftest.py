@@ -65,16 +65,30 @@ class Broker:
         self.channel = channel
         self.declared: list[str] = []
 
-    async def publish(self, queue: str, body: bytes, *, headers: dict[str, Any] | None = None,
-                      message_id: str | None = None, content_type: str = "application/xml") -> None:
+    async def publish(
+        self,
+        queue: str,
+        body: bytes,
+        *,
+        headers: dict[str, Any] | None = None,
+        message_id: str | None = None,
+        content_type: str = "application/xml",
+    ) -> None:
         await self.channel.default_exchange.publish(
-            aio_pika.Message(body=body, headers=headers or {}, message_id=message_id, content_type=content_type,
-                             delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+            aio_pika.Message(
+                body=body,
+                headers=headers or {},
+                message_id=message_id,
+                content_type=content_type,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
             routing_key=queue,
         )
 
     async def collect(self, queue: str, *, declare: bool = True, purge: bool = True) -> Collector:
-        q = await self.channel.declare_queue(queue, durable=True, arguments={"x-queue-type": "quorum"}, passive=not declare)
+        q = await self.channel.declare_queue(
+            queue, durable=True, arguments={"x-queue-type": "quorum"}, passive=not declare
+        )
         if purge:
             await q.purge()
         self.declared.append(queue)

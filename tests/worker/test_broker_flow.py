@@ -45,32 +45,54 @@ async def test_contract_scenario_publishes_expected_events_and_apprecs(
         adapter.clock.set(step["at"])
         before = processed(runtime)
         if "xml" in step:
-            await broker.publish(adapter.settings.inbound_queue, example(step["xml"]),
-                                 headers={k: str(v) for k, v in (step.get("headers") or {}).items()})
+            await broker.publish(
+                adapter.settings.inbound_queue,
+                example(step["xml"]),
+                headers={k: str(v) for k, v in (step.get("headers") or {}).items()},
+            )
         elif "absence" in step:
-            await broker.publish(adapter.settings.absence_queue, example(step["absence"]),
-                                 content_type="application/json")
+            await broker.publish(
+                adapter.settings.absence_queue, example(step["absence"]), content_type="application/json"
+            )
         else:
             continue
-        await wait_until(lambda: processed(runtime) > before, what=f"step at {step['at']}")
+        await wait_until(lambda before=before: processed(runtime) > before, what=f"step at {step['at']}")
 
     def changed() -> list[dict]:
         return [e for e in portal.json() if e["type"] == "availability.changed"]
 
-    await wait_until(lambda: len(changed()) == 4 and len(receipts.messages) == 3, what="4 changes and 3 AppRecs")
+    def of_type(kind: str) -> list[dict]:
+        return [e for e in portal.json() if e["type"] == kind]
+
+    # everything asserted below has arrived before anything is asserted
+    await wait_until(
+        lambda: (
+            len(changed()) == 4
+            and len(of_type("availability.warning")) == 2
+            and len(of_type("dialogue.closed")) == 1
+            and len(receipts.messages) == 3
+        ),
+        what="4 changes, 2 warnings, 1 closure and 3 AppRecs",
+    )
     events = changed()
     assert [e["sequence"] for e in events] == [1, 2, 3, 4]
     assert [e["event_id"] for e in events] == [f"{OFFICE}-9144900-{n}" for n in (1, 2, 3, 4)]
     assert events[2]["effective_at"] == "2023-12-22T00:00:00+01:00"
     assert events[2]["services"]["TIMEBESTILLING"] == {
-        "status": "TEMPORARILY_CLOSED", "reopens_on": "2024-01-02", "booking_mode": None, "info_visible": True}
+        "status": "TEMPORARILY_CLOSED",
+        "reopens_on": "2024-01-02",
+        "booking_mode": None,
+        "info_visible": True,
+    }
     assert events[2]["services"]["E_KONSULTASJON"]["accepts_replies"] is False
     assert events[3]["effective_at"] == "2024-01-02T00:00:00+01:00"
     assert events[3]["services"]["TIMEBESTILLING"]["status"] == "NOT_OFFERED"
     assert events[3]["services"]["KONTAKT_LEGEKONTORET"]["status"] == "AVAILABLE"
     warnings = [e for e in portal.json() if e["type"] == "availability.warning"]
     assert [(w["code"], w["service"]) for w in warnings] == [
-        ("SERVICE_STILL_OFF_AFTER_ABSENCE", "TIMEBESTILLING"), ("SERVICE_STILL_OFF_AFTER_ABSENCE", "E_KONSULTASJON")]
+        ("SERVICE_STILL_OFF_AFTER_ABSENCE", "TIMEBESTILLING"),
+        ("SERVICE_STILL_OFF_AFTER_ABSENCE", "E_KONSULTASJON"),
+    ]
     closed = [e for e in portal.json() if e["type"] == "dialogue.closed"]
     assert [c["conversation_ref"] for c in closed] == ["0a8c6e4d-7b2f-4e1a-b9c3-5d8e7f6a4b21"]
     assert [apprec_status(b) for b in receipts.bodies()] == ["1", "1", "1"]
@@ -83,17 +105,20 @@ async def test_contract_scenario_publishes_expected_events_and_apprecs(
 
 async def _prepare_absence(adapter: Adapter, broker: Broker, runtime) -> None:
     """Roster and AR status at 12-20, then an absence from 12-22 registered at 15:05."""
-    for name, at in (("behandleroversikt.xml", "2023-12-20T08:00:00+01:00"),
-                     ("tjenestestatus-ar-komplett.xml", "2023-12-20T14:00:00+01:00")):
+    for name, at in (
+        ("behandleroversikt.xml", "2023-12-20T08:00:00+01:00"),
+        ("tjenestestatus-ar-komplett.xml", "2023-12-20T14:00:00+01:00"),
+    ):
         adapter.clock.set(dt.datetime.fromisoformat(at))
         before = processed(runtime)
         await broker.publish(adapter.settings.inbound_queue, example(name))
-        await wait_until(lambda: processed(runtime) > before, what=name)
+        await wait_until(lambda before=before: processed(runtime) > before, what=name)
     adapter.clock.set(dt.datetime.fromisoformat("2023-12-20T15:05:00+01:00"))
     before = processed(runtime)
-    await broker.publish(adapter.settings.absence_queue, example("absence-registered.json"),
-                         content_type="application/json")
-    await wait_until(lambda: processed(runtime) > before, what="absence")
+    await broker.publish(
+        adapter.settings.absence_queue, example("absence-registered.json"), content_type="application/json"
+    )
+    await wait_until(lambda before=before: processed(runtime) > before, what="absence")
 
 
 async def test_r11_absence_starting_at_midnight_is_published_when_the_clock_passes_midnight(

@@ -34,7 +34,7 @@ OFFICES, GPS = 20, 100  # 2,000 pairs, one status message each
 def _stream(seed: int) -> list[bytes]:
     """20 behandleroversikter, then one complete status report per GP (2,000 messages)."""
     rng = random.Random(seed)
-    gen_date = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
+    gen_date = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     rosters, statuses = [], []
     for o in range(OFFICES):
         office = 8200000 + o
@@ -58,7 +58,7 @@ async def _uninterrupted(messages: list[bytes]) -> dict[str, dict]:
 
     from adapter.worker.relay import Relay
 
-    processor = Processor(store, Routing(portal_queue="portal"), lambda: dt.datetime.now(dt.timezone.utc))
+    processor = Processor(store, Routing(portal_queue="portal"), lambda: dt.datetime.now(dt.UTC))
     for body in messages:
         await processor.process([Work(kind="xml", body=body)])
     await Relay(store, _MemoryPublisher(sink), processor.now).flush()
@@ -74,8 +74,11 @@ def _free_port() -> int:
 
 def _spawn(env: dict[str, str], log: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "adapter.cli", "run"], env=env, stdout=subprocess.DEVNULL,
-        stderr=open(log, "ab"), cwd=Path(__file__).resolve().parents[2],
+        [sys.executable, "-m", "adapter.cli", "run"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(log, "ab"),
+        cwd=Path(__file__).resolve().parents[2],
     )
 
 
@@ -87,28 +90,38 @@ def _without_time(event: dict) -> dict:
 def worker_env(tmp_path: Path, broker: Broker) -> dict[str, str]:
     prefix = f"t-{uuid.uuid4().hex[:10]}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DDFL_")}
-    env.update({
-        "DDFL_AMQP_URL": AMQP_URL,
-        "DDFL_STORE_URL": f"sqlite:///{tmp_path / 'store.sqlite3'}",
-        "DDFL_INBOUND_QUEUE": f"{prefix}-8093244_async",
-        "DDFL_ABSENCE_QUEUE": f"{prefix}-absences",
-        "DDFL_ABSENCE_INVALID_QUEUE": f"{prefix}-absences-invalid",
-        "DDFL_PORTAL_QUEUE": f"{prefix}-portal",
-        "DDFL_DEAD_LETTER_QUEUE": f"{prefix}-dl",
-        "DDFL_HTTP_PORT": str(_free_port()),
-        "DDFL_LOG_FORMAT": "json",
-        "DDFL_BATCH_SIZE": "64",
-    })
+    env.update(
+        {
+            "DDFL_AMQP_URL": AMQP_URL,
+            "DDFL_STORE_URL": f"sqlite:///{tmp_path / 'store.sqlite3'}",
+            "DDFL_INBOUND_QUEUE": f"{prefix}-8093244_async",
+            "DDFL_ABSENCE_QUEUE": f"{prefix}-absences",
+            "DDFL_ABSENCE_INVALID_QUEUE": f"{prefix}-absences-invalid",
+            "DDFL_PORTAL_QUEUE": f"{prefix}-portal",
+            "DDFL_DEAD_LETTER_QUEUE": f"{prefix}-dl",
+            "DDFL_HTTP_PORT": str(_free_port()),
+            "DDFL_LOG_FORMAT": "json",
+            "DDFL_BATCH_SIZE": "64",
+        }
+    )
     broker.declared.extend(env[k] for k in env if k.endswith("_QUEUE") and k.startswith("DDFL_"))
     return env
 
 
 async def _declare_inbound(broker: Broker, env: dict[str, str]) -> None:
     """Declare the inbound queue as the worker will, so the test can fill it before the worker runs."""
-    await broker.channel.declare_queue(env["DDFL_INBOUND_QUEUE"], durable=True, arguments={
-        "x-queue-type": "quorum", "x-delivery-limit": 5, "x-dead-letter-exchange": "",
-        "x-dead-letter-routing-key": env["DDFL_DEAD_LETTER_QUEUE"], "x-dead-letter-strategy": "at-least-once",
-        "x-overflow": "reject-publish"})
+    await broker.channel.declare_queue(
+        env["DDFL_INBOUND_QUEUE"],
+        durable=True,
+        arguments={
+            "x-queue-type": "quorum",
+            "x-delivery-limit": 5,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": env["DDFL_DEAD_LETTER_QUEUE"],
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        },
+    )
 
 
 @pytest.mark.parametrize("kill_points", [(300, 1100, 1700), (50, 1950)])
@@ -130,8 +143,11 @@ async def test_sigkill_mid_stream_then_restart_loses_nothing_and_renames_nothing
     log = tmp_path / "worker.log"
     for point in kill_points:
         worker = _spawn(worker_env, log)
-        await wait_until(lambda: distinct() >= point or worker.poll() is not None, timeout=90,
-                         what=f"{point} events before the kill")
+        await wait_until(
+            lambda point=point, worker=worker: distinct() >= point or worker.poll() is not None,
+            timeout=90,
+            what=f"{point} events before the kill",
+        )
         assert worker.poll() is None, log.read_text()[-3000:]
         worker.send_signal(signal.SIGKILL)
         await asyncio.to_thread(worker.wait, 30)
@@ -175,8 +191,11 @@ async def test_sigterm_stops_gracefully_and_a_restart_finishes_the_stream(
     assert stopped_at < OFFICES * GPS, "the stop must leave part of the stream for the restart"
     worker = _spawn(worker_env, log)
     try:
-        await wait_until(lambda: len({m.message_id for m in portal.messages}) >= OFFICES * GPS, timeout=120,
-                         what="the rest of the stream")
+        await wait_until(
+            lambda: len({m.message_id for m in portal.messages}) >= OFFICES * GPS,
+            timeout=120,
+            what="the rest of the stream",
+        )
         await wait_until(lambda: log.read_text().count('"DDFL-STARTED"') == 2, what="the second start")
     finally:
         worker.send_signal(signal.SIGTERM)

@@ -91,14 +91,21 @@ def _close_connections(name: str) -> int:
     """Close, from the broker's side, every connection whose client named itself `name`."""
     listing = subprocess.run(
         ["rabbitmqctl", "-q", "list_connections", "pid", "client_properties"],
-        capture_output=True, text=True, check=True, timeout=60,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     ).stdout
     closed = 0
     for line in listing.splitlines():
         if name in line:
             pid = line.split("\t", 1)[0]
-            subprocess.run(["rabbitmqctl", "close_connection", pid, "test: dropped by the broker"],
-                           capture_output=True, check=True, timeout=60)
+            subprocess.run(
+                ["rabbitmqctl", "close_connection", pid, "test: dropped by the broker"],
+                capture_output=True,
+                check=True,
+                timeout=60,
+            )
             closed += 1
     return closed
 
