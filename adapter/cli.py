@@ -29,8 +29,8 @@ def _run(args: argparse.Namespace) -> int:
     # once, cleanly. FastStream replaces this handler with its graceful one when it starts.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: sys.exit(0))
+    from .bootstrap import build
     from .worker.observability import configure_logging
-    from .worker.runtime import Runtime
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -39,7 +39,7 @@ def _run(args: argparse.Namespace) -> int:
     # start-up built, so full collections do not walk it again and again.
     gc.set_threshold(50_000, 20, 100)
     gc.freeze()
-    runtime = Runtime(settings)
+    runtime = build(settings)
     try:
         import uvloop
 

@@ -6,18 +6,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import Field, RootModel, TypeAdapter
+from pydantic import TypeAdapter
 
-from .domain.events import AvailabilityChanged, AvailabilityWarning, DialogueClosed
+from .messages.portal import PortalEvent
 
-
-class PortalEvent(
-    RootModel[Annotated[AvailabilityChanged | AvailabilityWarning | DialogueClosed, Field(discriminator="type")]]
-):
-    """One message on the portal's queue."""
-
+__all__ = ["PortalEvent", "asyncapi_document", "events_schema", "rendered", "stale", "write"]
 
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
 EVENTS_FILE = "portal-events.schema.json"
@@ -47,11 +42,11 @@ def _open(node: Any) -> Any:
 
 
 def asyncapi_document() -> dict[str, Any]:
-    from .config import Settings
-    from .worker.runtime import Runtime
+    from .bootstrap import build, default_settings
 
-    runtime = Runtime(Settings(_env_file=None, http_port=None))  # the defaults, not this machine's env
-    return runtime.app.schema.to_specification().to_jsonable()
+    runtime = build(default_settings(http_port=None))  # the defaults, not this machine's env
+    document: dict[str, Any] = runtime.app.schema.to_specification().to_jsonable()
+    return document
 
 
 def rendered() -> dict[str, str]:

@@ -15,16 +15,22 @@ import json
 import sys
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aio_pika
+from faststream.rabbit import RabbitBroker
+
+from ..bootstrap import MemoryPublisher, Parts, build, default_settings, isolated_settings
 from ..config import Settings
 from ..domain.state import OfficeState
 from ..service.processor import Done, Work
 from ..store import open_store
 from ..store.base import OutboxRow, Store
+from ..topology import Topology
 from ..worker.clock import ManualClock
 from ..worker.runtime import Runtime
 from .scenario import ExpectFailure, Scenario, Step, check, load_scenario
@@ -50,18 +56,6 @@ class ReplayResult:
         return not self.failures
 
 
-class _MemoryPublisher:
-    """Stands in for RabbitMQ's publishing in memory: every row is confirmed at once."""
-
-    def __init__(self, sink: Callable[[OutboxRow], None]):
-        self._sink = sink
-
-    async def publish(self, rows: list[OutboxRow]) -> list[BaseException | None]:
-        for row in rows:
-            self._sink(row)
-        return [None] * len(rows)
-
-
 def run_scenario(
     path: Path,
     *,
@@ -75,183 +69,160 @@ def run_scenario(
 
 
 class _Replay:
-    portal_queue = "portal.availability"
+    """Drives one scenario through a runtime: time first, then the step's message, then the outbox."""
+
+    #: set by `run` before anything calls back
+    result: ReplayResult
 
     def __init__(self) -> None:
         self.current_step = 0
-        self.result: ReplayResult | None = None
+        self.portal_queue = ""
 
     def _on_done(self, work: Work, done: Done) -> None:
-        assert self.result is not None
         if done.receipt is not None:
             self.result.receipts.append(done.receipt.to_json())
 
     def _on_row(self, row: OutboxRow) -> None:
-        assert self.result is not None
         if row.routing_key == self.portal_queue:
             self._event(json.loads(row.body))
         else:
             self.result.replies.append((row.routing_key, row.message_id))
 
     def _event(self, event: dict[str, Any]) -> None:
-        assert self.result is not None
         self.result.events.append(event)
         self.result.event_steps.append(self.current_step)
 
     async def run(self, scenario: Scenario, progress: Callable[[int, int], None] | None) -> ReplayResult:
-        self.result = ReplayResult(scenario)
+        self.result = result = ReplayResult(scenario)
         clock = ManualClock(scenario.start)
-        async with self.runtime(clock) as runtime:
-            assert runtime.processor and runtime.scheduler and runtime.relay
-            runtime.processor.listeners.append(self._on_done)
+        async with self.running(clock) as (runtime, parts):
+            self.portal_queue = runtime.settings.portal_queue
+            parts.processor.listeners.append(self._on_done)
             for step in scenario.steps:
                 self.current_step = step.index
                 clock.set(max(step.at, clock.now()))
-                await runtime.scheduler.catch_up()  # R11: what time does first, in time order
-                await self.flush(runtime)
+                await parts.scheduler.catch_up()  # R11: what time does first, in time order
+                await self.flush(parts)
                 if step.xml is not None or step.absence is not None:
-                    await self.send(runtime, step)
-                    await self.flush(runtime)
+                    await self.send(runtime, parts, step)
+                    await self.flush(parts)
                 if progress is not None:
                     progress(step.index, len(scenario.steps))
-            assert runtime.store is not None
-            self.result.names = await office_names(runtime.store, {e["office_her_id"] for e in self.result.events})
-        self.result.failures = check(
-            scenario.expects, list(zip(self.result.event_steps, self.result.events, strict=True))
-        )
-        return self.result
+            result.names = await office_names(parts.store, {e["office_her_id"] for e in result.events})
+        result.failures = check(scenario.expects, list(zip(result.event_steps, result.events, strict=True)))
+        return result
 
-    def runtime(self, clock: ManualClock) -> Any:
+    def running(self, clock: ManualClock) -> AbstractAsyncContextManager[tuple[Runtime, Parts]]:
         raise NotImplementedError
 
-    async def send(self, runtime: Runtime, step: Step) -> None:
+    async def send(self, runtime: Runtime, parts: Parts, step: Step) -> None:
         raise NotImplementedError
 
-    async def flush(self, runtime: Runtime) -> None:
-        assert runtime.relay is not None
-        await runtime.relay.flush()
+    async def flush(self, parts: Parts) -> None:
+        await parts.relay.flush()
+
+
+def _parts(runtime: Runtime) -> Parts:
+    assert runtime.store and runtime.processor and runtime.pipeline and runtime.relay and runtime.scheduler
+    return Parts(runtime.store, False, runtime.processor, runtime.pipeline, runtime.relay, runtime.scheduler)
+
+
+def _step_message(step: Step, settings: Settings) -> tuple[bytes, str, str]:
+    """(body, queue, content type) of a step's inbound message."""
+    if step.xml is not None:
+        return step.xml.read_bytes(), settings.inbound_queue, "application/xml"
+    return step.absence or b"", settings.absence_queue, "application/json"
 
 
 class _MemoryReplay(_Replay):
-    def runtime(self, clock: ManualClock) -> Any:
-        replay = self
+    """The real FastStream subscribers on FastStream's in-memory broker, SQLite in memory."""
 
-        class _Context:
-            async def __aenter__(self) -> Runtime:
-                from faststream.rabbit import TestRabbitBroker
+    broker: RabbitBroker
 
-                store = await open_store("sqlite:///:memory:")
-                self.runtime = Runtime(
-                    Settings(http_port=None),
-                    clock=clock,
-                    store=store,
-                    publisher=_MemoryPublisher(replay._on_row),
-                    background=False,
-                )
-                self.store = store
-                self.test_broker = TestRabbitBroker(self.runtime.broker)
-                self.broker = await self.test_broker.__aenter__()
-                await self.runtime._open()
-                assert self.runtime.pipeline is not None
-                self.runtime.pipeline.start()
-                replay.broker = self.broker
-                return self.runtime
+    @asynccontextmanager
+    async def running(self, clock: ManualClock) -> AsyncIterator[tuple[Runtime, Parts]]:
+        from faststream.rabbit import TestRabbitBroker
 
-            async def __aexit__(self, *exc: object) -> None:
-                assert self.runtime.pipeline is not None
-                await self.runtime.pipeline.stop()
-                await self.test_broker.__aexit__(*exc)
-                await self.store.close()
-
-        return _Context()
-
-    async def send(self, runtime: Runtime, step: Step) -> None:
-        settings = runtime.settings
-        if step.xml is not None:
-            await self.broker.publish(
-                step.xml.read_bytes(),
-                queue=settings.inbound_queue,
-                headers=step.headers,
-                content_type="application/xml",
+        store = await open_store("sqlite:///:memory:")
+        try:
+            runtime = build(
+                default_settings(http_port=None),  # the contract's names, whatever DDFL_* says
+                clock=clock,
+                store=store,
+                publisher=MemoryPublisher(self._on_row),
+                background=False,
             )
-        else:
-            await self.broker.publish(step.absence, queue=settings.absence_queue, content_type="application/json")
+            async with TestRabbitBroker(runtime.broker) as broker:
+                self.broker = broker
+                await runtime.start()
+                try:
+                    yield runtime, _parts(runtime)
+                finally:
+                    await runtime.stop()
+        finally:
+            await store.close()
+
+    async def send(self, runtime: Runtime, parts: Parts, step: Step) -> None:
+        body, queue, content_type = _step_message(step, runtime.settings)
+        await self.broker.publish(body, queue=queue, headers=step.headers, content_type=content_type)
 
 
 class _AmqpReplay(_Replay):
-    """The same replay against a real RabbitMQ, on queues of its own."""
+    """The same replay against a real RabbitMQ, on queues of its own (removed afterwards)."""
 
     def __init__(self, amqp_url: str):
         super().__init__()
         self.amqp_url = amqp_url
         self.prefix = f"replay-{uuid.uuid4().hex[:12]}"
-        self.portal_queue = f"{self.prefix}-portal"
+        self.channel: aio_pika.abc.AbstractChannel | None = None
 
-    def runtime(self, clock: ManualClock) -> Any:
-        replay = self
-
-        class _Context:
-            async def __aenter__(self) -> Runtime:
-                import aio_pika
-
-                self.tmp = tempfile.TemporaryDirectory(prefix="ddfl-replay-")
-                settings = Settings(
-                    amqp_url=replay.amqp_url,
-                    store_url=f"sqlite:///{Path(self.tmp.name) / 'replay.sqlite3'}",
-                    inbound_queue=f"{replay.prefix}-8093244_async",
-                    absence_queue=f"{replay.prefix}-absences",
-                    absence_invalid_queue=f"{replay.prefix}-absences-invalid",
-                    portal_queue=replay.portal_queue,
-                    dead_letter_queue=f"{replay.prefix}-dl",
-                    http_port=None,
-                )
-                self.runtime = Runtime(settings, clock=clock, background=False)
-                await self.runtime.start()
-                self.connection = await aio_pika.connect_robust(replay.amqp_url)
-                self.channel = await self.connection.channel()
-                portal = await self.channel.get_queue(replay.portal_queue)
+    @asynccontextmanager
+    async def running(self, clock: ManualClock) -> AsyncIterator[tuple[Runtime, Parts]]:
+        with tempfile.TemporaryDirectory(prefix="ddfl-replay-") as tmp:
+            settings = isolated_settings(
+                self.prefix, amqp_url=self.amqp_url, store_url=f"sqlite:///{Path(tmp) / 'replay.sqlite3'}"
+            )
+            runtime = build(settings, clock=clock, background=False)
+            await runtime.start()
+            connection = await aio_pika.connect_robust(self.amqp_url)
+            try:
+                self.channel = channel = await connection.channel()
+                portal = await channel.get_queue(settings.portal_queue)
 
                 async def on_event(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-                    replay._event(json.loads(message.body))
+                    self._event(json.loads(message.body))
                     await message.ack()
 
                 await portal.consume(on_event)
-                replay.channel = self.channel
-                return self.runtime
+                try:
+                    yield runtime, _parts(runtime)
+                finally:
+                    await runtime.stop()
+                    await channel.close()  # stop consuming before the queue goes away
+                    cleanup = await connection.channel()
+                    for name in Topology.of(settings).queues():
+                        await cleanup.queue_delete(name)
+            finally:
+                await connection.close()
 
-            async def __aexit__(self, *exc: object) -> None:
-                await self.runtime.stop()
-                await self.channel.close()  # stop consuming before the queue goes away
-                cleanup = await self.connection.channel()
-                for suffix in ("8093244_async", "absences", "absences-invalid", "portal", "dl"):
-                    await cleanup.queue_delete(f"{replay.prefix}-{suffix}")
-                await self.connection.close()
-                self.tmp.cleanup()
-
-        return _Context()
-
-    async def send(self, runtime: Runtime, step: Step) -> None:
-        import aio_pika
-
-        assert runtime.processor is not None
-        before = runtime.processor.stats.items
-        settings = runtime.settings
-        if step.xml is not None:
-            body, queue, ctype = step.xml.read_bytes(), settings.inbound_queue, "application/xml"
-        else:
-            body, queue, ctype = step.absence or b"", settings.absence_queue, "application/json"
+    async def send(self, runtime: Runtime, parts: Parts, step: Step) -> None:
+        assert self.channel is not None
+        before = parts.processor.stats.items
+        body, queue, content_type = _step_message(step, runtime.settings)
         await self.channel.default_exchange.publish(
             aio_pika.Message(
-                body=body, headers=step.headers, content_type=ctype, delivery_mode=aio_pika.DeliveryMode.PERSISTENT
+                body=body,
+                headers=step.headers,
+                content_type=content_type,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             ),
             routing_key=queue,
         )
-        await _until(lambda: runtime.processor.stats.items > before, f"step {step.index} to be processed")
+        await _until(lambda: parts.processor.stats.items > before, f"step {step.index} to be processed")
 
-    async def flush(self, runtime: Runtime) -> None:
-        assert runtime.relay is not None and runtime.store is not None
-        await runtime.relay.flush()
-        published = runtime.relay.published_to(self.portal_queue)
+    async def flush(self, parts: Parts) -> None:
+        await parts.relay.flush()
+        published = parts.relay.published_to(self.portal_queue)
         await _until(lambda: len(self.result.events) >= published, "the portal events to arrive")
 
 

@@ -1,33 +1,36 @@
-"""Thin handlers: parse → command → engine → unit of work, one per kind of inbound work.
+"""Handlers, registered by command type: load → decide → stage, inside the batch's transaction.
 
-Each handler reads and stages through the batch's unit of work and returns the `Receipt` that
-says what became of the item. Bad input is an ordinary outcome here (an AppRec, an error-queue
-report or an invalid-path message, and a logged reason); only a bug raises.
+Two mappings, one per level. `COMMAND_HANDLERS` maps what the edge made of a delivery (see
+`commands`) to its handler: it deduplicates against the inbox, asks a decider and answers (AppRec,
+error-queue report, invalid path). `DECIDERS` maps each domain command to how it is decided: which
+states it loads and which engine function it calls. Adding an inbound kind is a parser, a
+command, a decider and one `@decides` line. Bad input is an ordinary outcome here (an AppRec, an
+error-queue report or an invalid-path message, and a logged reason); only a bug raises.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from ..domain import engine
 from ..domain.events import Event
-from ..domain.model import DialogueNote
-from ..domain.state import PairState
-from ..messages.absences import AbsenceRejected, parse_absence
+from ..domain.model import DeleteAbsence, DialogueNote, RegisterAbsence, ReplaceRoster, ReportServiceStatus
+from ..domain.state import OfficeState
 from ..messages.apprec import build_apprec, build_error_report
 from ..messages.envelope import Envelope
-from ..messages.errors import InboundError
-from ..messages.inbound import parse_message
-from ..messages.xmlsafe import Limits
-from ..store.base import OutboxMessage, PairKey
+from ..messages.portal import portal_message
+from ..store.base import OutboxMessage
+from .commands import AbsenceMessage, AbsenceRefused, Command, Tick, XmlMessage, XmlRefused, digest
+from .routing import Routing
 from .unit_of_work import BatchUnitOfWork
+
+__all__ = ["COMMAND_HANDLERS", "DECIDERS", "Done", "Receipt", "Routing", "event_message", "handle"]
 
 log = logging.getLogger("ddfl.service")
 
@@ -52,45 +55,75 @@ class Receipt:
 
 
 @dataclass(frozen=True)
-class Routing:
-    """Where the worker publishes what it produces; all names are configurable."""
+class Done:
+    """How an item ended: `ok` items are acknowledged; the others are handed back for redelivery."""
 
-    own_her_id: int = 8093244
-    portal_queue: str = "portal.availability"
-    absence_invalid_queue: str = "tilpass-helsenorge.absences.invalid"
-    limits: Limits = field(default_factory=Limits)
-
-    @staticmethod
-    def receipts_queue(her_id: int) -> str:
-        return f"{her_id}_async"
-
-    @staticmethod
-    def errors_queue(her_id: int) -> str:
-        return f"{her_id}_error"
+    ok: bool
+    receipt: Receipt | None = None
+    events: int = 0
+    error_id: str | None = None
 
 
 def event_message(event: Event, routing: Routing) -> OutboxMessage:
-    """A portal event as published: JSON, AMQP message id = event_id (stable across crashes)."""
-    return OutboxMessage(
-        routing_key=routing.portal_queue,
-        message_id=event.event_id,
-        body=event.model_dump_json(by_alias=True).encode(),
-        headers={"type": event.type},
-        content_type="application/json",
-    )
+    """A portal event as published (kept for callers of the earlier API; see `portal_message`)."""
+    return portal_message(event, routing.portal_queue)
 
 
-def _stage_events(uow: BatchUnitOfWork, events: Sequence[Event], routing: Routing) -> None:
-    uow.staged.outbox.extend(event_message(e, routing) for e in events)
+# ---------------------------------------------------------------------------------------------
+# Deciders: one per domain command, registered by its type
+# ---------------------------------------------------------------------------------------------
+
+Decider = Callable[[BatchUnitOfWork, OfficeState, Any, dt.datetime], Awaitable[engine.Outcome]]
+DECIDERS: dict[type, Decider] = {}
+D = TypeVar("D", bound=Decider)
 
 
-def _stage_outcome(uow: BatchUnitOfWork, outcome: engine.Outcome, office_her_id: int, routing: Routing) -> None:
+def decides(*command_types: type) -> Callable[[D], D]:
+    """Register a decider for these domain command types."""
+
+    def register(decider: D) -> D:
+        for command_type in command_types:
+            DECIDERS[command_type] = decider
+        return decider
+
+    return register
+
+
+@decides(ReportServiceStatus, ReplaceRoster, RegisterAbsence, DeleteAbsence)
+async def _apply_to_pairs(
+    uow: BatchUnitOfWork,
+    office: OfficeState,
+    command: ReportServiceStatus | ReplaceRoster | RegisterAbsence | DeleteAbsence,
+    now: dt.datetime,
+) -> engine.Outcome:
+    """Commands about practitioners: load the pairs the engine names, then apply."""
+    pairs = await uow.pairs(office.her_id, engine.pairs_needed(office, command))
+    return engine.apply(office, pairs, command, now)
+
+
+@decides(DialogueNote)
+async def _note_dialogue(uow: BatchUnitOfWork, office: OfficeState, command: DialogueNote, now: dt.datetime) -> engine.Outcome:
+    """R7: a dialogue note needs only whether its conversation is already closed."""
+    closed = await uow.conversation_closed(office.her_id, command.conversation_ref)
+    return engine.note_dialogue(office, command, closed, now)
+
+
+async def _decide(uow: BatchUnitOfWork, office: OfficeState, command: object, now: dt.datetime) -> engine.Outcome:
+    decider = DECIDERS.get(type(command))
+    if decider is None:
+        raise TypeError(f"no decider registered for {type(command).__name__}")
+    return await decider(uow, office, command, now)
+
+
+def _stage_outcome(uow: BatchUnitOfWork, outcome: engine.Outcome, office_her_id: int) -> None:
     if outcome.office is not None:
-        uow.staged.offices[outcome.office.her_id] = outcome.office
+        uow.save_office(outcome.office)
     for pair in outcome.pairs:
-        uow.staged.pairs[pair.key] = pair
-    uow.staged.closed |= {(office_her_id, ref) for ref in outcome.closed_conversations}
-    _stage_events(uow, outcome.events, routing)
+        uow.save_pair(pair)
+    for ref in outcome.closed_conversations:
+        uow.close_conversation(office_her_id, ref)
+    for event in outcome.events:
+        uow.publish_event(event)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -98,27 +131,15 @@ def _stage_outcome(uow: BatchUnitOfWork, outcome: engine.Outcome, office_her_id:
 # ---------------------------------------------------------------------------------------------
 
 
-async def handle_xml(
-    uow: BatchUnitOfWork, body: bytes, headers: Mapping[str, Any] | None, now: dt.datetime, routing: Routing
-) -> Receipt:
-    try:
-        inbound = parse_message(body, now=now, headers=headers, limits=routing.limits, own_her_id=routing.own_her_id)
-    except InboundError as error:
-        return await _refuse_xml(uow, error, headers, now, routing)
-
-    envelope, command = inbound.envelope, inbound.command
+async def handle_xml(uow: BatchUnitOfWork, item: XmlMessage, now: dt.datetime, routing: Routing) -> Done:
+    envelope, command = item.envelope, item.command
     sender = str(envelope.sender_her_id)
     if (duplicate := await _duplicate(uow, sender, envelope.msg_id)) is not None:
-        return duplicate
+        return Done(ok=True, receipt=duplicate)
 
     office = await uow.office(envelope.sender_her_id)
-    if isinstance(command, DialogueNote):
-        closed = await uow.conversation_closed(office.her_id, command.conversation_ref)
-        outcome = engine.note_dialogue(office, command, closed, now)
-    else:
-        pairs = await uow.pairs(office.her_id, engine.pairs_needed(office, command))
-        outcome = engine.apply(office, pairs, command, now)
-    _stage_outcome(uow, outcome, office.her_id, routing)
+    outcome = await _decide(uow, office, command, now)
+    _stage_outcome(uow, outcome, office.her_id)
 
     rejection = outcome.rejection
     if rejection is None:
@@ -138,7 +159,7 @@ async def handle_xml(
             [(rejection.code, rejection.reason)],
         )
     _answer(uow, envelope, receipt, errors, now, routing)
-    return receipt
+    return Done(ok=True, receipt=receipt)
 
 
 def _answer(
@@ -160,9 +181,9 @@ def _answer(
             content_type="application/xml",
             headers={"fromHerId": routing.own_her_id, "toHerId": envelope.sender_her_id},
         )
-        uow.staged.outbox.append(reply)
+        uow.reply(reply)
     record = {"receipt": receipt.to_json(), "reply": _reply_record(reply)}
-    uow.staged.inbox[(str(envelope.sender_her_id), envelope.msg_id)] = json.dumps(record)
+    uow.record_receipt(str(envelope.sender_her_id), envelope.msg_id, json.dumps(record))
 
 
 def _reply_record(reply: OutboxMessage | None) -> dict[str, Any] | None:
@@ -185,7 +206,7 @@ async def _duplicate(uow: BatchUnitOfWork, sender: str, msg_id: str) -> Receipt 
     first = json.loads(recorded)
     log.info("duplicate message", extra={"event": "DDFL-DUPLICATE", "msg_id": msg_id, "sender": sender})
     if (reply := first["reply"]) is not None:
-        uow.staged.outbox.append(
+        uow.reply(
             OutboxMessage(
                 routing_key=reply["routing_key"],
                 # a fresh transport id (the outbox publishes an id once); the AppRec inside is the same
@@ -199,9 +220,8 @@ async def _duplicate(uow: BatchUnitOfWork, sender: str, msg_id: str) -> Receipt 
     return Receipt("xml", msg_id, "DUPLICATE", receipt["codes"], receipt["error_condition"])
 
 
-async def _refuse_xml(
-    uow: BatchUnitOfWork, error: InboundError, headers: Mapping[str, Any] | None, now: dt.datetime, routing: Routing
-) -> Receipt:
+async def refuse_xml(uow: BatchUnitOfWork, item: XmlRefused, now: dt.datetime, routing: Routing) -> Done:
+    error, headers = item.error, item.headers
     envelope = error.envelope
     msg_id = envelope.msg_id if envelope is not None else None
     log.warning(
@@ -216,25 +236,25 @@ async def _refuse_xml(
     )
     if error.error_condition is None and envelope is not None:
         if (duplicate := await _duplicate(uow, str(envelope.sender_her_id), envelope.msg_id)) is not None:
-            return duplicate
+            return Done(ok=True, receipt=duplicate)
         receipt = Receipt("xml", msg_id, "REJECTED", [error.code])
         _answer(uow, envelope, receipt, [(error.code, error.description)], now, routing)
-        return receipt
+        return Done(ok=True, receipt=receipt)
 
     # Not readable, or not to be trusted: report on the sender's error queue when we know whom.
     original_id = msg_id or _header(headers, "message_id")
     if error.reported_sender is not None:
         body, report_headers = build_error_report(error, original_message_id=original_id)
-        uow.staged.outbox.append(
+        uow.reply(
             OutboxMessage(
                 routing_key=routing.errors_queue(error.reported_sender),
-                message_id=f"error-{original_id or _digest(body)}-{error.code}",
+                message_id=f"error-{original_id or digest(body)}-{error.code}",
                 body=body,
                 headers=report_headers,
                 content_type="application/json",
             )
         )
-    return Receipt("xml", msg_id, "ERROR_QUEUE", [error.code], error.error_condition)
+    return Done(ok=True, receipt=Receipt("xml", msg_id, "ERROR_QUEUE", [error.code], error.error_condition))
 
 
 def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
@@ -242,51 +262,63 @@ def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
     return str(value) if value is not None else None
 
 
-def _digest(body: bytes) -> str:
-    return hashlib.sha256(body).hexdigest()[:32]
-
-
 # ---------------------------------------------------------------------------------------------
 # Absence commands from Tilpass Helsenorge
 # ---------------------------------------------------------------------------------------------
 
 
-async def handle_absence(uow: BatchUnitOfWork, body: bytes, now: dt.datetime, routing: Routing) -> Receipt:
-    digest = _digest(body)  # no MsgId on this path: the same command is the same bytes
-    if (recorded := await uow.inbox_get(ABSENCE_SENDER, digest)) is not None:
-        first = json.loads(recorded)["receipt"]
-        return Receipt("absence", first["id"], "DUPLICATE", first["codes"])
-    try:
-        command = parse_absence(body)
-    except AbsenceRejected as refusal:
-        receipt = _refuse_absence(uow, refusal.absence_id, refusal.reason, refusal.description, body, routing)
+async def _absence_duplicate(uow: BatchUnitOfWork, key: str) -> Done | None:
+    if (recorded := await uow.inbox_get(ABSENCE_SENDER, key)) is None:
+        return None
+    first = json.loads(recorded)["receipt"]
+    return Done(ok=True, receipt=Receipt("absence", first["id"], "DUPLICATE", first["codes"]))
+
+
+def _record_absence(uow: BatchUnitOfWork, key: str, receipt: Receipt) -> Done:
+    uow.record_receipt(ABSENCE_SENDER, key, json.dumps({"receipt": receipt.to_json(), "reply": None}))
+    return Done(ok=True, receipt=receipt)
+
+
+async def handle_absence(uow: BatchUnitOfWork, item: AbsenceMessage, now: dt.datetime, routing: Routing) -> Done:
+    if (duplicate := await _absence_duplicate(uow, item.digest)) is not None:
+        return duplicate
+    command = item.command
+    office = await uow.office(command.office_her_id)
+    outcome = await _decide(uow, office, command, now)
+    if (rejection := outcome.rejection) is not None:
+        receipt = _refuse_absence(uow, command.absence_id, rejection.code, rejection.reason, item, routing)
     else:
-        office = await uow.office(command.office_her_id)
-        pairs = await uow.pairs(office.her_id, engine.pairs_needed(office, command))
-        outcome = engine.apply(office, pairs, command, now)
-        if outcome.rejection is not None:
-            rejection = outcome.rejection
-            receipt = _refuse_absence(uow, command.absence_id, rejection.code, rejection.reason, body, routing)
-        else:
-            _stage_outcome(uow, outcome, office.her_id, routing)
-            receipt = Receipt("absence", command.absence_id, "OK")
-    uow.staged.inbox[(ABSENCE_SENDER, digest)] = json.dumps({"receipt": receipt.to_json(), "reply": None})
-    return receipt
+        _stage_outcome(uow, outcome, office.her_id)
+        receipt = Receipt("absence", command.absence_id, "OK")
+    return _record_absence(uow, item.digest, receipt)
+
+
+async def refuse_absence(uow: BatchUnitOfWork, item: AbsenceRefused, now: dt.datetime, routing: Routing) -> Done:
+    if (duplicate := await _absence_duplicate(uow, item.digest)) is not None:
+        return duplicate
+    refusal = item.refusal
+    receipt = _refuse_absence(uow, refusal.absence_id, refusal.reason, refusal.description, item, routing)
+    return _record_absence(uow, item.digest, receipt)
 
 
 def _refuse_absence(
-    uow: BatchUnitOfWork, absence_id: str | None, reason: str, description: str, body: bytes, routing: Routing
+    uow: BatchUnitOfWork,
+    absence_id: str | None,
+    reason: str,
+    description: str,
+    item: AbsenceMessage | AbsenceRefused,
+    routing: Routing,
 ) -> Receipt:
     """R14: an invalid command changes nothing; its reason goes to the log and the invalid path."""
     log.warning(
         "absence command refused",
         extra={"event": f"DDFL-ABSENCE-{reason.upper()}", "absence_id": absence_id, "reason": description},
     )
-    uow.staged.outbox.append(
+    uow.reply(
         OutboxMessage(
             routing_key=routing.absence_invalid_queue,
-            message_id=f"invalid-{_digest(body)}",
-            body=body,
+            message_id=f"invalid-{item.digest}",
+            body=item.body,
             headers={"reason": reason, "description": description},
             content_type="application/json",
         )
@@ -299,12 +331,33 @@ def _refuse_absence(
 # ---------------------------------------------------------------------------------------------
 
 
-async def handle_tick(uow: BatchUnitOfWork, key: PairKey, until: dt.datetime, routing: Routing) -> int:
-    """R11: publish the time-driven changes of one pair due by `until`; returns how many events."""
-    pair: PairState | None = await uow.pair(key)
+async def handle_tick(uow: BatchUnitOfWork, item: Tick, now: dt.datetime, routing: Routing) -> Done:
+    """R11: publish the time-driven changes of one pair due by `until`."""
+    pair = await uow.pair(item.key)
     if pair is None:
-        return 0
-    pair, events = engine.tick(pair, until)
-    uow.staged.pairs[key] = pair
-    _stage_events(uow, events, routing)
-    return len(events)
+        return Done(ok=True)
+    pair, events = engine.tick(pair, item.until)
+    uow.save_pair(pair)
+    for event in events:
+        uow.publish_event(event)
+    return Done(ok=True, events=len(events))
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry
+# ---------------------------------------------------------------------------------------------
+
+Handler = Callable[[BatchUnitOfWork, Any, dt.datetime, Routing], Awaitable[Done]]
+
+#: What the edge made of a delivery → its handler (`commands.Command` lists them all).
+COMMAND_HANDLERS: dict[type, Handler] = {
+    XmlMessage: handle_xml,
+    XmlRefused: refuse_xml,
+    AbsenceMessage: handle_absence,
+    AbsenceRefused: refuse_absence,
+    Tick: handle_tick,
+}
+
+
+async def handle(uow: BatchUnitOfWork, command: Command, now: dt.datetime, routing: Routing) -> Done:
+    return await COMMAND_HANDLERS[type(command)](uow, command, now, routing)

@@ -1,41 +1,26 @@
-"""Processes a batch of work items in one store transaction, each item isolated from the others."""
+"""Processes a batch of work items in one store transaction, each item isolated from the others.
+
+Items come parsed (`prepare`, in the delivery's coroutine) or are parsed here before the
+transaction begins; inside it, each item is only loaded, decided, staged, and the batch committed.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import traceback
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from ..domain.model import Practitioner
-from ..store.base import PairKey, Store
-from .handlers import Receipt, Routing, handle_absence, handle_tick, handle_xml
+from ..store.base import Store
+from .commands import Command, Work, parse
+from .handlers import Done, Receipt, Routing, handle
 from .unit_of_work import BatchUnitOfWork
 
+__all__ = ["Done", "Processor", "Receipt", "Stats", "Work"]
+
 log = logging.getLogger("ddfl.processor")
-
-
-@dataclass(frozen=True)
-class Work:
-    """One thing to do: an inbound message, or the clock passing an instant for one pair."""
-
-    kind: Literal["xml", "absence", "tick"]
-    body: bytes = b""
-    headers: Mapping[str, Any] | None = None
-    key: PairKey | None = None
-    until: dt.datetime | None = None
-
-
-@dataclass(frozen=True)
-class Done:
-    """How an item ended: `ok` items are acknowledged; the others are handed back for redelivery."""
-
-    ok: bool
-    receipt: Receipt | None = None
-    events: int = 0
-    error_id: str | None = None
 
 
 @dataclass
@@ -66,24 +51,39 @@ class Processor:
         #: Called after each commit with every item of the batch and how it ended (replay, metrics).
         self.listeners: list[Callable[[Work, Done], None]] = []
 
+    def prepare(self, work: Work) -> Work:
+        """The edge: read the bytes into a typed command or refusal, outside any transaction.
+
+        A bug in a parser is not bad input: the item stays unparsed, and `process` hands it
+        back for redelivery (its delivery limit then dead-letters it).
+        """
+        if work.parsed is not None:
+            return work
+        try:
+            return replace(work, parsed=parse(work, self.now(), self.routing))
+        except Exception as error:
+            _unexpected(work, error)
+            return work
+
     async def process(self, batch: list[Work]) -> list[Done]:
+        parsed: list[Command | None] = [self.prepare(work).parsed for work in batch]
         now = self.now()
         results: list[Done] = []
         async with self.store.transaction() as tx:
-            uow = BatchUnitOfWork(tx, self.directory, now)
-            for work in batch:
+            uow = BatchUnitOfWork(tx, self.directory, now, self.routing.portal_queue)
+            for work, command in zip(batch, parsed, strict=True):
                 uow.begin_item()
                 try:
                     if self.fault is not None:
                         self.fault(work)
-                    done = await self._handle(uow, work, now)
+                    done = (
+                        await handle(uow, command, now, self.routing)
+                        if command is not None
+                        else Done(ok=False, error_id="unparsed")  # logged by `prepare`
+                    )
                 except Exception as error:  # a bug, not bad input: isolate it, hand the item back
                     uow.discard_item()
-                    done = Done(ok=False, error_id=_error_id(error))
-                    log.error(
-                        "unexpected failure handling an item; it will be redelivered",
-                        extra={"event": "DDFL-UNEXPECTED", "error_id": done.error_id, "kind": work.kind},
-                    )
+                    done = Done(ok=False, error_id=_unexpected(work, error))
                 else:
                     uow.commit_item()
                 results.append(done)
@@ -96,13 +96,14 @@ class Processor:
                 listener(work, done)
         return results
 
-    async def _handle(self, uow: BatchUnitOfWork, work: Work, now: dt.datetime) -> Done:
-        if work.kind == "xml":
-            return Done(ok=True, receipt=await handle_xml(uow, work.body, work.headers, now, self.routing))
-        if work.kind == "absence":
-            return Done(ok=True, receipt=await handle_absence(uow, work.body, now, self.routing))
-        assert work.key is not None and work.until is not None
-        return Done(ok=True, events=await handle_tick(uow, work.key, work.until, self.routing))
+
+def _unexpected(work: Work, error: BaseException) -> str:
+    error_id = _error_id(error)
+    log.error(
+        "unexpected failure handling an item; it will be redelivered",
+        extra={"event": "DDFL-UNEXPECTED", "error_id": error_id, "kind": work.kind},
+    )
+    return error_id
 
 
 def _error_id(error: BaseException) -> str:

@@ -1,10 +1,11 @@
 """One batch of work in one store transaction, with every item isolated from the others.
 
-Items read states through a cache over the transaction and stage what they change. Only when an
-item is handled without an unexpected exception are its changes merged into the batch; at the end
-the batch writes everything once and commits: the inbox rows, the states and the outbox rows of
-every item together, or nothing (exactly-once effects). A pair touched by many items in a batch
-is loaded and written once.
+Items read states through a cache over the transaction and stage what they change through its
+verbs — `save_office`, `save_pair`, `close_conversation`, `publish_event`, `reply`,
+`record_receipt` — never through its staging. Only when an item is handled without an unexpected
+exception are its changes merged into the batch; at the end the batch writes everything once and
+commits: the inbox rows, the states and the outbox rows of every item together, or nothing
+(exactly-once effects). A pair touched by many items in a batch is loaded and written once.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from ..domain.engine import next_change
+from ..domain.events import Event
 from ..domain.model import Practitioner
 from ..domain.state import OfficeState, PairState
+from ..messages.portal import portal_message
 from ..store.base import OutboxMessage, PairKey, Transaction
 
 
@@ -33,22 +36,29 @@ class BatchUnitOfWork:
     """Reads through a cache; `begin_item`/`commit_item`/`discard_item` stage one item's changes,
     kept only if it completes; `flush()` writes what the completed items changed."""
 
-    def __init__(self, tx: Transaction, directory: dict[int, dict[str, Practitioner]] | None, now: dt.datetime):
+    def __init__(
+        self,
+        tx: Transaction,
+        directory: dict[int, dict[str, Practitioner]] | None,
+        now: dt.datetime,
+        portal_queue: str,
+    ):
         self._tx = tx
         self._directory = directory or {}
         self._now = now
+        self._portal_queue = portal_queue
         self._offices: dict[int, OfficeState] = {}
         self._pairs: dict[PairKey, PairState | None] = {}
         self._closed: dict[tuple[int, str], bool] = {}
         self._inbox: dict[tuple[str, str], str | None] = {}
         self._committed = Staged()
-        self.staged = Staged()
+        self._staged = Staged()
 
     # -- reads: staged first, then what earlier items of the batch wrote, then the store --------
 
     async def office(self, her_id: int) -> OfficeState:
-        if her_id in self.staged.offices:
-            return self.staged.offices[her_id]
+        if her_id in self._staged.offices:
+            return self._staged.offices[her_id]
         if her_id not in self._offices:
             text = await self._tx.get_office(her_id)
             if text is not None:
@@ -66,7 +76,7 @@ class BatchUnitOfWork:
                 self._pairs[key] = PairState.from_json(text) if text is not None else None
         result: dict[str, PairState] = {}
         for hpr in hprs:
-            pair = self.staged.pairs.get((office_her_id, hpr)) or self._pairs[(office_her_id, hpr)]
+            pair = self._staged.pairs.get((office_her_id, hpr)) or self._pairs[(office_her_id, hpr)]
             if pair is not None:
                 result[hpr] = pair
         return result
@@ -76,7 +86,7 @@ class BatchUnitOfWork:
 
     async def conversation_closed(self, office_her_id: int, ref: str) -> bool:
         key = (office_her_id, ref)
-        if key in self.staged.closed:
+        if key in self._staged.closed:
             return True
         if key not in self._closed:
             self._closed[key] = await self._tx.conversation_closed(office_her_id, ref)
@@ -84,19 +94,42 @@ class BatchUnitOfWork:
 
     async def inbox_get(self, sender: str, msg_id: str) -> str | None:
         key = (sender, msg_id)
-        if key in self.staged.inbox:
-            return self.staged.inbox[key]
+        if key in self._staged.inbox:
+            return self._staged.inbox[key]
         if key not in self._inbox:
             self._inbox[key] = await self._tx.inbox_get(sender, msg_id)
         return self._inbox[key]
 
+    # -- verbs: what an item changes, kept only if the item completes -------------------------
+
+    def save_office(self, office: OfficeState) -> None:
+        self._staged.offices[office.her_id] = office
+
+    def save_pair(self, pair: PairState) -> None:
+        self._staged.pairs[pair.key] = pair
+
+    def close_conversation(self, office_her_id: int, ref: str) -> None:
+        self._staged.closed.add((office_her_id, ref))
+
+    def publish_event(self, event: Event) -> None:
+        """A portal event, published after the commit (message id = event id)."""
+        self._staged.outbox.append(portal_message(event, self._portal_queue))
+
+    def reply(self, message: OutboxMessage) -> None:
+        """Anything else sent after the commit: an AppRec, an error report, an invalid command."""
+        self._staged.outbox.append(message)
+
+    def record_receipt(self, sender: str, msg_id: str, record: str) -> None:
+        """The inbox row of an inbound message: a later copy of it is a duplicate (R12, R15)."""
+        self._staged.inbox[(sender, msg_id)] = record
+
     # -- items ---------------------------------------------------------------------------------
 
     def begin_item(self) -> None:
-        self.staged = Staged()
+        self._staged = Staged()
 
     def commit_item(self) -> None:
-        staged, into = self.staged, self._committed
+        staged, into = self._staged, self._committed
         into.offices.update(staged.offices)
         into.pairs.update(staged.pairs)
         into.inbox.update(staged.inbox)
@@ -106,10 +139,10 @@ class BatchUnitOfWork:
         self._pairs.update(staged.pairs)
         self._inbox.update(staged.inbox)
         self._closed.update(dict.fromkeys(staged.closed, True))
-        self.staged = Staged()
+        self._staged = Staged()
 
     def discard_item(self) -> None:
-        self.staged = Staged()
+        self._staged = Staged()
 
     # -- the end of the batch --------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
-"""The running adapter: one bootstrap that wires FastStream, the store, the pipeline, the relay,
-the clock and the health endpoint — with the real parts, or with the test's clock and store.
+"""The running adapter's lifecycle: FastStream, the store, the pipeline, the relay, the clock
+and the health endpoint, as `adapter.bootstrap` wired them (with the real parts or a test's).
 
 Start-up: open the store → connect and declare the queues → start the pipeline, the relay and the
 clock → consume. Shutdown (SIGTERM/SIGINT, or `stop()`): stop consuming and let in-flight
@@ -12,67 +12,43 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from aio_pika.abc import AbstractRobustConnection
 from faststream import AckPolicy, FastStream
-from faststream.rabbit import Channel, RabbitBroker
+from faststream.rabbit import RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
 from faststream.specification import AsyncAPI
 
 from .. import __version__
 from ..config import Settings
-from ..contracts import PortalEvent
-from ..messages.xmlsafe import Limits
-from ..service.directory import load_directory
-from ..service.handlers import Routing
-from ..service.processor import Done, Processor, Work
-from ..store import open_store
+from ..messages.portal import PortalEvent
+from ..service.commands import Work
+from ..service.processor import Done, Processor
 from ..store.base import OutboxRow, Store
 from . import observability as obs
-from .amqp import AmqpPublisher, inbound_queue, plain_queue
-from .clock import Clock, SystemClock
+from .amqp import inbound_queue, plain_queue
 from .pipeline import Pipeline
-from .relay import Publisher, Relay
+from .relay import Relay
 from .scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from ..bootstrap import Assembly, Parts
 
 log = logging.getLogger("ddfl.worker")
 
 
 class Runtime:
-    def __init__(
-        self,
-        settings: Settings | None = None,
-        *,
-        clock: Clock | None = None,
-        store: Store | None = None,
-        publisher: Publisher | None = None,
-        fault: Callable[[Work], None] | None = None,
-        background: bool = True,
-    ):
+    """Runs what `adapter.bootstrap.build` wired: build it there, never here."""
+
+    def __init__(self, settings: Settings, assembly: Assembly, broker: RabbitBroker, *, background: bool = True):
         """`background=False` leaves the clock and the relay to the caller (replay drives them
         step by step, so what happens is fully determined by the scenario)."""
-        self.settings = settings = settings or Settings()
+        self.settings = settings
+        self._assembly = assembly
         self._background = background
-        self.clock = clock or SystemClock()
-        self._given_store = store
-        self._given_publisher = publisher
-        self._fault = fault
-        self.routing = Routing(
-            own_her_id=settings.her_id,
-            portal_queue=settings.portal_queue,
-            absence_invalid_queue=settings.absence_invalid_queue,
-            limits=Limits(max_bytes=settings.max_message_bytes),
-        )
-        self.broker = RabbitBroker(
-            settings.amqp_url,
-            graceful_timeout=settings.graceful_timeout,
-            default_channel=Channel(prefetch_count=settings.prefetch),
-            # The hot path: no dependency injection and no per-message log context (the adapter
-            # logs outcomes itself); the handlers take FastStream's message from its context.
-            apply_types=False,
-            logger=None,
-        )
+        self.clock = assembly.clock
+        self.broker = broker
         self.app = FastStream(
             self.broker,
             specification=AsyncAPI(
@@ -80,11 +56,13 @@ class Runtime:
                 version=__version__,
                 description="Decides what citizens see of their GP's digital services on Helsenorge.",
             ),
-            on_startup=[self._open],
-            after_startup=[self._begin],
-            on_shutdown=[self._drain],
-            after_shutdown=[self._close],
+            on_startup=[self.open],
+            after_startup=[self.begin],
+            on_shutdown=[self.drain],
+            after_shutdown=[self.close],
         )
+        self.connection: AbstractRobustConnection | None = None
+        self._parts: Parts | None = None
         self.store: Store | None = None
         self.processor: Processor | None = None
         self.pipeline: Pipeline | None = None
@@ -134,8 +112,9 @@ class Runtime:
 
     async def _settle(self, message: RabbitMessage, work: Work) -> None:
         started = time.perf_counter()
-        assert self.pipeline is not None
-        done: Done = await self.pipeline.submit(work)
+        assert self.pipeline is not None and self.processor is not None
+        # Parsed here, in the delivery's coroutine: the batch's transaction only decides.
+        done: Done = await self.pipeline.submit(self.processor.prepare(work))
         if done.ok:
             await message.ack()
         else:
@@ -146,21 +125,21 @@ class Runtime:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    async def _open(self) -> None:
-        settings = self.settings
-        self.store = self._given_store or await open_store(settings.store_url)
-        self.processor = processor = Processor(
-            self.store, self.routing, self.clock.now, load_directory(settings.directory), fault=self._fault
+    async def open(self) -> None:
+        """Open the store and make the parts (before the broker connects)."""
+        self._parts = parts = await self._assembly.open(
+            lambda: self.connection,
+            on_commit=self._committed,
+            on_published=self._published,
+            on_backlog=obs.OUTBOX_BACKLOG.set,
         )
-        publisher = self._given_publisher or AmqpPublisher(lambda: self.broker._connection)
-        self.relay = Relay(
-            self.store, publisher, self.clock.now, on_published=self._published, on_backlog=obs.OUTBOX_BACKLOG.set
-        )
-        self.pipeline = Pipeline(processor, settings.batch_size, on_commit=self._committed)
-        self.scheduler = Scheduler(self.store, self.pipeline, self.clock, interval=settings.clock_interval)
+        self.store, self.processor, self.pipeline = parts.store, parts.processor, parts.pipeline
+        self.relay, self.scheduler = parts.relay, parts.scheduler
 
-    async def _begin(self) -> None:
+    async def begin(self) -> None:
+        """Once connected: declare the queues, start the pipeline (and the relay and the clock)."""
         assert self.pipeline and self.relay and self.scheduler
+        self.connection = await self.broker.connect()  # FastStream's connection (already open)
         for name in (self.settings.portal_queue, self.settings.dead_letter_queue, self.settings.absence_invalid_queue):
             await self.broker.declare_queue(plain_queue(name))
         self.pipeline.start()
@@ -173,7 +152,8 @@ class Runtime:
             await self.health.start()
         log.info("adapter started", extra={"event": "DDFL-STARTED", "inbound": self.settings.inbound_queue})
 
-    async def _drain(self) -> None:
+    async def drain(self) -> None:
+        """Stop consuming, finish what is in flight and publish what was committed."""
         for subscriber in self.broker.subscribers:
             await subscriber.stop()  # no new deliveries; waits for in-flight handlers
         if self.scheduler:
@@ -183,10 +163,10 @@ class Runtime:
         if self.relay:
             await self.relay.stop()
 
-    async def _close(self) -> None:
+    async def close(self) -> None:
         if self.health:
             await self.health.stop()
-        if self.store and self._given_store is None:
+        if self.store and self._parts and self._parts.owns_store:
             await self.store.close()
         stats = self.processor.stats if self.processor else None
         log.info(
@@ -207,7 +187,7 @@ class Runtime:
 
     def checks(self) -> dict[str, bool]:
         """What /health and `ddfl-adapter health` report; healthy only when every check holds."""
-        connection = self.broker._connection
+        connection = self.connection
         return {
             "broker_connected": connection is not None and not connection.is_closed,
             "consuming": all(getattr(s, "running", False) for s in self.broker.subscribers),
@@ -219,11 +199,11 @@ class Runtime:
     # -- for tests and embedding: the same lifecycle without FastStream's signal handling ------
 
     async def start(self) -> None:
-        await self._open()
+        await self.open()
         await self.broker.start()
-        await self._begin()
+        await self.begin()
 
     async def stop(self) -> None:
-        await self._drain()
+        await self.drain()
         await self.broker.stop()
-        await self._close()
+        await self.close()

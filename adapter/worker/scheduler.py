@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from ..service.processor import Work
-from ..store.base import Store
+from ..store.base import PairKey, Store
 from .background import BackgroundLoop
 from .clock import Clock
 from .pipeline import Pipeline
@@ -47,7 +47,7 @@ class Scheduler(BackgroundLoop):
     async def catch_up(self) -> int:
         """Tick every pair due by now, earliest instant first; returns how many pairs were ticked."""
         ticked = 0
-        previous: tuple[object, list] | None = None
+        previous: tuple[object, list[PairKey]] | None = None
         while not self._stopping:
             due_at = await self._store.next_due()
             if due_at is None or due_at > self._clock.now():

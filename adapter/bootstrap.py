@@ -1,0 +1,146 @@
+"""The composition root: the one place that builds the running adapter from `Settings`.
+
+`build(settings)` gives the production adapter; the tests, replay and the benchmarks pass the
+parts they replace — a clock, a store, a publisher, a broker — and get the same wiring otherwise.
+Everything else (the routing, the queue topology, the processor, the pipeline, the relay, the
+clock scheduler) is made here, once, from the settings; `Runtime` only runs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aio_pika.abc import AbstractRobustConnection
+from faststream.rabbit import Channel, RabbitBroker
+
+from .config import Settings
+from .domain.model import Practitioner
+from .messages.xmlsafe import Limits
+from .service.commands import Work
+from .service.directory import load_directory
+from .service.processor import Processor
+from .service.routing import Routing
+from .store import open_store
+from .store.base import OutboxRow, Store
+from .topology import Topology
+from .worker.amqp import AmqpPublisher
+from .worker.clock import Clock, SystemClock
+from .worker.pipeline import Pipeline
+from .worker.relay import Publisher, Relay
+from .worker.runtime import Runtime
+from .worker.scheduler import Scheduler
+
+
+def default_settings(**overrides: object) -> Settings:
+    """The documented defaults with `overrides`, whatever `DDFL_*` this machine's environment holds
+    (contract generation and replay must not depend on it)."""
+    fields: dict[str, object] = {name: field.default for name, field in Settings.model_fields.items()}
+    return Settings(**(fields | overrides))  # type: ignore[arg-type]  # field names checked by pydantic
+
+
+def isolated_settings(prefix: str, **overrides: object) -> Settings:
+    """Default settings on queues of their own (`prefix-…`): replay, tests, benchmarks."""
+    return default_settings(**(Topology.isolated(prefix).settings() | {"http_port": None} | overrides))
+
+
+def routing(settings: Settings) -> Routing:
+    return Routing.of(Topology.of(settings), Limits(max_bytes=settings.max_message_bytes))
+
+
+def rabbit_broker(settings: Settings) -> RabbitBroker:
+    return RabbitBroker(
+        settings.amqp_url,
+        graceful_timeout=settings.graceful_timeout,
+        default_channel=Channel(prefetch_count=settings.prefetch),
+        # The hot path: no dependency injection and no per-message log context (the adapter
+        # logs outcomes itself); the handlers take FastStream's message from its context.
+        apply_types=False,
+        logger=None,
+    )
+
+
+class MemoryPublisher:
+    """Stands in for RabbitMQ's publishing in memory: every row is confirmed at once."""
+
+    def __init__(self, sink: Callable[[OutboxRow], None]):
+        self._sink = sink
+
+    async def publish(self, rows: list[OutboxRow]) -> list[BaseException | None]:
+        for row in rows:
+            self._sink(row)
+        return [None] * len(rows)
+
+
+def processor(
+    store: Store,
+    settings: Settings,
+    clock: Clock,
+    *,
+    directory: dict[int, dict[str, Practitioner]] | None = None,
+    fault: Callable[[Work], None] | None = None,
+) -> Processor:
+    """The service layer over a store (also for tools and tests that need no broker)."""
+    return Processor(store, routing(settings), clock.now, directory, fault=fault)
+
+
+@dataclass
+class Parts:
+    """What a `Runtime` runs; built by `Assembly.open` once the store is open."""
+
+    store: Store
+    owns_store: bool
+    processor: Processor
+    pipeline: Pipeline
+    relay: Relay
+    scheduler: Scheduler
+
+
+@dataclass
+class Assembly:
+    """The wiring decided before anything is opened; `open` makes the parts (the store is async)."""
+
+    settings: Settings
+    clock: Clock
+    store: Store | None
+    publisher: Publisher | None
+    fault: Callable[[Work], None] | None
+
+    async def open(
+        self,
+        connection: Callable[[], AbstractRobustConnection | None],
+        on_commit: Callable[[int], None],
+        on_published: Callable[[list[OutboxRow], int], None],
+        on_backlog: Callable[[int], None],
+    ) -> Parts:
+        settings = self.settings
+        store = self.store or await open_store(settings.store_url)
+        service = processor(
+            store, settings, self.clock, directory=load_directory(settings.directory), fault=self.fault
+        )
+        publisher = self.publisher or AmqpPublisher(connection)
+        relay = Relay(store, publisher, self.clock.now, on_published=on_published, on_backlog=on_backlog)
+        pipeline = Pipeline(service, settings.batch_size, on_commit=on_commit)
+        scheduler = Scheduler(store, pipeline, self.clock, interval=settings.clock_interval)
+        return Parts(store, self.store is None, service, pipeline, relay, scheduler)
+
+
+def build(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    store: Store | None = None,
+    publisher: Publisher | None = None,
+    broker: RabbitBroker | None = None,
+    fault: Callable[[Work], None] | None = None,
+    background: bool = True,
+) -> Runtime:
+    """The adapter, with the real parts or the given ones.
+
+    A given store stays the caller's (not closed on stop). `background=False` leaves the clock
+    and the relay to the caller (replay drives them step by step). `fault` is a test seam:
+    called before each item is handled; raising simulates a bug in handling it.
+    """
+    settings = settings or Settings()
+    assembly = Assembly(settings, clock or SystemClock(), store, publisher, fault)
+    return Runtime(settings, assembly, broker or rabbit_broker(settings), background=background)

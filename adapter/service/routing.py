@@ -1,0 +1,30 @@
+"""Where the service layer sends what it produces, and the limits of what it reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..messages.xmlsafe import Limits
+from ..topology import ABSENCE_INVALID_QUEUE, HELSENORGE_HER_ID, PORTAL_QUEUE, Topology, errors_queue, receipts_queue
+
+
+@dataclass(frozen=True)
+class Routing:
+    """The adapter's own HER-id and the queues handlers publish to; built from a `Topology`."""
+
+    own_her_id: int = HELSENORGE_HER_ID
+    portal_queue: str = PORTAL_QUEUE
+    absence_invalid_queue: str = ABSENCE_INVALID_QUEUE
+    limits: Limits = field(default_factory=Limits)
+
+    @classmethod
+    def of(cls, topology: Topology, limits: Limits | None = None) -> Routing:
+        return cls(
+            own_her_id=topology.own_her_id,
+            portal_queue=topology.portal_queue,
+            absence_invalid_queue=topology.absence_invalid_queue,
+            limits=limits or Limits(),
+        )
+
+    receipts_queue = staticmethod(receipts_queue)
+    errors_queue = staticmethod(errors_queue)
