@@ -115,9 +115,7 @@ class Assembly:
     ) -> Parts:
         settings = self.settings
         store = self.store or await open_store(settings.store_url)
-        service = processor(
-            store, settings, self.clock, directory=load_directory(settings.directory), fault=self.fault
-        )
+        service = processor(store, settings, self.clock, directory=load_directory(settings.directory), fault=self.fault)
         publisher = self.publisher or AmqpPublisher(connection)
         relay = Relay(store, publisher, self.clock.now, on_published=on_published, on_backlog=on_backlog)
         pipeline = Pipeline(service, settings.batch_size, on_commit=on_commit)

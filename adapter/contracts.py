@@ -17,6 +17,8 @@ __all__ = ["PortalEvent", "asyncapi_document", "events_schema", "rendered", "sta
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
 EVENTS_FILE = "portal-events.schema.json"
 ASYNCAPI_FILE = "asyncapi.json"
+#: The catalogue of error codes and log events, generated beside the schemas (in docs/).
+ERRORS_DOC = Path(__file__).resolve().parents[1] / "docs" / "errors.md"
 
 
 def events_schema() -> dict[str, Any]:
@@ -57,19 +59,25 @@ def rendered() -> dict[str, str]:
     }
 
 
-def write(directory: Path = SCHEMA_DIR) -> list[Path]:
+def _documents(directory: Path, errors_doc: Path) -> dict[Path, str]:
+    from .messages.catalogue import render_markdown
+
+    return {directory / name: text for name, text in rendered().items()} | {errors_doc: render_markdown()}
+
+
+def write(directory: Path = SCHEMA_DIR, errors_doc: Path = ERRORS_DOC) -> list[Path]:
     paths = []
-    for name, text in rendered().items():
-        path = directory / name
+    for path, text in _documents(directory, errors_doc).items():
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         paths.append(path)
     return paths
 
 
-def stale(directory: Path = SCHEMA_DIR) -> list[str]:
+def stale(directory: Path = SCHEMA_DIR, errors_doc: Path = ERRORS_DOC) -> list[str]:
     """The published files that differ from what the code generates."""
     return [
-        name
-        for name, text in rendered().items()
-        if not (directory / name).is_file() or (directory / name).read_text(encoding="utf-8") != text
+        path.name
+        for path, text in _documents(directory, errors_doc).items()
+        if not path.is_file() or path.read_text(encoding="utf-8") != text
     ]

@@ -40,7 +40,9 @@ sys.path.insert(0, str(ROOT))
 
 from adapter.domain.calendar import OSLO  # noqa: E402
 from adapter.domain.calendar import midnight as oslo_midnight  # noqa: E402
-from adapter.replay.generate import absence_registered, iter_status_messages  # noqa: E402
+from adapter.messages.builders import absence_registered  # noqa: E402
+from adapter.replay.generate import iter_status_messages  # noqa: E402
+from adapter.topology import Topology  # noqa: E402
 
 AMQP_URL = os.environ.get("DDFL_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 PREFETCH = 512
@@ -123,15 +125,11 @@ class Bench:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         env = {k: v for k, v in os.environ.items() if not k.startswith("DDFL_")}
+        env.update({f"DDFL_{k.upper()}": str(v) for k, v in Topology.isolated(prefix).settings().items()})
         env.update(
             {
                 "DDFL_AMQP_URL": AMQP_URL,
                 "DDFL_STORE_URL": f"sqlite:///{self.tmp / (prefix + '.sqlite3')}",
-                "DDFL_INBOUND_QUEUE": f"{prefix}-in",
-                "DDFL_ABSENCE_QUEUE": f"{prefix}-absences",
-                "DDFL_ABSENCE_INVALID_QUEUE": f"{prefix}-invalid",
-                "DDFL_PORTAL_QUEUE": f"{prefix}-portal",
-                "DDFL_DEAD_LETTER_QUEUE": f"{prefix}-dl",
                 "DDFL_HTTP_PORT": str(port),
                 "DDFL_LOG_FORMAT": "json",
                 "DDFL_PREFETCH": str(PREFETCH),
@@ -296,9 +294,8 @@ async def latency(bench: Bench, seconds: float, rate: float = 200.0) -> None:
 
 async def midnight(bench: Bench, absences: int) -> None:
     """In-process with a manual clock: the clock passes one midnight that starts every absence."""
-    from adapter.config import Settings
+    from adapter.bootstrap import build, isolated_settings
     from adapter.worker.clock import ManualClock
-    from adapter.worker.runtime import Runtime
 
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     offices, gps = max(1, absences // 50), 50
@@ -307,19 +304,10 @@ async def midnight(bench: Bench, absences: int) -> None:
     clock = ManualClock(last + dt.timedelta(minutes=1))
     tomorrow = clock.now().astimezone(OSLO).date() + dt.timedelta(days=1)
     env = bench.adapter_env(prefix)
-    settings = Settings(
-        amqp_url=AMQP_URL,
-        store_url=env["DDFL_STORE_URL"],
-        inbound_queue=env["DDFL_INBOUND_QUEUE"],
-        absence_queue=env["DDFL_ABSENCE_QUEUE"],
-        absence_invalid_queue=env["DDFL_ABSENCE_INVALID_QUEUE"],
-        portal_queue=env["DDFL_PORTAL_QUEUE"],
-        dead_letter_queue=env["DDFL_DEAD_LETTER_QUEUE"],
-        http_port=None,
-    )
+    settings = isolated_settings(prefix, amqp_url=AMQP_URL, store_url=env["DDFL_STORE_URL"])
     for office in {m.office_her_id for m in rosters}:  # the AppRecs' queues, so none is undeliverable
         await bench.declare(f"{office}_async")
-    runtime = Runtime(settings, clock=clock)
+    runtime = build(settings, clock=clock)
     await runtime.start()
     events = await bench.count([settings.portal_queue])
     await bench.fill(settings.inbound_queue, [m.body for m in rosters + statuses])

@@ -16,9 +16,9 @@ from typing import Any
 from adapter.domain.engine import validate_absence
 from adapter.domain.model import DeleteAbsence, RegisterAbsence, Service
 from adapter.messages.building import build
+from adapter.messages.identifiers import HPR_PATTERN
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_HPR = re.compile(r"[0-9]{6,9}")
 _JSON_TYPES = {str: "string", int: "integer", list: "array"}
 _SERVICE_KEYS = frozenset(service.value for service in Service)
 _INSTANT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}:[0-9]{2})")
@@ -114,7 +114,7 @@ class _Fields:
         return value
 
     def hpr(self, name: str) -> str:
-        return self._matching(name, _HPR, "invalid_field", "a string of 6 to 9 digits")
+        return self._matching(name, HPR_PATTERN, "invalid_field", "a string of 6 to 9 digits")
 
     def date(self, name: str) -> dt.date:
         return self._parsed(name, _DATE, dt.date.fromisoformat, "a date YYYY-MM-DD")

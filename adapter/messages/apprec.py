@@ -16,9 +16,11 @@ from xml.sax.saxutils import escape, quoteattr
 from adapter import __version__
 from adapter.messages.envelope import HELSENORGE_HER_ID, Envelope
 from adapter.messages.errors import CODE_NAMES_8221, CODE_SYSTEM_8221, InboundError
+from adapter.messages.namespaces import APPREC_NS
 from adapter.messages.privacy import mask
 
-APPREC_NS = "http://www.kith.no/xmlstds/apprec/2004-11-21"
+__all__ = ["APPREC_NS", "build_apprec", "build_error_report"]
+
 APPREC_MIG_VERSION = "1.0 2004-11-21"
 #: uuid5 namespace for AppRec Ids; fixed forever, or duplicates would get new receipt Ids.
 _APPREC_IDS = uuid.UUID("6f1d7c3e-2b0a-5e51-9c47-8d3a1f0e6b25")

@@ -10,22 +10,22 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from lxml import etree
 
+from adapter.domain.calendar import OSLO
 from adapter.domain.model import MessageRef
 from adapter.messages.errors import UnreadableEnvelope
+from adapter.messages.identifiers import HER_ID_PATTERN
+from adapter.messages.namespaces import MSGHEAD_NS
+from adapter.topology import HELSENORGE_HER_ID
 
-#: The adapter acts for Helsenorge.no (the contract's default own HER-id).
-HELSENORGE_HER_ID = 8093244
-MSGHEAD_NS = "http://www.kith.no/xmlstds/msghead/2006-05-24"
+__all__ = ["HELSENORGE_HER_ID", "MIG_VERSION", "MSGHEAD_NS", "NS", "OSLO", "Envelope", "read_envelope"]
+
 MIG_VERSION = "v1.2 2006-05-24"
 NS = {"mh": MSGHEAD_NS}
-OSLO = ZoneInfo("Europe/Oslo")
 
 _DATETIME = re.compile(r"-?\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?")
-_HER_ID = re.compile(r"[0-9]{1,9}")
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ def _ident(holder: etree._Element | None, type_id: str) -> str | None:
 
 def _her_id(organisation: etree._Element | None) -> int | None:
     value = _ident(organisation, "HER")
-    return int(value) if value and _HER_ID.fullmatch(value) else None
+    return int(value) if value and HER_ID_PATTERN.fullmatch(value) else None
 
 
 def _organisations(party: etree._Element | None) -> list[etree._Element]:

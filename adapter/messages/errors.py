@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from adapter.messages.namespaces import OID_APPREC_ERRORS
 from adapter.messages.privacy import mask
 
 if TYPE_CHECKING:
     from adapter.messages.envelope import Envelope
 
 #: Kodeverk 8221 (2.16.578.1.12.4.1.1.8221), the codes the adapter answers with, and their names.
-CODE_SYSTEM_8221 = "2.16.578.1.12.4.1.1.8221"
+CODE_SYSTEM_8221 = OID_APPREC_ERRORS
 CODE_NAMES_8221: dict[str, str] = {
     "T01": "Ikke XML / ikke 'well formed' / uleselig",
     "T02": "XML validerer ikke",
@@ -50,6 +51,8 @@ class InboundError(Exception):
     error_condition: ClassVar[str | None] = None
     #: Whether the envelope's sender is told, when nobody else is named.
     answers_envelope_sender: ClassVar[bool] = True
+    #: What the sender should do about it (docs/errors.md).
+    sender_action: ClassVar[str] = "Correct the message and send it again with a new MsgId."
 
     def __init__(
         self,
@@ -70,36 +73,51 @@ class InboundError(Exception):
 
 
 class TooLarge(InboundError):
+    """A message larger than DDFL_MAX_MESSAGE_BYTES (1 MiB by default)."""
+
+    sender_action = "Send the status or roster without attachments; it is far below the limit."
     code, event_id, error_condition = "T01", "DDFL-T01-TOO-LARGE", NOT_WELL_FORMED
 
 
 class NotWellFormed(InboundError):
+    """Not well-formed XML."""
+
+    sender_action = "Fix the XML writer; validate with xmllint before sending (schemas/README.md)."
     code, event_id, error_condition = "T01", "DDFL-T01-NOT-WELL-FORMED", NOT_WELL_FORMED
 
 
 class BadEncoding(InboundError):
+    """The bytes do not match the declared (or detected) encoding."""
+
+    sender_action = "Send UTF-8 (or what the XML declaration says), with a matching declaration."
     code, event_id, error_condition = "T01", "DDFL-T01-BAD-ENCODING", NOT_WELL_FORMED
 
 
 class TooDeep(InboundError):
+    """Elements nested deeper than any KITH message needs."""
+
+    sender_action = "Fix the XML writer: no MsgHead needs such nesting."
     code, event_id, error_condition = "T01", "DDFL-T01-TOO-DEEP", NOT_WELL_FORMED
 
 
 class DoctypeForbidden(InboundError):
     """Any DOCTYPE: the door to XXE, entity expansion and DTD fetching, and never needed by KITH."""
 
+    sender_action = "Remove the DOCTYPE: KITH messages never carry one."
     code, event_id, error_condition = "T02", "DDFL-T02-DOCTYPE", NOT_WELL_FORMED
 
 
 class NotMsgHead(InboundError):
     """Well-formed XML that is not a MsgHead 1.2 (an AppRec, a wrapper, anything else)."""
 
+    sender_action = "Send a MsgHead 1.2 (v1.2 2006-05-24) as the root element."
     code, event_id, error_condition = "T10", "DDFL-T10-NOT-MSGHEAD", UNSUPPORTED_MESSAGE
 
 
 class UnreadableEnvelope(InboundError):
     """A MsgHead without what an AppRec needs: type, GenDate, MsgId and the sender's HER-id."""
 
+    sender_action = "Fill in MsgInfo/Type, MsgId, GenDate and the sender organisation's HER-id."
     code, event_id, error_condition = "T02", "DDFL-T02-ENVELOPE-UNREADABLE", INVALID_FIELD_VALUE
 
 
@@ -113,35 +131,48 @@ class SpoofedSender(InboundError):
     claims to come from: that one may be the victim.
     """
 
+    sender_action = "Send only on behalf of the office named in MsgHead; make fromHerId match its HER-id."
     code, event_id, error_condition = "X99", "DDFL-X99-SPOOFING", SPOOFING_ATTACK
     answers_envelope_sender = False
 
 
 class ReceiverUnknown(InboundError):
+    """The MsgHead receiver is not the adapter's HER-id."""
+
+    sender_action = "Address the message to Helsenorge.no (HER-id 8093244) or to the right receiver."
     code, event_id = "E21", "DDFL-E21-RECEIVER-UNKNOWN"
 
 
 class UnsupportedMessageType(InboundError):
+    """A MsgHead type the adapter does not handle."""
+
+    sender_action = "Send only the types the contract lists (Tjenestestatus, Behandleroversikt, Dialogmelding)."
     code, event_id = "T10", "DDFL-T10-UNSUPPORTED-TYPE"
 
 
 class GenDateInFuture(InboundError):
     """R1: a GenDate far ahead would pin the status against every later message."""
 
+    sender_action = "Correct the sending system's clock; send again with a new MsgId."
     code, event_id = "X99", "DDFL-X99-GENDATE-IN-FUTURE"
 
 
 class InvalidPatientId(InboundError):
+    """A patient FNR/D-nummer fails the mod-11 check."""
+
+    sender_action = "Correct the patient's identifier and send again."
     code, event_id = "E31", "DDFL-E31-INVALID-FNR"
 
 
 class PractitionerNotIdentified(InboundError):
     """No HPR-nummer where one is required, or one that is not 6 to 9 digits."""
 
+    sender_action = "Identify the practitioner with a valid HPR-nummer (6 to 9 digits)."
     code, event_id = "E20", "DDFL-E20-PRACTITIONER-NOT-IDENTIFIED"
 
 
 class InvalidMessage(InboundError):
     """A readable envelope, but the message breaks MsgHead, its payload schema or the contract."""
 
+    sender_action = "Validate the payload against schemas/ before sending (schemas/README.md); correct and resend."
     code, event_id = "T02", "DDFL-T02-INVALID"

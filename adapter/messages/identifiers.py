@@ -1,9 +1,14 @@
-"""Checks Norwegian person numbers (kodeverk 8116 `FNR`, `DNR`) before anything trusts them."""
+"""The identifiers messages carry, checked before anything trusts them: HPR-nummer, HER-id, and
+Norwegian person numbers (kodeverk 8116 `FNR`, `DNR`). The one home of their patterns."""
 
 from __future__ import annotations
 
 import re
 
+#: Helsepersonellregisteret's number, as the contract accepts it.
+HPR_PATTERN = re.compile(r"[0-9]{6,9}")
+#: Adresseregisteret's HER-id.
+HER_ID_PATTERN = re.compile(r"[0-9]{1,9}")
 _ELEVEN_DIGITS = re.compile(r"[0-9]{11}")
 _FIRST_CHECK_WEIGHTS = (3, 7, 6, 1, 8, 9, 4, 5, 2)
 _SECOND_CHECK_WEIGHTS = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)

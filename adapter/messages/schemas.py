@@ -10,9 +10,11 @@ from pathlib import Path
 
 from lxml import etree
 
+from adapter.messages.namespaces import BEHANDLEROVERSIKT_NS, TJENESTESTATUS_NS
+
+__all__ = ["BEHANDLEROVERSIKT_NS", "TJENESTESTATUS_NS", "payload_schema", "schema_errors"]
+
 SCHEMA_DIR = Path(__file__).parents[1] / "published_schemas"  # a link to schemas/ in a checkout
-TJENESTESTATUS_NS = "urn:no:ddfl-adapter:tjenestestatus:1"
-BEHANDLEROVERSIKT_NS = "urn:no:ddfl-adapter:behandleroversikt:1"
 
 _FILES = {
     TJENESTESTATUS_NS: "tjenestestatus-v1.xsd",

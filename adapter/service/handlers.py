@@ -102,7 +102,9 @@ async def _apply_to_pairs(
 
 
 @decides(DialogueNote)
-async def _note_dialogue(uow: BatchUnitOfWork, office: OfficeState, command: DialogueNote, now: dt.datetime) -> engine.Outcome:
+async def _note_dialogue(
+    uow: BatchUnitOfWork, office: OfficeState, command: DialogueNote, now: dt.datetime
+) -> engine.Outcome:
     """R7: a dialogue note needs only whether its conversation is already closed."""
     closed = await uow.conversation_closed(office.her_id, command.conversation_ref)
     return engine.note_dialogue(office, command, closed, now)

@@ -20,7 +20,9 @@ from typing import Any
 import aio_pika
 import pytest
 
+from adapter.bootstrap import build, isolated_settings
 from adapter.config import Settings
+from adapter.topology import Topology
 from adapter.worker.clock import ManualClock
 from adapter.worker.runtime import Runtime
 
@@ -130,7 +132,7 @@ class Adapter:
     runtimes: list[Runtime] = field(default_factory=list)
 
     def runtime(self, **kwargs: Any) -> Runtime:
-        runtime = Runtime(self.settings, clock=self.clock, **kwargs)
+        runtime = build(self.settings, clock=self.clock, **kwargs)
         self.runtimes.append(runtime)
         return runtime
 
@@ -141,19 +143,16 @@ class Adapter:
 
 
 def settings_for(prefix: str, tmp_path: Path, **overrides: Any) -> Settings:
-    return Settings(
-        amqp_url=AMQP_URL,
-        store_url=f"sqlite:///{tmp_path / 'store.sqlite3'}",
-        inbound_queue=f"{prefix}-8093244_async",
-        absence_queue=f"{prefix}-absences",
-        absence_invalid_queue=f"{prefix}-absences-invalid",
-        portal_queue=f"{prefix}-portal",
-        dead_letter_queue=f"{prefix}-dl",
-        delivery_limit=3,
-        http_port=None,
-        graceful_timeout=10,
-        clock_interval=1.0,
-        **overrides,
+    return isolated_settings(
+        prefix,
+        **{
+            "amqp_url": AMQP_URL,
+            "store_url": f"sqlite:///{tmp_path / 'store.sqlite3'}",
+            "delivery_limit": 3,
+            "graceful_timeout": 10,
+            "clock_interval": 1.0,
+            **overrides,
+        },
     )
 
 
@@ -166,8 +165,7 @@ async def adapter(broker: Broker, tmp_path: Path) -> AsyncIterator[Adapter]:
     for runtime in setup.runtimes:
         if runtime.pipeline is not None and runtime.pipeline.alive:
             await runtime.stop()
-    for suffix in ("-8093244_async", "-absences", "-absences-invalid", "-portal", "-dl"):
-        broker.declared.append(prefix + suffix)
+    broker.declared.extend(Topology.isolated(prefix).queues())
 
 
 def example(name: str) -> bytes:

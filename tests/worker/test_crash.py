@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from adapter.bootstrap import MemoryPublisher, default_settings, processor
 from adapter.domain.model import PROCESSES
-from adapter.replay.runner import _MemoryPublisher
-from adapter.service.handlers import Routing
-from adapter.service.processor import Processor, Work
+from adapter.service.processor import Work
 from adapter.store import open_store
 from adapter.store.base import OutboxRow
+from adapter.topology import Topology
+from adapter.worker.clock import SystemClock
 from tests.support.synthetic import roster_xml, status_xml
 
 from .conftest import AMQP_URL, Broker, wait_until
@@ -58,10 +59,10 @@ async def _uninterrupted(messages: list[bytes]) -> dict[str, dict]:
 
     from adapter.worker.relay import Relay
 
-    processor = Processor(store, Routing(portal_queue="portal"), lambda: dt.datetime.now(dt.UTC))
+    service = processor(store, default_settings(portal_queue="portal"), SystemClock())
     for body in messages:
-        await processor.process([Work(kind="xml", body=body)])
-    await Relay(store, _MemoryPublisher(sink), processor.now).flush()
+        await service.process([Work(kind="xml", body=body)])
+    await Relay(store, MemoryPublisher(sink), service.now).flush()
     await store.close()
     return events
 
@@ -90,15 +91,11 @@ def _without_time(event: dict) -> dict:
 def worker_env(tmp_path: Path, broker: Broker) -> dict[str, str]:
     prefix = f"t-{uuid.uuid4().hex[:10]}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DDFL_")}
+    env.update({f"DDFL_{name.upper()}": str(value) for name, value in Topology.isolated(prefix).settings().items()})
     env.update(
         {
             "DDFL_AMQP_URL": AMQP_URL,
             "DDFL_STORE_URL": f"sqlite:///{tmp_path / 'store.sqlite3'}",
-            "DDFL_INBOUND_QUEUE": f"{prefix}-8093244_async",
-            "DDFL_ABSENCE_QUEUE": f"{prefix}-absences",
-            "DDFL_ABSENCE_INVALID_QUEUE": f"{prefix}-absences-invalid",
-            "DDFL_PORTAL_QUEUE": f"{prefix}-portal",
-            "DDFL_DEAD_LETTER_QUEUE": f"{prefix}-dl",
             "DDFL_HTTP_PORT": str(_free_port()),
             "DDFL_LOG_FORMAT": "json",
             "DDFL_BATCH_SIZE": "64",

@@ -1,0 +1,144 @@
+"""Every refusal and every log event id, enumerable: the source of `docs/errors.md`.
+
+Written in the manner of Helsenorge.Messaging's Feilkoder.md: code, event id, meaning, and what
+the sender (or the operator) should do. Inbound XML refusals are read from the typed errors in
+`adapter.messages.errors`; the rest are tables here. `ddfl-adapter contracts` writes the document
+and `contracts --check` (and a test) fails when it drifts from the code.
+
+Hook: the domain's rejections (`DOMAIN_REJECTIONS`) are listed by hand until the domain names them
+as a typed enum; then build the table from that enum (code, reason) instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import CODE_NAMES_8221, InboundError
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One refusal or log event."""
+
+    event_id: str
+    #: kodeverk 8221 code (XML), reason key (absences), or "" for operational events
+    code: str
+    #: how it is answered: AppRec, error queue (with errorCondition), invalid path, log only
+    answer: str
+    meaning: str
+    action: str
+
+
+def _subclasses(cls: type[InboundError]) -> list[type[InboundError]]:
+    found: list[type[InboundError]] = []
+    for sub in cls.__subclasses__():
+        found += [sub, *_subclasses(sub)]
+    return found
+
+
+def _first_line(doc: str | None) -> str:
+    return (doc or "").strip().split("\n\n")[0].replace("\n", " ").strip()
+
+
+def inbound_refusals() -> list[Entry]:
+    """One entry per typed `InboundError` (kodeverk 8221 code, event id)."""
+    entries = []
+    for error in _subclasses(InboundError):
+        answer = f"error queue: `{error.error_condition}`" if error.error_condition else "AppRec, status 2 Avvist"
+        entries.append(Entry(error.event_id, error.code, answer, _first_line(error.__doc__), error.sender_action))
+    return sorted(entries, key=lambda e: (e.code, e.event_id))
+
+
+#: The domain's rejections of a readable, trusted message: answered with an AppRec (XML) or on the
+#: invalid-absence queue, logged as `DDFL-{code}-REJECTED` / `DDFL-ABSENCE-{REASON}`.
+DOMAIN_REJECTIONS: tuple[tuple[str, str, str], ...] = (
+    ("E20", "The practitioner is not listed in the office's behandleroversikt (R13, R16).",
+     "Send the office's behandleroversikt first (or correct the HPR-nummer), then the message again."),
+    ("X99", "GenDate is more than 10 minutes ahead of the adapter's clock (R1).",
+     "Correct the sending system's clock; send again with a new MsgId."),
+)  # fmt: skip
+
+#: Absence commands from Tilpass Helsenorge: reason key (the `reason` header on the invalid path).
+ABSENCE_REASONS: tuple[tuple[str, str], ...] = (
+    ("invalid_json", "The body is not a JSON object."),
+    ("unknown_type", "`type` is not absence.registered or absence.deleted."),
+    ("missing_field", "A required field is missing or null."),
+    ("invalid_field", "A field has the wrong JSON type or form (HPR-nummer, HER-id, absence_id)."),
+    ("invalid_date", "A date or instant is not ISO 8601 (instants with an offset)."),
+    ("no_services", "`services` is empty (R14)."),
+    ("unknown_service", "`services` names a service the contract does not know."),
+    ("from_after_to", "`from` is after `to` (R14)."),
+    ("too_long", "The absence is longer than 366 days, both ends counted (R14)."),
+    ("not_authorised", "Registered or deleted by someone not listed at the office (R13)."),
+    ("unknown_practitioner", "The practitioner is not listed at the office (R13, R16)."),
+)
+
+_ABSENCE_ACTION = "Correct the command in Tilpass Helsenorge and send it again; nothing was changed."
+
+#: Log events that are not refusals: what an operator sees, and what to do about it.
+OPERATIONAL_EVENTS: tuple[tuple[str, str, str], ...] = (
+    ("DDFL-DUPLICATE", "A message seen before (same sender, same MsgId, or the same absence bytes): "
+     "nothing changes, the first AppRec is sent again.", "Nothing; a sender retrying is normal."),
+    ("DDFL-UNEXPECTED", "A bug while handling one item: it is handed back and redelivered, then "
+     "dead-lettered after the delivery limit; the rest of the batch goes on.",
+     "Report the `error_id` (type and place); look at the dead-letter queue."),
+    ("DDFL-BATCH-FAILED", "The store failed to commit a batch: every item is redelivered.",
+     "Check the store (disk, PostgreSQL); nothing is lost."),
+    ("DDFL-CLOCK-FAILED", "A clock round failed; it is retried.", "Check the store if it repeats."),
+    ("DDFL-RELAY-RETRY", "Publishing the outbox failed (broker away); the rows stay and are retried.",
+     "Check the broker connection if it repeats."),
+    ("DDFL-UNDELIVERABLE", "A receipt for a queue that does not exist (`{sender}_async`/`_error`): "
+     "counted, dropped, the adapter carries on.", "Tell the sender office its queue is missing."),
+    ("DDFL-STARTED", "The adapter is consuming.", "Nothing."),
+    ("DDFL-STOPPED", "The adapter stopped after finishing what was in flight.", "Nothing."),
+)  # fmt: skip
+
+
+def catalogue() -> list[Entry]:
+    """Every event id the adapter logs, refusals first."""
+    entries = inbound_refusals()
+    entries += [Entry(f"DDFL-{code}-REJECTED", code, "AppRec, status 2 Avvist", m, a) for code, m, a in DOMAIN_REJECTIONS]
+    entries += [
+        Entry(f"DDFL-ABSENCE-{reason.upper()}", reason, "invalid-absence queue", meaning, _ABSENCE_ACTION)
+        for reason, meaning in ABSENCE_REASONS
+    ]
+    entries += [Entry(event_id, "", "log only", meaning, action) for event_id, meaning, action in OPERATIONAL_EVENTS]
+    return entries
+
+
+def render_markdown() -> str:
+    """docs/errors.md, exactly."""
+
+    def row(*cells: str) -> str:
+        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+    lines = [
+        "# Error codes and log events",
+        "",
+        "Generated from the code by `ddfl-adapter contracts` (adapter/messages/catalogue.py); do not edit.",
+        "Every refusal changes nothing; every log line carries one of these `event` ids.",
+        "",
+        "## Inbound XML (AppRec codes, kodeverk 8221)",
+        "",
+        row("code", "name", "event id", "answer", "meaning", "what the sender should do"),
+        row("---", "---", "---", "---", "---", "---"),
+    ]
+    for e in catalogue():
+        if e.event_id.startswith("DDFL-ABSENCE-") or not e.code:
+            continue
+        lines.append(row(e.code, CODE_NAMES_8221[e.code], f"`{e.event_id}`", e.answer, e.meaning, e.action))
+    lines += [
+        "",
+        "## Absence commands (reason keys)",
+        "",
+        row("reason", "event id", "answer", "meaning", "what the sender should do"),
+        row("---", "---", "---", "---", "---"),
+    ]
+    lines += [
+        row(f"`{e.code}`", f"`{e.event_id}`", e.answer, e.meaning, e.action)
+        for e in catalogue()
+        if e.event_id.startswith("DDFL-ABSENCE-")
+    ]
+    lines += ["", "## Operational events", "", row("event id", "meaning", "what to do"), row("---", "---", "---")]
+    lines += [row(f"`{e.event_id}`", e.meaning, e.action) for e in catalogue() if not e.code]
+    return "\n".join(lines) + "\n"
