@@ -97,7 +97,9 @@ OPERATIONAL_EVENTS: tuple[tuple[str, str, str], ...] = (
 def catalogue() -> list[Entry]:
     """Every event id the adapter logs, refusals first."""
     entries = inbound_refusals()
-    entries += [Entry(f"DDFL-{code}-REJECTED", code, "AppRec, status 2 Avvist", m, a) for code, m, a in DOMAIN_REJECTIONS]
+    entries += [
+        Entry(f"DDFL-{code}-REJECTED", code, "AppRec, status 2 Avvist", m, a) for code, m, a in DOMAIN_REJECTIONS
+    ]
     entries += [
         Entry(f"DDFL-ABSENCE-{reason.upper()}", reason, "invalid-absence queue", meaning, _ABSENCE_ACTION)
         for reason, meaning in ABSENCE_REASONS

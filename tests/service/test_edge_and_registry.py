@@ -57,7 +57,10 @@ async def test_bytes_are_parsed_before_the_transaction_begins(monkeypatch: pytes
     service = processor(store, default_settings(), ManualClock(NOW))  # type: ignore[arg-type]
     batch = [
         Work(kind="xml", body=roster_xml(OFFICE, ["1000001"], msg_id="r1", gen_date=NOW, ack="J")),
-        Work(kind="xml", body=status_xml(OFFICE, "1000001", {"Dialog_Innbygger_Timereservasjon": True}, msg_id="s1", gen_date=NOW)),
+        Work(
+            kind="xml",
+            body=status_xml(OFFICE, "1000001", {"Dialog_Innbygger_Timereservasjon": True}, msg_id="s1", gen_date=NOW),
+        ),
         Work(kind="xml", body=b"<not-xml"),
     ]
     done = await service.process(batch)
