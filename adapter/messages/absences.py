@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from adapter.domain.engine import validate_absence
 from adapter.domain.model import DeleteAbsence, RegisterAbsence, Service
@@ -19,7 +19,8 @@ from adapter.messages.building import build
 from adapter.messages.identifiers import HPR_PATTERN
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_JSON_TYPES = {str: "string", int: "integer", list: "array"}
+T = TypeVar("T")
+_JSON_TYPES: dict[type, str] = {str: "string", int: "integer", list: "array"}
 _SERVICE_KEYS = frozenset(service.value for service in Service)
 _INSTANT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}:[0-9]{2})")
 
@@ -93,7 +94,7 @@ class _Fields:
     def invalid(self, description: str) -> AbsenceRejected:
         return self.reject("invalid_field", description)
 
-    def required(self, name: str, kind: type) -> Any:
+    def required(self, name: str, kind: type[T]) -> T:
         if name not in self._document or self._document[name] is None:
             raise self.reject("missing_field", f"{name} is missing")
         value = self._document[name]
@@ -137,7 +138,7 @@ class _Fields:
             raise self.reject(reason, f"{name} must be {form}")
         return value
 
-    def _parsed(self, name: str, pattern: re.Pattern[str], parse: Callable[[str], Any], form: str) -> Any:
+    def _parsed(self, name: str, pattern: re.Pattern[str], parse: Callable[[str], T], form: str) -> T:
         value = self._matching(name, pattern, "invalid_date", form)
         try:
             return parse(value)

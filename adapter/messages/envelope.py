@@ -143,7 +143,8 @@ def _office(party: etree._Element | None) -> etree._Element | None:
     innermost one. Organisations without a HER-id are passed over (KITH allows empty levels)."""
     with_her_id = [org for org in _organisations(party) if _her_id(org) is not None]
     holding = [org for org in with_her_id if org.find("mh:HealthcareProfessional", NS) is not None]
-    return (holding or with_her_id or [None])[-1]
+    chosen = holding or with_her_id
+    return chosen[-1] if chosen else None
 
 
 def _professional(party: etree._Element | None) -> etree._Element | None:

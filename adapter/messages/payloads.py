@@ -28,7 +28,13 @@ from adapter.domain.model import (
 from adapter.messages.building import build
 from adapter.messages.envelope import Envelope
 from adapter.messages.errors import InvalidMessage, PractitionerNotIdentified
-from adapter.messages.schemas import BEHANDLEROVERSIKT_NS, TJENESTESTATUS_NS, schema_errors
+from adapter.messages.schemas import (
+    BEHANDLEROVERSIKT_NS,
+    TJENESTESTATUS_NS,
+    required_attribute,
+    required_text,
+    schema_errors,
+)
 
 DIALOG_NS = "http://www.kith.no/xmlstds/dialog/2013-01-23"
 _SCHEMA_ERRORS_SHOWN = 3
@@ -42,9 +48,9 @@ def service_status(payload: etree._Element, envelope: Envelope) -> ReportService
     """Tjenestestatus → ReportServiceStatus for the sending practitioner (R1)."""
     _validate(payload, TJENESTESTATUS_NS, envelope)
     ns = {"ts": TJENESTESTATUS_NS}
-    complete = payload.findtext("ts:Komplett", namespaces=ns).strip() in ("true", "1")
+    complete = required_text(payload, "ts:Komplett", ns) in ("true", "1")
     statuses = {
-        Process(prosess.get("navn").strip()): prosess.get("status").strip() == "PÅ"
+        Process(required_attribute(prosess, "navn")): required_attribute(prosess, "status") == "PÅ"
         for prosess in payload.iterfind("ts:Prosess", ns)
     }
     if not complete and not statuses:
@@ -58,7 +64,7 @@ def service_status(payload: etree._Element, envelope: Envelope) -> ReportService
         ReportServiceStatus,
         envelope,
         practitioner_hpr=envelope.sender_hpr,
-        source=Source(payload.find("ts:Kilde", ns).get("V").strip()),
+        source=Source(required_attribute(payload.find("ts:Kilde", ns), "V")),
         complete=complete,
         statuses=statuses,
     )
@@ -70,8 +76,8 @@ def roster(payload: etree._Element, envelope: Envelope) -> ReplaceRoster:
     ns = {"bo": BEHANDLEROVERSIKT_NS}
     practitioners = []
     for entry in payload.iterfind("bo:Behandler", ns):
-        hpr = entry.findtext("bo:HPR", namespaces=ns)
-        role = entry.find("bo:Rolle", ns).get("V").strip()
+        hpr = required_text(entry, "bo:HPR", ns)
+        role = required_attribute(entry.find("bo:Rolle", ns), "V")
         cover = entry.find("bo:VikarFor", ns)
         if role == Role.VIKAR_FOR_FASTLEGE and cover is None:
             raise InvalidMessage(
@@ -85,8 +91,8 @@ def roster(payload: etree._Element, envelope: Envelope) -> ReplaceRoster:
                 _refusal(envelope),
                 hpr=hpr,
                 her_id=int(her_id) if her_id is not None else None,
-                given_name=entry.findtext("bo:Fornavn", namespaces=ns).strip(),
-                family_name=entry.findtext("bo:Etternavn", namespaces=ns).strip(),
+                given_name=required_text(entry, "bo:Fornavn", ns),
+                family_name=required_text(entry, "bo:Etternavn", ns),
                 role=role,
                 covers=_cover(cover, hpr, envelope) if cover is not None else None,
             )
@@ -101,10 +107,11 @@ def dialogue_note(service: Service) -> Mapper:
         ns = {"dia": DIALOG_NS}
         if etree.QName(payload).localname != "Dialogmelding":
             raise InvalidMessage("the payload is not a Dialogmelding", envelope=envelope)
-        codes = [note.find("dia:TemaKodet", ns) for note in payload.iterfind("dia:Notat", ns)]
-        if not codes:
+        found = [note.find("dia:TemaKodet", ns) for note in payload.iterfind("dia:Notat", ns)]
+        if not found:
             raise InvalidMessage("the Dialogmelding has no Notat", envelope=envelope)
-        if any(code is None for code in codes):
+        codes = [code for code in found if code is not None]
+        if len(codes) < len(found):
             raise InvalidMessage("a Notat has no TemaKodet", envelope=envelope)
         if envelope.conversation_ref is None:
             raise InvalidMessage(
@@ -146,7 +153,7 @@ def _validate(payload: etree._Element, namespace: str, envelope: Envelope) -> No
 
 def _cover(cover: etree._Element, hpr: str, envelope: Envelope) -> SubstituteFor:
     ns = {"bo": BEHANDLEROVERSIKT_NS}
-    from_date = dt.date.fromisoformat(cover.findtext("bo:FraDato", namespaces=ns).strip())
+    from_date = dt.date.fromisoformat(required_text(cover, "bo:FraDato", ns))
     to_text = cover.findtext("bo:TilDato", namespaces=ns)
     to_date = dt.date.fromisoformat(to_text.strip()) if to_text is not None else None
     if to_date is not None and to_date < from_date:
@@ -154,7 +161,7 @@ def _cover(cover: etree._Element, hpr: str, envelope: Envelope) -> SubstituteFor
     return build(
         SubstituteFor,
         _refusal(envelope),
-        gp_hpr=cover.findtext("bo:HPR", namespaces=ns),
+        gp_hpr=required_text(cover, "bo:HPR", ns),
         from_date=from_date,
         to_date=to_date,
     )

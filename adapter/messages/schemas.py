@@ -5,8 +5,10 @@ Compiling an XMLSchema takes milliseconds; validating against a compiled one, mi
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
@@ -35,4 +37,27 @@ def schema_errors(payload: etree._Element, namespace: str) -> list[str]:
     schema = payload_schema(namespace)
     if schema.validate(payload):
         return []
-    return [f"line {error.line}: {error.message}" for error in schema.error_log]
+    # lxml-stubs 0.5 declares the error log without members; at run time it iterates its entries.
+    entries: Iterable[Any] = schema.error_log  # type: ignore[assignment]
+    return [f"line {error.line}: {error.message}" for error in entries]
+
+
+class SchemaGuaranteeBroken(LookupError):
+    """A value the schema requires is missing after validation: a bug in the schema or the code,
+    never bad input (which validation refuses first), so it is not an `InboundError`."""
+
+
+def required_text(element: etree._Element, path: str, namespaces: dict[str, str]) -> str:
+    """The stripped text of the element at `path`, which the validated schema requires."""
+    text = element.findtext(path, namespaces=namespaces)
+    if text is None:
+        raise SchemaGuaranteeBroken(path)
+    return text.strip()
+
+
+def required_attribute(element: etree._Element | None, name: str) -> str:
+    """The stripped value of an attribute the validated schema requires."""
+    value = element.get(name) if element is not None else None
+    if value is None:
+        raise SchemaGuaranteeBroken(name)
+    return value.strip()
