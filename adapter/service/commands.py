@@ -114,3 +114,17 @@ def parse(work: Work, now: dt.datetime, routing: Routing) -> Command:
     if work.key is None or work.until is None:
         raise ValueError("a tick needs the pair's key and the instant")
     return Tick(work.key, work.until)
+
+
+def office_of(command: Command) -> int | None:
+    """The office whose state (or inbox rows) deciding `command` may touch: what a batch locks
+    before its first read when several workers share one store."""
+    if isinstance(command, XmlMessage):
+        return command.envelope.sender_her_id
+    if isinstance(command, XmlRefused):
+        return command.error.envelope.sender_her_id if command.error.envelope is not None else None
+    if isinstance(command, AbsenceMessage):
+        return command.command.office_her_id
+    if isinstance(command, Tick):
+        return command.key[0]
+    return None

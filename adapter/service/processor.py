@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from ..domain.model import Practitioner
 from ..store.base import Store
-from .commands import Command, Work, parse
+from .commands import Command, Work, office_of, parse
 from .handlers import Done, Receipt, Routing, handle
 from .unit_of_work import BatchUnitOfWork
 
@@ -67,6 +67,22 @@ class Processor:
 
     async def process(self, batch: list[Work]) -> list[Done]:
         parsed: list[Command | None] = [self.prepare(work).parsed for work in batch]
+        results, new_rows = await self._decide(batch, parsed)
+        self.stats.batches += 1
+        self.stats.items += len(batch)
+        self.stats.outbox_rows += new_rows
+        for listener in self.listeners:
+            for work, done in zip(batch, results, strict=True):
+                listener(work, done)
+        return results
+
+    async def _decide(self, batch: list[Work], parsed: list[Command | None]) -> tuple[list[Done], int]:
+        """One attempt at the batch's transaction: load → decide → stage, then commit once.
+
+        Self-contained (a fresh unit of work each time), so a store that reports contention can
+        have the whole attempt run again. The offices it touches are known before it begins
+        (`offices`), so a shared store can lock them first, in one order.
+        """
         now = self.now()
         results: list[Done] = []
         async with self.store.transaction() as tx:
@@ -88,13 +104,12 @@ class Processor:
                     uow.commit_item()
                 results.append(done)
             new_rows = await uow.flush()
-        self.stats.batches += 1
-        self.stats.items += len(batch)
-        self.stats.outbox_rows += new_rows
-        for listener in self.listeners:
-            for work, done in zip(batch, results, strict=True):
-                listener(work, done)
-        return results
+        return results, new_rows
+
+
+def offices(parsed: list[Command | None]) -> list[int]:
+    """Every office a batch may touch, in one global order (ascending HER-id)."""
+    return sorted({office for command in parsed if command is not None and (office := office_of(command)) is not None})
 
 
 def _unexpected(work: Work, error: BaseException) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from adapter.bootstrap import default_settings, processor
+from adapter.bootstrap import default_settings, processor, routing
 from adapter.domain.model import DeleteAbsence, RegisterAbsence
 from adapter.messages.payloads import MessageCommand
 from adapter.service import commands, handlers
@@ -114,3 +114,17 @@ def test_handlers_stage_through_the_unit_of_works_verbs_only() -> None:
     source = Path(handlers.__file__).read_text(encoding="utf-8")
     assert "uow.staged" not in source and "uow._" not in source
     assert not hasattr(BatchUnitOfWork, "staged")
+
+
+def test_the_offices_a_batch_touches_are_known_before_its_transaction() -> None:
+    from adapter.service.processor import offices
+
+    clock = ManualClock(NOW)  # no store: parsing alone names the offices
+    items = [
+        Work(kind="xml", body=roster_xml(8200002, ["1000001"], msg_id="r1", gen_date=NOW)),
+        Work(kind="xml", body=roster_xml(8200001, ["1000001"], msg_id="r2", gen_date=NOW)),
+        Work(kind="xml", body=b"<not-xml"),  # nobody's office
+        Work(kind="tick", key=(8200003, "1000001"), until=NOW),
+    ]
+    parsed = [commands.parse(work, clock.now(), routing(default_settings())) for work in items]
+    assert offices(parsed) == [8200001, 8200002, 8200003]
