@@ -3,6 +3,8 @@ their one home (the parsers, the AppRec, the schemas and the message builders al
 
 from __future__ import annotations
 
+from adapter.domain.model import TEMA_CODE_SYSTEM
+
 MSGHEAD_NS = "http://www.kith.no/xmlstds/msghead/2006-05-24"
 APPREC_NS = "http://www.kith.no/xmlstds/apprec/2004-11-21"
 DIALOG_NS = "http://www.kith.no/xmlstds/dialog/2013-01-23"
@@ -16,6 +18,6 @@ OID_PERSON_IDS = "2.16.578.1.12.4.1.1.8116"
 #: Kodeverk 9034: a practitioner's role to the patient (fastlege, vikar).
 OID_ROLES = "2.16.578.1.12.4.1.1.9034"
 #: Kodeverk 7602: the theme of a dialogue note (13 and 27 close a conversation, R7).
-OID_TEMA = "2.16.578.1.12.4.1.1.7602"
+OID_TEMA = TEMA_CODE_SYSTEM  # the domain's (R7 reads it); named here with the others
 #: Kodeverk 8221: AppRec error codes.
 OID_APPREC_ERRORS = "2.16.578.1.12.4.1.1.8221"
