@@ -19,18 +19,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, TypeVar
 
 from ..domain import engine
-from ..domain.events import Event
 from ..domain.model import DeleteAbsence, DialogueNote, RegisterAbsence, ReplaceRoster, ReportServiceStatus
 from ..domain.state import OfficeState
 from ..messages.apprec import build_apprec, build_error_report
 from ..messages.envelope import Envelope
-from ..messages.portal import portal_message
 from ..store.base import OutboxMessage
 from .commands import AbsenceMessage, AbsenceRefused, Command, Tick, XmlMessage, XmlRefused, digest
 from .routing import Routing
 from .unit_of_work import BatchUnitOfWork
 
-__all__ = ["COMMAND_HANDLERS", "DECIDERS", "Done", "Receipt", "Routing", "event_message", "handle"]
+__all__ = ["COMMAND_HANDLERS", "DECIDERS", "Done", "Receipt", "Routing", "handle"]
 
 log = logging.getLogger("ddfl.service")
 
@@ -62,11 +60,6 @@ class Done:
     receipt: Receipt | None = None
     events: int = 0
     error_id: str | None = None
-
-
-def event_message(event: Event, routing: Routing) -> OutboxMessage:
-    """A portal event as published (kept for callers of the earlier API; see `portal_message`)."""
-    return portal_message(event, routing.portal_queue)
 
 
 # ---------------------------------------------------------------------------------------------
