@@ -21,7 +21,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from adapter.store.base import StoreInUse
+from adapter.store.base import StoreContention, StoreInUse
 from adapter.store.sql import SQLITE, SqlStore
 
 BUSY_TIMEOUT_MS = 5000
@@ -39,7 +39,13 @@ class SqliteBackend:
         self._lock_fd = lock_fd
 
     async def begin(self) -> None:
-        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            self.connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            # Another connection (a tool beside the adapter) held the write lock past busy_timeout.
+            if "locked" in str(error):
+                raise StoreContention(f"SQLite database is locked ({error})") from error
+            raise
 
     async def commit(self) -> None:
         self.connection.execute("COMMIT")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -13,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from adapter.store import StoreInUse, open_store
+from adapter.store import StoreContention, StoreInUse, open_store
 from adapter.store.sqlite import LOCK_SUFFIX
 
 OPEN_AND_REPORT = """
 import asyncio, sys
-from adapter.store import StoreInUse, open_store
+from adapter.store import StoreContention, StoreInUse, open_store
 
 async def main():
     try:
@@ -103,3 +104,21 @@ async def test_in_memory_stores_are_private_and_need_no_lock(tmp_path: Path, mon
     await first.close()
     await second.close()
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_write_lock_held_by_a_tool_beside_the_adapter_is_contention(tmp_path: Path) -> None:
+    path = tmp_path / "one.sqlite3"
+    store = await open_store(f"sqlite:///{path}")
+    store._db.connection.execute("PRAGMA busy_timeout = 50")  # type: ignore[attr-defined]
+    tool = sqlite3.connect(path, isolation_level=None)
+    try:
+        tool.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StoreContention, match="locked"):
+            async with store.transaction() as tx:
+                await tx.put_meta("k", "v")
+        tool.execute("ROLLBACK")
+        async with store.transaction() as tx:  # and the store carries on once it is let go
+            await tx.put_meta("k", "v")
+    finally:
+        tool.close()
+        await store.close()
