@@ -2,15 +2,20 @@
 thirteen is the size of the store of month two.
 
 Three windows, measured on the adapter's clock:
-- `outbox_sent`: a published outbox row is kept this long after it was sent (to look into what
-  went out; nothing re-reads it: event ids derive from each pair's sequence, and a duplicate
-  message is answered from the inbox). An unsent row is never deleted, however old.
-- `inbox`: the deduplication window. A message whose (sender, MsgId) comes again inside it changes
-  nothing and is answered with the first AppRec (kept in the inbox row). After it, the message is
-  processed as new: its GenDate is old, so R1 makes it a late report that changes no answer (R12:
-  nothing published); it gets a fresh AppRec.
-- `closed_conversations`: how long a closed conversation is remembered. A closing note for it
-  inside the window changes nothing (R7: told once); after it, the portal is told again under the
+- `outbox_sent`: a published outbox row is kept this long after it was sent, to look into what
+  went out; nothing re-reads it (a committed change is never staged again: event ids derive from
+  each pair's sequence, and a duplicate message is answered from the inbox, which keeps the
+  AppRec), so a day is plenty. An unsent row is never deleted, however old.
+- `inbox`: the deduplication window (30 days: far beyond the broker's redeliveries, which come
+  within minutes, and any sender's retransmission of a message it got no AppRec for). A message
+  whose (sender, MsgId) comes again inside it changes nothing and is answered with the first
+  AppRec (kept in the inbox row). After it, the message is processed as new: its GenDate is old,
+  so R1 makes it a late status report (or an older behandleroversikt) that changes no answer
+  (R12: nothing published), and it gets a fresh AppRec with the same verdict; an absence command
+  sent again is the same registration, a no-op (R14).
+- `closed_conversations`: how long a closed conversation is remembered (400 days: rows are small,
+  and R7's "told once" should hold for any note a journal system would plausibly send again). A
+  closing note inside the window changes nothing; after it, the portal is told again under the
   same event id (`{office}-{conversation}`), which it already has.
 
 Each round deletes in batches of `batch` rows, one short transaction each (see
@@ -38,7 +43,7 @@ ROLE = "retention"
 class RetentionWindows:
     """How long each kind of row is kept (defaults: see the module's docstring and the README)."""
 
-    outbox_sent: dt.timedelta = dt.timedelta(days=7)
+    outbox_sent: dt.timedelta = dt.timedelta(days=1)
     inbox: dt.timedelta = dt.timedelta(days=30)
     closed_conversations: dt.timedelta = dt.timedelta(days=400)
 

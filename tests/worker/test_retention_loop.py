@@ -97,7 +97,7 @@ async def test_windows_must_be_positive() -> None:
 
 def test_the_default_windows_keep_the_deduplication_window_longest_of_the_per_message_rows() -> None:
     windows = RetentionWindows()
-    assert windows.outbox_sent == dt.timedelta(days=7)
+    assert windows.outbox_sent == dt.timedelta(days=1)
     assert windows.inbox == dt.timedelta(days=30)
     assert windows.closed_conversations == dt.timedelta(days=400)
 
