@@ -49,5 +49,11 @@ async def retry_on_contention(
         before_sleep=told,
         reraise=True,
     )
-    result: T = await retrying(work)
+
+    async def attempt() -> T:
+        # A coroutine function for tenacity: it calls anything else (a lambda returning an
+        # awaitable) without awaiting what it returns.
+        return await work()
+
+    result: T = await retrying(attempt)
     return result

@@ -213,30 +213,6 @@ async def test_a_deadlock_surfaces_as_contention_and_the_retry_completes_both(tw
         assert await tx.get_pairs([(1, "x"), (2, "y")]) == {(1, "x"): '{"n": 2}', (2, "y"): '{"n": 2}'}
 
 
-async def test_contention_is_retried_a_bounded_number_of_times_and_other_errors_not_at_all() -> None:
-    calls = 0
-
-    async def always_contended() -> None:
-        nonlocal calls
-        calls += 1
-        raise StoreContention("deadlock (40P01)")
-
-    with pytest.raises(StoreContention):
-        await retry_on_contention(always_contended, attempts=3, first_pause=0.001)
-    assert calls == 3
-
-    calls = 0
-
-    async def broken() -> None:
-        nonlocal calls
-        calls += 1
-        raise KeyError("a bug")
-
-    with pytest.raises(KeyError):
-        await retry_on_contention(broken, first_pause=0.001)
-    assert calls == 1
-
-
 async def test_one_leader_per_role_and_the_role_passes_on_when_its_holder_goes(two: tuple[Store, Store]) -> None:
     a, b = two
     assert await a.try_lead("relay")
