@@ -8,6 +8,12 @@ committed or none of it is. A relay later publishes the outbox in id order and m
 State is opaque here: JSON text that the domain layer writes and reads. Instants are
 timezone-aware datetimes; a naive datetime is refused with ValueError.
 
+Replicas (PostgreSQL): a unit of work first locks the offices it will touch (lock_offices); what
+another transaction got in the way of is raised as StoreContention, to be run again
+(adapter.store.retry); one process at a time holds a role such as the relay's (try_lead). SQLite
+serves one process and refuses a second (StoreInUse). Retention: the prune_* verbs delete what is
+past its window in small batches, each in a short transaction of its own.
+
 Every backend (SQLite, PostgreSQL) satisfies these protocols and passes the one contract suite in
 tests/store/test_store_contract.py.
 """
