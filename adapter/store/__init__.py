@@ -17,23 +17,33 @@ from __future__ import annotations
 
 from adapter.store.base import (
     DuplicateMessage,
+    InboxEntry,
     OutboxMessage,
     OutboxRow,
     PairKey,
+    RetainedRows,
     Store,
+    StoreContention,
     StoreError,
+    StoreInUse,
     Transaction,
 )
+from adapter.store.retry import retry_on_contention
 
 __all__ = [
     "DuplicateMessage",
+    "InboxEntry",
     "OutboxMessage",
     "OutboxRow",
     "PairKey",
+    "RetainedRows",
     "Store",
+    "StoreContention",
     "StoreError",
+    "StoreInUse",
     "Transaction",
     "open_store",
+    "retry_on_contention",
 ]
 
 _SQLITE_PREFIX = "sqlite:///"

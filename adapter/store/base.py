@@ -8,6 +8,12 @@ committed or none of it is. A relay later publishes the outbox in id order and m
 State is opaque here: JSON text that the domain layer writes and reads. Instants are
 timezone-aware datetimes; a naive datetime is refused with ValueError.
 
+Replicas (PostgreSQL): a unit of work first locks the offices it will touch (lock_offices); what
+another transaction got in the way of is raised as StoreContention, to be run again
+(adapter.store.retry); one process at a time holds a role such as the relay's (try_lead). SQLite
+serves one process and refuses a second (StoreInUse). Retention: the prune_* verbs delete what is
+past its window in small batches, each in a short transaction of its own.
+
 Every backend (SQLite, PostgreSQL) satisfies these protocols and passes the one contract suite in
 tests/store/test_store_contract.py.
 """
@@ -26,6 +32,19 @@ PairKey = tuple[int, str]
 
 class StoreError(Exception):
     """Something the store refuses, as opposed to a failure of the database itself."""
+
+
+class StoreContention(StoreError):
+    """Another transaction got in the way: a lock conflict, a deadlock or a serialization failure.
+
+    Nothing of the transaction was committed, and nothing is wrong with the work itself: running
+    the same unit of work again (see adapter.store.retry) is the answer, and it must not count
+    against any message's delivery limit.
+    """
+
+
+class StoreInUse(StoreError):
+    """The store is already opened by another process and can have only one (SQLite)."""
 
 
 class DuplicateMessage(StoreError):
@@ -60,6 +79,31 @@ class OutboxMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class InboxEntry:
+    """What the inbox remembers of a processed message: the outcome (opaque JSON) and, when it was
+    answered, the reply's body (kept here once, compressed; the outbox's copy is pruned early)."""
+
+    outcome: str
+    reply_body: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetainedRows:
+    """How many rows each table holds: the retention metrics."""
+
+    outbox_unsent: int
+    outbox_sent: int
+    inbox: int
+    closed_conversations: int
+    pairs: int
+    offices: int
+
+
+InboxRow = tuple[str, str, str, dt.datetime] | tuple[str, str, str, dt.datetime, bytes | None]
+"""(sender, msg_id, outcome, received_at[, reply_body]) for inbox_put_many."""
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxRow:
     """An outbox message as stored: `id` is its place in the publish order."""
 
@@ -74,6 +118,14 @@ class OutboxRow:
 
 class Transaction(Protocol):
     """What one unit of work may read and write. Valid only inside its `async with` block."""
+
+    async def lock_offices(self, office_her_ids: Iterable[int]) -> None:
+        """Take, until the transaction ends, the lock of each office (one global order, so two
+        transactions never wait on each other in a cycle), also for offices and pairs that have no
+        row yet. Call it once, before reading anything of those offices: a second call may
+        deadlock with another transaction and raise StoreContention. A no-op where only one
+        writer exists (SQLite)."""
+        ...
 
     async def get_office(self, office_her_id: int) -> str | None: ...
 
@@ -107,13 +159,21 @@ class Transaction(Protocol):
         """The outcome recorded for that message, or None when it was never processed."""
         ...
 
-    async def inbox_put(self, sender: str, msg_id: str, outcome: str, received_at: dt.datetime) -> None:
-        """Record a processed message; DuplicateMessage when it is already recorded."""
+    async def inbox_entry(self, sender: str, msg_id: str) -> InboxEntry | None:
+        """The outcome and the reply's body recorded for that message, or None."""
         ...
 
-    async def inbox_put_many(self, rows: Iterable[tuple[str, str, str, dt.datetime]]) -> None:
-        """inbox_put for many (sender, msg_id, outcome, received_at) rows; DuplicateMessage when
-        any is recorded already (raised inside the transaction, so none of them stays)."""
+    async def inbox_put(
+        self, sender: str, msg_id: str, outcome: str, received_at: dt.datetime, reply_body: bytes | None = None
+    ) -> None:
+        """Record a processed message (with the body of the reply it was given, if any);
+        DuplicateMessage when it is already recorded."""
+        ...
+
+    async def inbox_put_many(self, rows: Iterable[InboxRow]) -> None:
+        """inbox_put for many (sender, msg_id, outcome, received_at[, reply_body]) rows;
+        DuplicateMessage when any is recorded already (raised inside the transaction, so none of
+        them stays)."""
         ...
 
     async def conversation_closed(self, office_her_id: int, conversation_ref: str) -> bool: ...
@@ -163,11 +223,43 @@ class Store(Protocol):
         ...
 
     async def outbox_prune(self, sent_before: dt.datetime) -> int:
-        """Delete rows sent before that instant; returns how many.
+        """Delete rows sent before that instant; returns how many. Same as prune_outbox.
 
         A message re-added after its row was pruned is published again (with the same
         message_id, so consumers that deduplicate by id are unaffected).
         """
+        ...
+
+    # -- retention: each verb deletes in batches of at most `batch` rows, one short transaction
+    # -- per batch, so a writer waiting for the store never waits for more than one batch.
+
+    async def prune_outbox(self, sent_before: dt.datetime, batch: int = 500) -> int:
+        """Delete outbox rows sent before that instant (never an unsent one); returns how many."""
+        ...
+
+    async def prune_inbox(self, received_before: dt.datetime, batch: int = 500) -> int:
+        """Forget messages received before that instant (the end of the deduplication window)."""
+        ...
+
+    async def prune_closed_conversations(self, closed_before: dt.datetime, batch: int = 500) -> int:
+        """Forget conversations closed before that instant."""
+        ...
+
+    async def retained_rows(self) -> RetainedRows:
+        """How many rows each table holds now."""
+        ...
+
+    # -- leadership: one holder of a role at a time across every process on the store -----------
+
+    async def try_lead(self, role: str) -> bool:
+        """True when this store (process) holds `role` now, taking it if nobody does. The holder
+        keeps it until resign() or until its connection ends (a process that dies loses it at
+        once), so a standby that keeps asking takes over. Always True where only one process can
+        open the store (SQLite)."""
+        ...
+
+    async def resign(self, role: str) -> None:
+        """Give `role` up (at shutdown, so a standby takes over without waiting)."""
         ...
 
     async def close(self) -> None: ...

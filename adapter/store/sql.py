@@ -5,6 +5,12 @@ Statements are written with `?` placeholders and rendered per dialect (PostgreSQ
 `%s`). What differs between SQLite and PostgreSQL is kept to the few fields of `Dialect`.
 Instants are stored as UTC epoch microseconds (BIGINT), so they sort and compare the same in
 both. Upserts use INSERT ... ON CONFLICT, which SQLite (>= 3.24) and PostgreSQL share.
+
+Several processes on one PostgreSQL database: a transaction takes its offices' locks first
+(`lock_offices`, advisory locks in one global order), so two never decide on the same office at
+once, even for rows that do not exist yet. As a second line, a row the transaction read as absent
+is written with insert-if-absent: if another transaction created it meanwhile, StoreContention
+(retry) rather than overwriting that transaction's row.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import zlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,15 +27,20 @@ from typing import Any, Protocol
 
 from adapter.store.base import (
     DuplicateMessage,
+    InboxEntry,
+    InboxRow,
     OutboxMessage,
     OutboxRow,
     PairKey,
+    RetainedRows,
+    StoreContention,
     from_micros,
     to_micros,
 )
 
 #: Bumped when the schema changes; stored in meta so an old binary refuses a newer database.
-SCHEMA_VERSION = 1
+#: 2: inbox.reply_body (the AppRec kept once, compressed) and the indexes retention deletes by.
+SCHEMA_VERSION = 2
 SCHEMA_VERSION_KEY = "store.schema_version"
 
 
@@ -82,14 +94,17 @@ SCHEMA: tuple[str, ...] = (
         msg_id TEXT NOT NULL,
         outcome TEXT NOT NULL,
         received_at BIGINT NOT NULL,
+        reply_body {bytes},
         PRIMARY KEY (sender, msg_id)
     )""",
+    "CREATE INDEX IF NOT EXISTS inbox_received_at ON inbox (received_at)",
     """CREATE TABLE IF NOT EXISTS closed_conversations (
         office_her_id BIGINT NOT NULL,
         conversation_ref TEXT NOT NULL,
         closed_at BIGINT NOT NULL,
         PRIMARY KEY (office_her_id, conversation_ref)
     )""",
+    "CREATE INDEX IF NOT EXISTS closed_conversations_closed_at ON closed_conversations (closed_at)",
     """CREATE TABLE IF NOT EXISTS outbox (
         id {serial_pk},
         routing_key TEXT NOT NULL,
@@ -102,6 +117,7 @@ SCHEMA: tuple[str, ...] = (
         UNIQUE (routing_key, message_id)
     )""",
     "CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (id) WHERE sent_at IS NULL",
+    "CREATE INDEX IF NOT EXISTS outbox_sent_at ON outbox (sent_at) WHERE sent_at IS NOT NULL",
     """CREATE TABLE IF NOT EXISTS meta (
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL
@@ -109,17 +125,27 @@ SCHEMA: tuple[str, ...] = (
     f"INSERT INTO meta (key, value) VALUES ('{SCHEMA_VERSION_KEY}', '{SCHEMA_VERSION}') ON CONFLICT (key) DO NOTHING",
 )
 
+#: What brings a database of version N (the key) to N + 1. SCHEMA above runs first and creates
+#: what is missing, so a step only changes tables that existed before.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: ("ALTER TABLE inbox ADD COLUMN reply_body {bytes}",),
+}
+
 _STATEMENTS = {
     "get_office": "SELECT state FROM offices WHERE office_her_id = ?{for_update}",
     "put_office": "INSERT INTO offices (office_her_id, state) VALUES (?, ?)"
     " ON CONFLICT (office_her_id) DO UPDATE SET state = excluded.state",
+    "insert_office": "INSERT INTO offices (office_her_id, state) VALUES (?, ?) ON CONFLICT (office_her_id) DO NOTHING",
     "get_pair": "SELECT state FROM pairs WHERE office_her_id = ? AND practitioner_hpr = ?{for_update}",
     "put_pair": "INSERT INTO pairs (office_her_id, practitioner_hpr, state, next_change_at)"
     " VALUES (?, ?, ?, ?) ON CONFLICT (office_her_id, practitioner_hpr)"
     " DO UPDATE SET state = excluded.state, next_change_at = excluded.next_change_at",
+    "insert_pair": "INSERT INTO pairs (office_her_id, practitioner_hpr, state, next_change_at)"
+    " VALUES (?, ?, ?, ?) ON CONFLICT (office_her_id, practitioner_hpr) DO NOTHING",
     "pairs_of_office": "SELECT practitioner_hpr FROM pairs WHERE office_her_id = ? ORDER BY practitioner_hpr",
     "inbox_get": "SELECT outcome FROM inbox WHERE sender = ? AND msg_id = ?",
-    "inbox_put": "INSERT INTO inbox (sender, msg_id, outcome, received_at) VALUES (?, ?, ?, ?)"
+    "inbox_entry": "SELECT outcome, reply_body FROM inbox WHERE sender = ? AND msg_id = ?",
+    "inbox_put": "INSERT INTO inbox (sender, msg_id, outcome, received_at, reply_body) VALUES (?, ?, ?, ?, ?)"
     " ON CONFLICT (sender, msg_id) DO NOTHING",
     "conversation_closed": "SELECT 1 FROM closed_conversations WHERE office_her_id = ? AND conversation_ref = ?",
     "close_conversation": "INSERT INTO closed_conversations"
@@ -137,8 +163,22 @@ _STATEMENTS = {
     " created_at FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT ?",
     "outbox_mark_sent": "UPDATE outbox SET sent_at = ? WHERE id = ? AND sent_at IS NULL",
     "outbox_backlog": "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL",
-    "outbox_prune": "DELETE FROM outbox WHERE sent_at < ?",
+    # Retention: bounded batches, oldest first, each statement served by an index.
+    "prune_outbox": "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox"
+    " WHERE sent_at IS NOT NULL AND sent_at < ? ORDER BY sent_at LIMIT ?)",
+    "prune_inbox": "DELETE FROM inbox WHERE (sender, msg_id) IN (SELECT sender, msg_id FROM inbox"
+    " WHERE received_at < ? ORDER BY received_at LIMIT ?)",
+    "prune_closed_conversations": "DELETE FROM closed_conversations WHERE (office_her_id, conversation_ref) IN"
+    " (SELECT office_her_id, conversation_ref FROM closed_conversations"
+    " WHERE closed_at < ? ORDER BY closed_at LIMIT ?)",
+    "retained_rows": "SELECT (SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL),"
+    " (SELECT COUNT(*) FROM outbox WHERE sent_at IS NOT NULL), (SELECT COUNT(*) FROM inbox),"
+    " (SELECT COUNT(*) FROM closed_conversations), (SELECT COUNT(*) FROM pairs), (SELECT COUNT(*) FROM offices)",
 }
+
+#: Rows per retention statement by default: small enough that a batch holds the writer for a few
+#: milliseconds, large enough that pruning a day of national traffic takes few statements.
+PRUNE_BATCH = 500
 
 #: Keys per get_pairs query: 2 parameters each, well inside every driver's limit.
 _PAIRS_PER_QUERY = 500
@@ -168,18 +208,44 @@ class Backend(Protocol):
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
 
+    async def lock(self, names: Sequence[str]) -> None:
+        """Lock the named resources until the transaction ends, in one global order (a no-op
+        where the transaction is the only writer anyway)."""
+        ...
+
+    async def try_lock_session(self, name: str) -> bool:
+        """Take the named lock for the connection's life unless another connection has it."""
+        ...
+
+    async def unlock_session(self, name: str) -> None: ...
+
     async def close(self) -> None: ...
+
+
+def _office_lock(office_her_id: int) -> str:
+    return f"office:{office_her_id}"
+
+
+def _compress(body: bytes | None) -> bytes | None:
+    return None if body is None else zlib.compress(body)
+
+
+def _decompress(stored: Any) -> bytes | None:
+    return None if stored is None else zlib.decompress(bytes(stored))
 
 
 class SqlTransaction:
     """The Transaction protocol over a backend. Created by SqlStore.transaction() only."""
 
-    __slots__ = ("_db", "_open", "_q")
+    __slots__ = ("_absent_offices", "_absent_pairs", "_db", "_open", "_q")
 
     def __init__(self, db: Backend, queries: SimpleNamespace) -> None:
         self._db = db
         self._q = queries
         self._open = True
+        # Rows this transaction read as missing: written with insert-if-absent (see the module).
+        self._absent_offices: set[int] = set()
+        self._absent_pairs: set[PairKey] = set()
 
     def _backend(self) -> Backend:
         if not self._open:
@@ -194,14 +260,29 @@ class SqlTransaction:
         value = await self._one(sql, params)
         return None if value is None else str(value)
 
+    async def lock_offices(self, office_her_ids: Iterable[int]) -> None:
+        await self._backend().lock([_office_lock(her_id) for her_id in set(office_her_ids)])
+
     async def get_office(self, office_her_id: int) -> str | None:
-        return await self._text(self._q.get_office, (office_her_id,))
+        state = await self._text(self._q.get_office, (office_her_id,))
+        if state is None:
+            self._absent_offices.add(office_her_id)
+        return state
 
     async def put_office(self, office_her_id: int, state: str) -> None:
-        await self._backend().execute(self._q.put_office, (office_her_id, state))
+        db = self._backend()
+        if office_her_id not in self._absent_offices:
+            await db.execute(self._q.put_office, (office_her_id, state))
+            return
+        if not await db.execute(self._q.insert_office, (office_her_id, state)):
+            raise StoreContention(f"office {office_her_id} was created by a concurrent transaction")
+        self._absent_offices.discard(office_her_id)
 
     async def get_pair(self, office_her_id: int, practitioner_hpr: str) -> str | None:
-        return await self._text(self._q.get_pair, (office_her_id, practitioner_hpr))
+        state = await self._text(self._q.get_pair, (office_her_id, practitioner_hpr))
+        if state is None:
+            self._absent_pairs.add((office_her_id, practitioner_hpr))
+        return state
 
     async def get_pairs(self, keys: Iterable[PairKey]) -> dict[PairKey, str]:
         wanted = list(dict.fromkeys(keys))
@@ -218,6 +299,7 @@ class SqlTransaction:
             params = [value for key in chunk for value in key]
             for office, hpr, state in await db.fetchall(sql, params):
                 found[(office, hpr)] = state
+        self._absent_pairs.update(key for key in wanted if key not in found)
         return found
 
     async def put_pair(
@@ -227,13 +309,21 @@ class SqlTransaction:
         state: str,
         next_change_at: dt.datetime | None,
     ) -> None:
-        due = None if next_change_at is None else to_micros(next_change_at)
-        await self._backend().execute(self._q.put_pair, (office_her_id, practitioner_hpr, state, due))
+        await self.put_pairs([(office_her_id, practitioner_hpr, state, next_change_at)])
 
     async def put_pairs(self, rows: Iterable[tuple[int, str, str, dt.datetime | None]]) -> None:
         params = [(o, h, state, None if due is None else to_micros(due)) for o, h, state, due in rows]
-        if params:
-            await self._backend().executemany(self._q.put_pair, params)
+        if not params:
+            return
+        db = self._backend()
+        new = [row for row in params if (row[0], row[1]) in self._absent_pairs]
+        known = [row for row in params if (row[0], row[1]) not in self._absent_pairs] if new else params
+        if known:
+            await db.executemany(self._q.put_pair, known)
+        if new:
+            if await db.executemany(self._q.insert_pair, new) != len(new):
+                raise StoreContention("a pair was created by a concurrent transaction")
+            self._absent_pairs.difference_update((row[0], row[1]) for row in new)
 
     async def pairs_of_office(self, office_her_id: int) -> list[str]:
         rows = await self._backend().fetchall(self._q.pairs_of_office, (office_her_id,))
@@ -242,20 +332,33 @@ class SqlTransaction:
     async def inbox_get(self, sender: str, msg_id: str) -> str | None:
         return await self._text(self._q.inbox_get, (sender, msg_id))
 
-    async def inbox_put(self, sender: str, msg_id: str, outcome: str, received_at: dt.datetime) -> None:
+    async def inbox_entry(self, sender: str, msg_id: str) -> InboxEntry | None:
+        rows = await self._backend().fetchall(self._q.inbox_entry, (sender, msg_id))
+        if not rows:
+            return None
+        ((outcome, reply_body),) = rows
+        return InboxEntry(outcome=str(outcome), reply_body=_decompress(reply_body))
+
+    async def inbox_put(
+        self, sender: str, msg_id: str, outcome: str, received_at: dt.datetime, reply_body: bytes | None = None
+    ) -> None:
         # ON CONFLICT DO NOTHING rather than a unique violation: PostgreSQL would abort the whole
         # transaction on the violation, SQLite would not; this way both behave alike.
-        added = await self._backend().execute(self._q.inbox_put, (sender, msg_id, outcome, to_micros(received_at)))
+        added = await self._backend().execute(
+            self._q.inbox_put, (sender, msg_id, outcome, to_micros(received_at), _compress(reply_body))
+        )
         if not added:
             raise DuplicateMessage(sender, msg_id)
 
-    async def inbox_put_many(self, rows: Iterable[tuple[str, str, str, dt.datetime]]) -> None:
-        params = [(sender, msg_id, outcome, to_micros(at)) for sender, msg_id, outcome, at in rows]
+    async def inbox_put_many(self, rows: Iterable[InboxRow]) -> None:
+        params = [
+            (row[0], row[1], row[2], to_micros(row[3]), _compress(row[4] if len(row) > 4 else None)) for row in rows
+        ]
         if not params:
             return
         added = await self._backend().executemany(self._q.inbox_put, params)
         if added != len(params):  # some were there already: name one (the transaction rolls back)
-            for sender, msg_id, outcome, _ in params:
+            for sender, msg_id, outcome, _, _ in params:
                 if await self.inbox_get(sender, msg_id) != outcome:
                     raise DuplicateMessage(sender, msg_id)
             raise DuplicateMessage(params[0][0], params[0][1])
@@ -310,6 +413,7 @@ class SqlStore:
         self._lock = asyncio.Lock()
         self._holder: asyncio.Task[Any] | None = None
         self._closed = False
+        self._leading: set[str] = set()
 
     @classmethod
     async def open(cls, db: Backend) -> SqlStore:
@@ -327,13 +431,22 @@ class SqlStore:
         return self._db.dialect
 
     async def create_schema(self) -> None:
-        """Create what is missing; refuse a database written by a newer schema."""
+        """Create what is missing and migrate an older database; refuse one written by a newer
+        schema. One process at a time (a lock), so replicas starting together do not collide."""
         async with self.transaction() as tx:
+            await self._db.lock(["schema"])
             for statement in SCHEMA:
                 await self._db.execute(self._db.dialect.render(statement))
-            version = await tx.get_meta(SCHEMA_VERSION_KEY)
-        if version is None or int(version) > SCHEMA_VERSION:
-            raise RuntimeError(f"store schema version {version} is newer than this adapter's {SCHEMA_VERSION}")
+            stored = await tx.get_meta(SCHEMA_VERSION_KEY)
+            if stored is None or int(stored) > SCHEMA_VERSION:
+                raise RuntimeError(f"store schema version {stored} is newer than this adapter's {SCHEMA_VERSION}")
+            version = int(stored)
+            while version < SCHEMA_VERSION:
+                for statement in MIGRATIONS[version]:
+                    await self._db.execute(self._db.dialect.render(statement))
+                version += 1
+            if version != int(stored):
+                await tx.put_meta(SCHEMA_VERSION_KEY, str(version))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlTransaction]:
@@ -399,12 +512,69 @@ class SqlStore:
         return int(count)
 
     async def outbox_prune(self, sent_before: dt.datetime) -> int:
+        return await self.prune_outbox(sent_before)
+
+    async def prune_outbox(self, sent_before: dt.datetime, batch: int = PRUNE_BATCH) -> int:
+        return await self._prune(self._q.prune_outbox, sent_before, batch)
+
+    async def prune_inbox(self, received_before: dt.datetime, batch: int = PRUNE_BATCH) -> int:
+        return await self._prune(self._q.prune_inbox, received_before, batch)
+
+    async def prune_closed_conversations(self, closed_before: dt.datetime, batch: int = PRUNE_BATCH) -> int:
+        return await self._prune(self._q.prune_closed_conversations, closed_before, batch)
+
+    async def _prune(self, statement: str, before: dt.datetime, batch: int) -> int:
+        """Run a bounded DELETE in transactions of its own until it deletes less than a batch.
+        Between two, anyone waiting for the store goes first (asyncio.Lock is first come first
+        served), so pruning delays a batch of messages by one DELETE at most."""
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, got {batch}")
+        cutoff, total = to_micros(before), 0
+        while True:
+            async with self.transaction():
+                deleted = await self._db.execute(statement, (cutoff, batch))
+            total += deleted
+            if deleted < batch:
+                return total
+            await asyncio.sleep(0)
+
+    async def retained_rows(self) -> RetainedRows:
+        ((unsent, sent, inbox, closed, pairs, offices),) = await self._read(self._q.retained_rows)
+        return RetainedRows(
+            outbox_unsent=int(unsent),
+            outbox_sent=int(sent),
+            inbox=int(inbox),
+            closed_conversations=int(closed),
+            pairs=int(pairs),
+            offices=int(offices),
+        )
+
+    async def try_lead(self, role: str) -> bool:
+        # The lock lives as long as the store's one connection; losing that connection fails
+        # every verb of the store, so a remembered True cannot outlive the lock it stands for.
+        if role in self._leading:
+            return True
         async with self.transaction():
-            return await self._db.execute(self._q.outbox_prune, (to_micros(sent_before),))
+            if await self._db.try_lock_session(f"lead:{role}"):
+                self._leading.add(role)
+        return role in self._leading
+
+    async def resign(self, role: str) -> None:
+        if role not in self._leading or self._closed:
+            return
+        async with self.transaction():
+            await self._db.unlock_session(f"lead:{role}")
+        self._leading.discard(role)
+
+    @property
+    def leading(self) -> frozenset[str]:
+        """The roles this store holds (health and metrics)."""
+        return frozenset(self._leading)
 
     async def close(self) -> None:
         if self._closed:
             return
         async with self._lock:
             self._closed = True
+            self._leading.clear()  # the connection's session locks end with it
             await self._db.close()

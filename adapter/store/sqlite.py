@@ -1,4 +1,4 @@
-"""SQLite backend: the embedded default.
+"""SQLite backend: the embedded default, for one process.
 
 The stdlib driver is called synchronously from the coroutines: a statement takes microseconds,
 far less than a hop to a worker thread would. One connection, in autocommit mode with explicit
@@ -6,32 +6,46 @@ BEGIN IMMEDIATE / COMMIT, journal_mode=WAL and synchronous=FULL, so a committed 
 (hence an acknowledged message) survives a crash or power loss. Batching many messages into one
 transaction is what makes this fast: the cost of a commit is one fsync of the WAL.
 
-A busy database (another process writing) blocks the event loop for up to busy_timeout; the
-adapter is meant to be the database file's only writer.
+One process only: the store holds an exclusive lock on `FILE.lock` beside the database for its
+life, and a second process (or a second store in the same process) that opens the file is
+refused with StoreInUse. The adapter's guarantees rest on one writer (one relay, one clock, one
+office decided at a time); replicas need PostgreSQL. The kernel drops the lock when the process
+ends, however it ends, so a crash never leaves a stale lock behind.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from adapter.store.base import StoreContention, StoreInUse
 from adapter.store.sql import SQLITE, SqlStore
 
 BUSY_TIMEOUT_MS = 5000
 MEMORY = ":memory:"
 #: INSERT ... ON CONFLICT (upsert) arrived in SQLite 3.24.
 MIN_VERSION = (3, 24, 0)
+LOCK_SUFFIX = ".lock"
 
 
 class SqliteBackend:
     dialect = SQLITE
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, lock_fd: int | None = None) -> None:
         self.connection = connection
+        self._lock_fd = lock_fd
 
     async def begin(self) -> None:
-        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            self.connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            # Another connection (a tool beside the adapter) held the write lock past busy_timeout.
+            if "locked" in str(error):
+                raise StoreContention(f"SQLite database is locked ({error})") from error
+            raise
 
     async def commit(self) -> None:
         self.connection.execute("COMMIT")
@@ -49,8 +63,45 @@ class SqliteBackend:
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self.connection.execute(sql, params).fetchall()
 
+    # BEGIN IMMEDIATE makes a transaction the only writer, and the file lock makes this process
+    # the only one: there is nothing to lock and nobody to lead.
+
+    async def lock(self, names: Sequence[str]) -> None:
+        pass
+
+    async def try_lock_session(self, name: str) -> bool:
+        return True
+
+    async def unlock_session(self, name: str) -> None:
+        pass
+
     async def close(self) -> None:
-        self.connection.close()
+        try:
+            self.connection.close()
+        finally:
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)  # releases the flock
+                self._lock_fd = None
+
+
+def lock_exclusively(path: str) -> int:
+    """An exclusive lock on `path`.lock for this store's life (its file descriptor); StoreInUse
+    when another process (or another open store of this one) holds it."""
+    lock_path = path + LOCK_SUFFIX
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StoreInUse(
+            f"the SQLite store {path!r} is in use by another process (it holds {lock_path!r}):"
+            " a SQLite store serves one process; stop the other one, or run replicas on PostgreSQL"
+            " (DDFL_STORE_URL=postgresql://...)"
+        ) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def connect(path: str) -> sqlite3.Connection:
@@ -73,4 +124,10 @@ def connect(path: str) -> sqlite3.Connection:
 
 async def open_sqlite(path: str) -> SqlStore:
     """The store in the SQLite file at `path` (created if missing), or in memory for ':memory:'."""
-    return await SqlStore.open(SqliteBackend(connect(path)))
+    connection = connect(path)  # first: a path that cannot be opened fails as it always did
+    try:
+        lock_fd = None if path == MEMORY else lock_exclusively(path)
+    except BaseException:
+        connection.close()
+        raise
+    return await SqlStore.open(SqliteBackend(connection, lock_fd))

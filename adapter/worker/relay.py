@@ -1,6 +1,12 @@
 """The outbox relay: publishes committed outbox rows in order, with publisher confirms, and marks
 them sent. A crash between publishing and marking publishes a row again with the same message id;
-consumers deduplicate on it (stable event ids)."""
+consumers deduplicate on it (stable event ids).
+
+Across replicas on one store, only the leader publishes (the store's "relay" role): one publisher
+keeps the outbox's order (hence every pair's) and publishes each row once in steady state. The
+others ask again every second, so when the leader dies (its store connection ends) one of them
+takes over within about a second and publishes what the leader left, in order; a row the leader
+published but had not marked sent goes out again under the same message id."""
 
 from __future__ import annotations
 
@@ -15,6 +21,8 @@ from ..store.base import OutboxRow, Store
 from .background import BackgroundLoop
 
 log = logging.getLogger("ddfl.relay")
+
+ROLE = "relay"
 
 
 class Unroutable(Exception):
@@ -38,6 +46,8 @@ class Relay(BackgroundLoop):
         batch: int = 512,
         on_published: Callable[[list[OutboxRow], int], None] = lambda rows, undeliverable: None,
         on_backlog: Callable[[int], None] = lambda backlog: None,
+        on_leadership: Callable[[bool], None] = lambda leading: None,
+        poll: float = 1.0,
     ):
         super().__init__()
         self._store = store
@@ -46,18 +56,42 @@ class Relay(BackgroundLoop):
         self._batch = batch
         self._on_published = on_published
         self._on_backlog = on_backlog
+        self._on_leadership = on_leadership
+        self._poll = poll
         self.undeliverable = 0
+        #: Whether this relay publishes (holds the store's "relay" role); False until it asked.
+        self.leading = False
         self._sent: Counter[str] = Counter()
 
     async def stop(self) -> None:
-        """Publish what is left, then end."""
+        """Publish what is left (when leading), then end and hand the role over at once."""
         await super().stop()
-        await self.flush()
+        try:
+            await self.flush()
+        finally:
+            if self.leading:
+                await self._store.resign(ROLE)
+                self._lead_changed(False)
+
+    async def lead(self) -> bool:
+        """Whether this relay may publish now: asks the store for the role (taking it when free)."""
+        leading = await self._store.try_lead(ROLE)
+        if leading != self.leading:
+            self._lead_changed(leading)
+        return leading
+
+    def _lead_changed(self, leading: bool) -> None:
+        self.leading = leading
+        log.info(
+            "relay leadership " + ("taken" if leading else "given up"),
+            extra={"event": "DDFL-RELAY-LEADER" if leading else "DDFL-RELAY-STANDBY"},
+        )
+        self._on_leadership(leading)
 
     async def _run(self) -> None:
         while not self._stopping:
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
             except TimeoutError:
                 pass
             self._wake.clear()
@@ -76,8 +110,10 @@ class Relay(BackgroundLoop):
         return self._sent[routing_key]
 
     async def flush(self) -> int:
-        """Publish every pending row; returns how many were marked sent."""
+        """Publish every pending row (only while leading); returns how many were marked sent."""
         total = 0
+        if not await self.lead():
+            return 0
         while rows := await self._store.outbox_pending(self._batch):
             outcomes = await self._publisher.publish(rows)
             done: list[OutboxRow] = []

@@ -12,7 +12,7 @@ import sqlite3
 
 import pytest
 
-from adapter.store import DuplicateMessage, OutboxMessage, Store, open_store
+from adapter.store import DuplicateMessage, InboxEntry, OutboxMessage, Store, open_store
 
 UTC = dt.UTC
 T0 = dt.datetime(2024, 1, 2, 0, 0, tzinfo=UTC)
@@ -504,3 +504,40 @@ async def test_a_database_from_a_newer_schema_is_refused(store_url: str, open_fr
     await store.close()
     with pytest.raises(RuntimeError, match="newer"):
         await open_fresh()
+
+
+# --- replicas and the inbox's reply ------------------------------------------------------------
+
+
+async def test_locking_offices_first_is_allowed_everywhere_and_changes_nothing_else(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.lock_offices([3, 1, 2, 1])
+        await tx.lock_offices([])
+        assert await tx.get_office(1) is None
+        await tx.put_office(1, "{}")
+        assert await tx.get_pair(1, "a") is None
+        await tx.put_pair(1, "a", "{}", None)
+    async with store.transaction() as tx:
+        assert await tx.get_office(1) == "{}"
+        assert await tx.get_pair(1, "a") == "{}"
+
+
+async def test_the_inbox_keeps_a_replys_body_beside_the_outcome(store: Store) -> None:
+    apprec = "<AppRec>æøå</AppRec>".encode() * 50
+    async with store.transaction() as tx:
+        await tx.inbox_put("1", "a", '{"r":"a"}', at(0), reply_body=apprec)
+        await tx.inbox_put_many([("1", "b", '{"r":"b"}', at(0), apprec), ("1", "c", '{"r":"c"}', at(0))])
+    async with store.transaction() as tx:
+        for msg_id in "ab":
+            entry = await tx.inbox_entry("1", msg_id)
+            assert entry is not None and (entry.outcome, entry.reply_body) == (f'{{"r":"{msg_id}"}}', apprec)
+        assert await tx.inbox_entry("1", "c") == InboxEntry('{"r":"c"}', None)
+        assert await tx.inbox_get("1", "b") == '{"r":"b"}'
+        assert await tx.inbox_entry("1", "d") is None
+
+
+async def test_leadership_on_one_store_is_its_own(store: Store) -> None:
+    assert await store.try_lead("relay")
+    assert await store.try_lead("relay")
+    await store.resign("relay")
+    assert await store.try_lead("relay")
