@@ -13,13 +13,13 @@ import psycopg
 from adapter.store import open_store
 from adapter.store.sql import SCHEMA_VERSION, SCHEMA_VERSION_KEY
 
-RELEASE_0_1_0 = Path(__file__).parent / "data" / "release-0.1.0.sqlite3"
+SCHEMA_V1 = Path(__file__).parent / "data" / "schema-v1.sqlite3"
 T0 = dt.datetime(2024, 1, 2, tzinfo=dt.UTC)
 
 
 async def test_a_store_of_release_0_1_0_opens_migrated_with_everything_it_held(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
-    shutil.copy(RELEASE_0_1_0, path)
+    shutil.copy(SCHEMA_V1, path)
     store = await open_store(f"sqlite:///{path}")
     try:
         async with store.transaction() as tx:

@@ -1,7 +1,7 @@
-"""Writes release-0.1.0.sqlite3: a store as release 0.1.0 (schema version 1) left it.
+"""Writes schema-v1.sqlite3: a store as release 0.1.0 (schema version 1) left it.
 
 Run it with a checkout of that release first on the path (the store code of the release, not
-this one): `PYTHONPATH=/path/to/0.1.0 python tests/store/data/make_release_0_1_0.py`.
+this one): `PYTHONPATH=/path/to/0.1.0 python tests/store/data/make_schema_v1.py`.
 """
 
 from __future__ import annotations
@@ -46,4 +46,4 @@ async def main(path: Path) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).with_name("release-0.1.0.sqlite3")))
+    asyncio.run(main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).with_name("schema-v1.sqlite3")))
