@@ -7,6 +7,7 @@ JSON Schema is generated from them and cannot drift from what is sent.
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
@@ -100,7 +101,9 @@ class AvailabilityChanged(_Wire):
     caused_by: Cause
 
 
-class WarningCode:
+class WarningCode(StrEnum):
+    """What a warning to the GP is about (R9, R10); the wire model's `code` lists the same values."""
+
     ABSENCE_OVERRIDES_SUBSTITUTE = "ABSENCE_OVERRIDES_SUBSTITUTE"
     SERVICE_STILL_OFF_AFTER_ABSENCE = "SERVICE_STILL_OFF_AFTER_ABSENCE"
 
