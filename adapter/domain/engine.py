@@ -426,8 +426,9 @@ def note_dialogue(office: OfficeState, command: DialogueNote, already_closed: bo
         return Outcome(rejection=too_early)
     if command.practitioner_hpr is not None and not office.is_listed(command.practitioner_hpr):
         return rejected(Refusal.PRACTITIONER_NOT_LISTED)
-    closes = command.code in CLOSING_CODES and command.code_system in (None, TEMA_CODE_SYSTEM)
-    if not closes or already_closed:
+    code = command.code
+    closes = code is not None and code in CLOSING_CODES and command.code_system in (None, TEMA_CODE_SYSTEM)
+    if code is None or not closes or already_closed:
         return Outcome()
     event = DialogueClosed(
         event_id=f"{office.her_id}-{command.conversation_ref}",
@@ -435,7 +436,7 @@ def note_dialogue(office: OfficeState, command: DialogueNote, already_closed: bo
         practitioner_hpr=command.practitioner_hpr,
         service=command.service,
         conversation_ref=command.conversation_ref,
-        code=command.code,
+        code=code,
         closed_at=command.message.gen_date,
     )
     return Outcome(events=(event,), closed_conversations=(command.conversation_ref,))

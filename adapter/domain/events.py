@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
@@ -22,7 +22,7 @@ OsloInstant = Annotated[dt.datetime, PlainSerializer(lambda v: in_oslo(v).isofor
 class _Wire(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The JSON object exactly as published (aliases, Oslo offsets, ISO dates)."""
         return self.model_dump(mode="json", by_alias=True)
 
@@ -54,7 +54,8 @@ class ServicesView(_Wire):
     KONTAKT_LEGEKONTORET: ServiceView
 
     def of(self, service: Service) -> ServiceView:
-        return getattr(self, service.value)
+        view: ServiceView = getattr(self, service.value)
+        return view
 
 
 class SubstituteView(_Wire):

@@ -252,6 +252,19 @@ class PairState(_State):
     def key(self) -> tuple[int, str]:
         return (self.facts.office_her_id, self.facts.practitioner_hpr)
 
+    def to_json(self) -> str:
+        """The stored form: a versioned document of its own (`persisted`), not this model's dump."""
+        from .persisted import dump_pair
+
+        return dump_pair(self)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Self:
+        """Any stored form this release knows, older versions migrated (`persisted`)."""
+        from .persisted import load_pair
+
+        return cls.model_validate(load_pair(text))
+
 
 class OfficeState(_State):
     """What is known per office: its behandleroversikt and where its absences live."""
@@ -265,6 +278,19 @@ class OfficeState(_State):
     absence_owner: dict[str, str] = {}
     #: absence ids deleted, known or not (R14: a later registration must not bring them back).
     deleted_absences: frozenset[str] = frozenset()
+
+    def to_json(self) -> str:
+        """The stored form: a versioned document of its own (`persisted`), not this model's dump."""
+        from .persisted import dump_office
+
+        return dump_office(self)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Self:
+        """Any stored form this release knows, older versions migrated (`persisted`)."""
+        from .persisted import load_office
+
+        return cls.model_validate(load_office(text))
 
     def is_listed(self, hpr: str | None) -> bool:
         """R13: the practitioner appears in the office's latest behandleroversikt."""
