@@ -51,10 +51,13 @@ class ProcessHistory(_State):
     R1 asks only for the report that wins; R4 asks only "was the process on at any instant since
     the midnight S". So:
     - `reports` holds the recent reports verbatim, in R1 order (the last one wins). Within a
-      stretch of reports carrying the same status, only its first report and the last report of
-      each Oslo day are kept: R4 is asked at midnights only, and a late report landing between
-      two kept ones then gives every look-back the same answer as the full history would, so
-      repeated identical reports (hourly syncs) do not grow the state.
+      stretch of reports carrying the same status only some are kept: of an "on" stretch its
+      first and last (a stretch on ends where the next "off" begins, whichever "on" came
+      between), of an "off" stretch its first and the last of each Oslo day (R4 is asked at
+      midnights only, so a late "on" landing between two kept ones holds into the same day as
+      it would have in the full history). Every look-back then answers as the full history
+      would, and repeated identical reports (hourly syncs) add nothing within a day, and nothing
+      at all while on.
     - At most `RECENT_REPORTS` are kept; older ones are folded into `on_until`, the end of the
       latest stretch they held on (kept forever, so a run of absences of any length can look back
       on it, R3/R4), and `folded` is set.
@@ -121,13 +124,13 @@ def _compacted(reports: tuple[StatusReport, ...]) -> tuple[StatusReport, ...]:
     for index, report in enumerate(reports):
         first_of_stretch = index == 0 or reports[index - 1].on != report.on
         following = reports[index + 1] if index < last else None
-        last_of_day = (
+        kept_for_r4 = (
             following is None
-            or following.on != report.on
-            or _day(following.gen_date) != _day(report.gen_date)
+            or following.on != report.on  # the last of its stretch
+            or (not report.on and _day(following.gen_date) != _day(report.gen_date))  # an "off": its day's last
             or following.gen_date == report.gen_date  # a tie is kept: R1 breaks it by MsgId
         )
-        if first_of_stretch or last_of_day:
+        if first_of_stretch or kept_for_r4:
             kept.append(report)
     return tuple(kept)
 

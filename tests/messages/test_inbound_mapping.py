@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from msgsupport import NOW, OSLO, PATIENT_FNR, example, variant
 
+from adapter.domain import engine
 from adapter.domain.model import (
     DialogueNote,
     Practitioner,
@@ -235,9 +236,13 @@ def test_a_gendate_exactly_ten_minutes_ahead_is_accepted() -> None:
 
 
 def test_a_gendate_more_than_ten_minutes_ahead_is_x99() -> None:
+    """R1's clock check is the domain's, one rule for every command (the edge only reads the GenDate)."""
     body = example("tjenestestatus-epj.xml")
-    error = refuse(body, errors.GenDateInFuture, now=EPJ_GENDATE - dt.timedelta(minutes=10, seconds=1))
-    assert_answered_by_apprec(error, "X99")
+    now = EPJ_GENDATE - dt.timedelta(minutes=10, seconds=1)
+    inbound = accept(body, now=now)
+    rejection = engine.clock_refusal(inbound.command.message, now)
+    assert rejection is not None and rejection.code == "X99"
+    assert engine.clock_refusal(inbound.command.message, now + dt.timedelta(seconds=1)) is None
 
 
 def test_now_must_be_an_instant() -> None:
