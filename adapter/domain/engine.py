@@ -3,6 +3,23 @@
 Every entry point takes the current state, the fact and the instant it is processed at (`now`),
 and returns an `Outcome`: the states to save, the events to publish, or a rejection. Time-driven
 changes due before `now` are applied first, in time order (R11), so a pair never skips a change.
+
+Readings of the rules where DOMAIN.md leaves room:
+- R1/R4, bounded history (issue 10): per process, the recent reports are kept verbatim in R1
+  order, repeats compacted where no look-back can tell (see `state.ProcessHistory`), at most
+  `state.RECENT_REPORTS` of them; older ones are folded into the end of their latest stretch on,
+  kept forever, so a run of absences of any length (R3 chains them) still sees what was on
+  before it. A pair's state and the work per message are bounded whatever its history. A late
+  report older than the oldest one kept verbatim is placed approximately: an "on" counts as on
+  until its GenDate, an "off" changes nothing; neither changes the current status.
+- R10: the warning is published when a service goes from TEMPORARILY_CLOSED to NOT_OFFERED and
+  no absence covers it on that day any more (the run ended at midnight, or its absences were
+  deleted, shortened or moved). A service that stops counting as normally on (R4) while its
+  run still covers the day goes to NOT_OFFERED without it. A practitioner who left (R16) is not
+  warned about.
+- R9: the warning is published when the overlap becomes known (registration or roster), once
+  per (absence, substitute).
+- R14: "later" is by `registered_at`; an equal `registered_at` with other content replaces.
 """
 
 from __future__ import annotations
