@@ -17,6 +17,7 @@ Takes a while on two cores: run it in the background.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import os
 import re
 import shutil
@@ -40,7 +41,7 @@ _RESULT = re.compile(r"^\s*(?P<name>\S+__mutmut_\d+): (?P<status>.+?)\s*$")
 
 
 def equivalents(path: Path = EQUIVALENT) -> dict[str, str]:
-    """`name  reason` per line; `#` starts a comment line."""
+    """`name-or-glob  reason` per line; `#` starts a comment line."""
     listed: dict[str, str] = {}
     if not path.exists():
         return listed
@@ -145,11 +146,12 @@ def main() -> int:
         print(run.stdout[-3000:], run.stderr[-3000:], sep="\n", file=sys.stderr)
         return 2
 
-    listed = equivalents()
+    patterns = equivalents()
     statuses: dict[str, int] = {}
     for status in found.values():
         statuses[status] = statuses.get(status, 0) + 1
     survivors = sorted(n for n, s in found.items() if s == "survived")
+    listed = {n: reason for n in survivors for pattern, reason in patterns.items() if fnmatch.fnmatchcase(n, pattern)}
     equivalent = [n for n in survivors if n in listed]
     unexplained = [n for n in survivors if n not in listed]
     killed = statuses.get("killed", 0) + statuses.get("timeout", 0) + statuses.get("segfault", 0)
@@ -165,7 +167,7 @@ def main() -> int:
         print(show(root, name))
     for name in equivalent:
         print(f"  equivalent {name}: {listed[name]}")
-    stale = sorted(set(listed) - set(survivors))
+    stale = sorted(p for p in patterns if not any(fnmatch.fnmatchcase(n, p) for n in survivors))
     if stale:
         print(f"  listed as equivalent but not a survivor now (update the list): {', '.join(stale)}")
     if not args.keep:
