@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import io
 import os
 import re
 import shutil
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tokenize
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -109,12 +111,38 @@ def results(root: Path) -> dict[str, str]:
     return found
 
 
-def show(root: Path, name: str) -> str:
+def diff_of(root: Path, name: str) -> list[str]:
     out = subprocess.run([sys.executable, "-m", "mutmut", "show", name], cwd=root, capture_output=True, text=True)
-    diff = [
+    return [
         line for line in out.stdout.splitlines() if line.startswith(("+", "-")) and not line.startswith(("+++", "---"))
     ]
-    return "\n".join("      " + line for line in diff)
+
+
+def _tokens(line: str) -> list[tuple[int, str]] | None:
+    try:
+        return [(t.type, t.string) for t in tokenize.generate_tokens(io.StringIO(line.strip() + "\n").readline)]
+    except (tokenize.TokenError, SyntaxError):
+        return None
+
+
+def text_only(diff: list[str]) -> bool:
+    """A mutant that changes only the wording of a string literal (`"XXtextXX"`, upper/lower case)
+    in a line that is not a comparison: a description or a log line, on which nothing decides."""
+    removed = [line[1:] for line in diff if line.startswith("-")]
+    added = [line[1:] for line in diff if line.startswith("+")]
+    if len(removed) != 1 or len(added) != 1:
+        return False
+    before, after = _tokens(removed[0]), _tokens(added[0])
+    if before is None or after is None or len(before) != len(after):
+        return False
+    changed = [i for i, (b, a) in enumerate(zip(before, after, strict=True)) if b != a]
+    if not changed or any(before[i][0] != tokenize.STRING or after[i][0] != tokenize.STRING for i in changed):
+        return False
+    if any(i + 1 < len(before) and before[i + 1][1] == ":" for i in changed):
+        return False  # a mapping's key
+    line = removed[0].strip()
+    only_a_string = all(t[0] in (tokenize.STRING, tokenize.NEWLINE, tokenize.ENDMARKER) or t[1] == "," for t in before)
+    return line.startswith("raise ") or "log." in line.split("(")[0] or only_a_string
 
 
 def main() -> int:
@@ -152,19 +180,26 @@ def main() -> int:
         statuses[status] = statuses.get(status, 0) + 1
     survivors = sorted(n for n, s in found.items() if s == "survived")
     listed = {n: reason for n in survivors for pattern, reason in patterns.items() if fnmatch.fnmatchcase(n, pattern)}
+    diffs = {n: diff_of(root, n) for n in survivors if n not in listed}
+    wording = [n for n, diff in diffs.items() if text_only(diff)]
     equivalent = [n for n in survivors if n in listed]
-    unexplained = [n for n in survivors if n not in listed]
+    unexplained = [n for n in survivors if n not in listed and n not in wording]
     killed = statuses.get("killed", 0) + statuses.get("timeout", 0) + statuses.get("segfault", 0)
     judged = killed + len(survivors)
     print(f"mutation testing of {', '.join(args.only)} against {', '.join(TESTS)} ({args.rev or 'work tree'})")
     print(f"  {len(found)} mutants in {elapsed:.0f} s: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
     if judged:
+        behaviour = judged - len(wording)
         print(f"  score: {killed}/{judged} killed = {100 * killed / judged:.1f}%")
-        print(f"  score counting listed equivalents: {100 * (killed + len(equivalent)) / judged:.1f}%")
-    print(f"  survivors: {len(survivors)} ({len(equivalent)} listed as equivalent, {len(unexplained)} unexplained)")
+        print(f"  score of mutants that can change behaviour (not wording only): {100 * killed / behaviour:.1f}%")
+        print(f"  ... counting listed equivalents as killed: {100 * (killed + len(equivalent)) / behaviour:.1f}%")
+    print(
+        f"  survivors: {len(survivors)} ({len(wording)} change only the wording of a description or log line, "
+        f"{len(equivalent)} listed as equivalent, {len(unexplained)} unexplained)"
+    )
     for name in unexplained:
         print(f"  SURVIVED {name}")
-        print(show(root, name))
+        print("\n".join("      " + line for line in diffs[name]))
     for name in equivalent:
         print(f"  equivalent {name}: {listed[name]}")
     stale = sorted(p for p in patterns if not any(fnmatch.fnmatchcase(n, p) for n in survivors))

@@ -15,6 +15,7 @@ from .builders import (
     EKONS,
     INGAR,
     KONTAKT,
+    MIDWIFE,
     NO,
     OFFICE,
     TC,
@@ -207,7 +208,7 @@ def test_r9_r13_a_behandleroversikt_for_an_office_without_a_roster_yet_is_taken(
     world.offices[OFFICE] = OfficeState(her_id=OFFICE)
     outcome = world.send(roster(oslo(2024, 1, 10), gp()))
     assert outcome.accepted and outcome.office is not None and outcome.office.is_listed(ASTRID)
-    assert outcome.events == ()  # nobody has been told anything yet, so nothing changed
+    assert outcome.events == () and outcome.pairs == ()  # nobody was told anything yet: nothing to save
     switched_on(world, oslo(2024, 1, 10, 1), Process.EKONTAKT)
     assert world.status(KONTAKT) is AV
 
@@ -283,3 +284,55 @@ def test_r1_r4_tens_of_thousands_of_reports_for_one_pair_keep_its_state_under_a_
             largest = max(largest, len(pair.to_json()))
     assert largest < 4096
     assert world.status(KONTAKT) is AV
+
+
+# --- more pins from the mutation run ----------------------------------------------------------------
+
+
+def test_r9_only_a_vikar_for_fastlege_entry_is_a_substitute():
+    """Kodeverk 9034 role 15 makes a substitute; another role with a VikarFor-like cover does not (R9)."""
+    not_a_vikar = vikar("6600001", start=d("2024-07-01"), end=d("2024-07-31")).model_copy(update={"role": "6"})
+    world = World(gp(), not_a_vikar, now=oslo(2024, 6, 20))
+    switched_on(world, oslo(2024, 6, 20), *ALL_FOUR_ON)
+    world.tick(oslo(2024, 7, 10))
+    assert world.availability().substitute is None and world.pair().facts.substitutes == ()
+
+
+def test_r1_r12_the_same_behandleroversikt_twice_changes_and_saves_nothing():
+    world = World(gp(), now=oslo(2024, 1, 10))
+    switched_on(world, oslo(2024, 1, 10), Process.EKONTAKT)
+    listing = roster(oslo(2024, 1, 10, 1), gp(), vikar(start=d("2024-02-01"), end=None), msg_id="r-1")
+    first = world.send(listing, at=oslo(2024, 1, 10, 2))
+    assert first.office is not None
+    again = world.send(listing, at=oslo(2024, 1, 10, 3))
+    assert (again.office, again.pairs, again.events) == (None, (), ())
+
+
+def test_r9_a_behandleroversikt_saves_pairs_that_exist_or_carry_a_substitute_only():
+    world = World(gp(), now=oslo(2024, 1, 10))
+    switched_on(world, oslo(2024, 1, 10), Process.EKONTAKT)
+    newcomer = gp("1234567", "Ny", "Lege")
+    listing = roster(oslo(2024, 1, 10, 1), gp(), newcomer, vikar(start=d("2024-02-01"), end=None))
+    outcome = world.send(listing, at=oslo(2024, 1, 10, 1))
+    assert outcome.accepted
+    assert sorted(p.facts.practitioner_hpr for p in outcome.pairs) == [ASTRID]  # Astrid's exists and gains a vikar
+    assert outcome.pairs[0].facts.substitutes[0].hpr == INGAR
+
+
+def test_r14_a_deleted_known_absence_stays_deleted_when_registered_again():
+    world = World(now=oslo(2024, 1, 10))
+    switched_on(world, oslo(2024, 1, 10), *ALL_FOUR_ON)
+    world.send(absence("a1", "2024-01-15", "2024-01-16"))
+    deleted = world.send(delete("a1"))
+    assert deleted.office is not None and "a1" in deleted.office.deleted_absences
+    assert world.send(absence("a1", "2024-01-15", "2024-01-16", at=oslo(2024, 1, 10, 5))).events == ()
+    world.tick(oslo(2024, 1, 15))
+    assert world.status(KONTAKT) is AV
+
+
+def test_r12_events_name_the_message_that_caused_them():
+    world = World(gp(), now=oslo(2024, 1, 10))
+    outcome = world.send(status(oslo(2024, 1, 10), on=[Process.EKONTAKT], msg_id="m-77"))
+    assert outcome.events[0].caused_by.model_dump() == {"kind": "message", "id": "m-77"}
+    leaving = world.send(roster(oslo(2024, 1, 10, 1), MIDWIFE, msg_id="r-9"), at=oslo(2024, 1, 10, 1))
+    assert leaving.events[0].caused_by.model_dump() == {"kind": "message", "id": "r-9"}
