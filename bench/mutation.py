@@ -127,7 +127,7 @@ def _tokens(line: str) -> list[tuple[int, str]] | None:
 
 def text_only(diff: list[str]) -> bool:
     """A mutant that changes only the wording of a string literal (`"XXtextXX"`, upper/lower case)
-    in a line that is not a comparison: a description or a log line, on which nothing decides."""
+    that nothing compares, looks up or keys on: a description, a reason or a log line."""
     removed = [line[1:] for line in diff if line.startswith("-")]
     added = [line[1:] for line in diff if line.startswith("+")]
     if len(removed) != 1 or len(added) != 1:
@@ -140,9 +140,37 @@ def text_only(diff: list[str]) -> bool:
         return False
     if any(i + 1 < len(before) and before[i + 1][1] == ":" for i in changed):
         return False  # a mapping's key
-    line = removed[0].strip()
-    only_a_string = all(t[0] in (tokenize.STRING, tokenize.NEWLINE, tokenize.ENDMARKER) or t[1] == "," for t in before)
-    return line.startswith("raise ") or "log." in line.split("(")[0] or only_a_string
+    deciding = {
+        "==",
+        "!=",
+        "<",
+        ">",
+        "<=",
+        ">=",
+        "in",
+        "not",
+        "get",
+        "lookup",
+        "decode",
+        "startswith",
+        "endswith",
+        "fullmatch",
+        "match",
+        "find",
+        "findtext",
+        "iterfind",
+        "findall",
+        "QName",
+        "Literal",
+        "kind",
+        "code",
+    }
+    if any(t[1] in deciding for t in before):
+        return False  # the string is compared, looked up, or names something
+    # a refusal's code is not wording
+    return not any(
+        i >= 2 and before[i - 1][1] == "(" and before[i - 2][1] in ("rejected", "Rejection") for i in changed
+    )
 
 
 def main() -> int:
@@ -151,6 +179,9 @@ def main() -> int:
     parser.add_argument("--only", nargs="+", default=DEFAULT_ONLY, help="globs of the files to mutate")
     parser.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it (mutmut resumes there)")
+    parser.add_argument(
+        "--report-only", action="store_true", help="with --keep: report what a (possibly unfinished) run found"
+    )
     args = parser.parse_args()
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="ddfl-mutation-"))
@@ -161,13 +192,10 @@ def main() -> int:
         configure(root, args.only, args.jobs)
     started = time.monotonic()
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    run = subprocess.run(
-        [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.jobs)],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.jobs)]
+    if args.report_only:
+        command = ["true"]
+    run = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
     elapsed = time.monotonic() - started
     found = results(root)
     if not found:
