@@ -3,6 +3,23 @@
 Every entry point takes the current state, the fact and the instant it is processed at (`now`),
 and returns an `Outcome`: the states to save, the events to publish, or a rejection. Time-driven
 changes due before `now` are applied first, in time order (R11), so a pair never skips a change.
+
+Readings of the rules where DOMAIN.md leaves room:
+- R1/R4, bounded history (issue 10): per process, the recent reports are kept verbatim in R1
+  order, repeats compacted where no look-back can tell (see `state.ProcessHistory`), at most
+  `state.RECENT_REPORTS` of them; older ones are folded into the end of their latest stretch on,
+  kept forever, so a run of absences of any length (R3 chains them) still sees what was on
+  before it. A pair's state and the work per message are bounded whatever its history. A late
+  report older than the oldest one kept verbatim is placed approximately: an "on" counts as on
+  until its GenDate, an "off" changes nothing; neither changes the current status.
+- R10: the warning is published when a service goes from TEMPORARILY_CLOSED to NOT_OFFERED and
+  no absence covers it on that day any more (the run ended at midnight, or its absences were
+  deleted, shortened or moved). A service that stops counting as normally on (R4) while its
+  run still covers the day goes to NOT_OFFERED without it. A practitioner who left (R16) is not
+  warned about.
+- R9: the warning is published when the overlap becomes known (registration or roster), once
+  per (absence, substitute).
+- R14: "later" is by `registered_at`; an equal `registered_at` with other content replaces.
 """
 
 from __future__ import annotations
@@ -11,14 +28,17 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .calendar import local_date
 from .events import CLOCK, AvailabilityChanged, AvailabilityWarning, Cause, DialogueClosed, Event, WarningCode
 from .model import (
     CLOSING_CODES,
     MAX_ABSENCE_DAYS,
     PROCESSES,
+    SERVICE_LABELS,
     TEMA_CODE_SYSTEM,
     DeleteAbsence,
     DialogueNote,
+    MessageRef,
     RegisterAbsence,
     ReplaceRoster,
     ReportServiceStatus,
@@ -26,43 +46,29 @@ from .model import (
     Service,
     Status,
 )
-from .rules import evaluate, next_change_after
+from .rejections import Refusal, Rejection
+from .rules import evaluate, next_change_after, run_containing
 from .state import (
+    EMPTY_HISTORY,
     Absence,
     OfficeState,
     PairFacts,
     PairState,
     StatusReport,
     SubstitutePeriod,
-    pruned,
     with_report,
 )
 
 #: R1: how far a GenDate may lie ahead of the adapter's clock.
 MAX_CLOCK_SKEW = dt.timedelta(minutes=10)
 
-#: How far back status history is kept: R4's 30-day look-back before a run of absences, plus the
-#: longest absence (366 days), plus margin. Older reports can no longer change anything shown.
-HISTORY_KEPT = dt.timedelta(days=400)
 
-#: How R10's warning names a service to the GP.
-SERVICE_NAMES: dict[Service, str] = {
-    Service.TIMEBESTILLING: "Bestill time",
-    Service.RESEPTFORNYELSE: "Forny resept",
-    Service.E_KONSULTASJON: "E-konsultasjon",
-    Service.KONTAKT_LEGEKONTORET: "Kontakt legekontoret",
-}
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """Why a fact was refused (R13, R14, R16, R1's clock check); nothing changes.
-
-    `code` is a kodeverk 8221 code for XML messages and a short reason key for absence commands.
-    """
-
-    code: str
-    reason: str
+def clock_refusal(message: MessageRef, now: dt.datetime) -> Rejection | None:
+    """R1: a GenDate more than 10 minutes ahead of the clock would pin the status against every later
+    message. Every command that carries a MsgHead passes here, and nowhere else decides it."""
+    if message.gen_date - now > MAX_CLOCK_SKEW:
+        return Rejection(Refusal.GEN_DATE_AHEAD)
+    return None
 
 
 @dataclass(frozen=True)
@@ -81,8 +87,8 @@ class Outcome:
         return self.rejection is None
 
 
-def rejected(code: str, reason: str) -> Outcome:
-    return Outcome(rejection=Rejection(code, reason))
+def rejected(refusal: Refusal, detail: str | None = None) -> Outcome:
+    return Outcome(rejection=Rejection(refusal, detail))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,11 +146,13 @@ class _Changes:
         )
         warnings_sent = pair.warnings_sent
         if pair.facts.listed:  # R10, not R16: a practitioner who left is not warned about
+            day = local_date(at)
             for service in Service:
                 before = pair.published.services.of(service).status
                 if (
                     before is Status.TEMPORARILY_CLOSED
                     and availability.services.of(service).status is Status.NOT_OFFERED
+                    and run_containing(pair.facts.absences, service, day) is None  # the run has ended
                 ):
                     warnings_sent += 1
                     self.events.append(
@@ -153,7 +161,7 @@ class _Changes:
                             warnings_sent,
                             WarningCode.SERVICE_STILL_OFF_AFTER_ABSENCE,
                             at,
-                            f"Fraværet er slutt, men {SERVICE_NAMES[service]} er fortsatt skrudd av i journalsystemet.",
+                            f"Fraværet er slutt, men {SERVICE_LABELS[service].name} er fortsatt skrudd av i journalsystemet.",
                             service=service,
                             absence_id=pair.closed_by.get(service),
                         )
@@ -217,7 +225,7 @@ class _Changes:
 def _warning(
     pair: PairState,
     number: int,
-    code: str,
+    code: WarningCode,
     at: dt.datetime,
     text: str,
     *,
@@ -229,7 +237,7 @@ def _warning(
     office, hpr = pair.key
     return AvailabilityWarning(
         event_id=f"{office}-{hpr}-w-{number}",
-        code=code,
+        code=code.value,
         office_her_id=office,
         practitioner_hpr=hpr,
         service=service,
@@ -306,10 +314,10 @@ def _report_status(
     office: OfficeState, pairs: Mapping[str, PairState], command: ReportServiceStatus, now: dt.datetime
 ) -> Outcome:
     message = command.message
-    if message.gen_date > now + MAX_CLOCK_SKEW:
-        return rejected("X99", "GenDate is more than 10 minutes ahead of the adapter's clock (R1)")
+    if (too_early := clock_refusal(message, now)) is not None:
+        return Outcome(rejection=too_early)
     if not office.is_listed(command.practitioner_hpr):
-        return rejected("E20", "the practitioner is not listed in the office's behandleroversikt (R13)")
+        return rejected(Refusal.PRACTITIONER_NOT_LISTED)
     changes = _Changes(_pair(office, pairs, command.practitioner_hpr))
     processes = dict(changes.pair.facts.processes)
     for process in PROCESSES:
@@ -317,7 +325,7 @@ def _report_status(
         if on is None and not command.complete:
             continue  # R1: a partial report leaves the other processes as they are
         report = StatusReport(gen_date=message.gen_date, msg_id=message.msg_id, on=bool(on))
-        processes[process] = pruned(with_report(processes.get(process, ()), report), now - HISTORY_KEPT)
+        processes[process] = with_report(processes.get(process, EMPTY_HISTORY), report)
     facts = changes.pair.facts.model_copy(update={"processes": processes})
     changes.apply(facts, now, Cause(kind="message", id=message.msg_id))
     return Outcome(pairs=(changes.pair,), events=tuple(changes.events))
@@ -326,8 +334,8 @@ def _report_status(
 def _replace_roster(
     office: OfficeState, pairs: Mapping[str, PairState], command: ReplaceRoster, now: dt.datetime
 ) -> Outcome:
-    if command.message.gen_date > now + MAX_CLOCK_SKEW:  # R1: would pin the list against later ones
-        return rejected("X99", "GenDate is more than 10 minutes ahead of the adapter's clock (R1)")
+    if (too_early := clock_refusal(command.message, now)) is not None:  # R1: would pin the list
+        return Outcome(rejection=too_early)
     version = (command.message.gen_date, command.message.msg_id)
     if office.roster_version is not None and version <= office.roster_version:
         return Outcome()  # an older list arriving late changes nothing (R1's order)
@@ -350,12 +358,12 @@ def _replace_roster(
 def validate_absence(command: RegisterAbsence) -> Rejection | None:
     """R14: from ≤ to, at least one service, at most 366 days."""
     if command.from_date > command.to_date:
-        return Rejection("from_after_to", f"from {command.from_date} is after to {command.to_date} (R14)")
+        return Rejection(Refusal.ABSENCE_FROM_AFTER_TO, f"from {command.from_date} is after to {command.to_date} (R14)")
     if not command.services:
-        return Rejection("no_services", "the absence names no service (R14)")
+        return Rejection(Refusal.ABSENCE_WITHOUT_SERVICES)
     days = (command.to_date - command.from_date).days + 1
     if days > MAX_ABSENCE_DAYS:
-        return Rejection("too_long", f"{days} days; at most {MAX_ABSENCE_DAYS}, both ends counted (R14)")
+        return Rejection(Refusal.ABSENCE_TOO_LONG, f"{days} days; at most {MAX_ABSENCE_DAYS}, both ends counted (R14)")
     return None
 
 
@@ -365,9 +373,9 @@ def _register_absence(
     if (invalid := validate_absence(command)) is not None:
         return Outcome(rejection=invalid)
     if not office.is_listed(command.registered_by_hpr):
-        return rejected("not_authorised", "the absence was registered by someone not listed at the office (R13)")
+        return rejected(Refusal.REGISTERED_BY_UNLISTED)
     if not office.is_listed(command.practitioner_hpr):
-        return rejected("unknown_practitioner", "the practitioner is not listed at the office (R13, R16)")
+        return rejected(Refusal.ABSENCE_FOR_UNLISTED)
     if command.absence_id in office.deleted_absences:
         return Outcome()  # R14: deleted before; a late registration does not bring it back
     absence = Absence(
@@ -407,7 +415,7 @@ def _delete_absence(
     office: OfficeState, pairs: Mapping[str, PairState], command: DeleteAbsence, now: dt.datetime
 ) -> Outcome:
     if not office.is_listed(command.deleted_by_hpr):
-        return rejected("not_authorised", "the absence was deleted by someone not listed at the office (R13)")
+        return rejected(Refusal.DELETED_BY_UNLISTED)
     if command.absence_id in office.deleted_absences:
         return Outcome()
     new_office = office.model_copy(
@@ -431,12 +439,13 @@ def _delete_absence(
 
 def note_dialogue(office: OfficeState, command: DialogueNote, already_closed: bool, now: dt.datetime) -> Outcome:
     """R7: a note coded 13 or 27 (code list 7602) closes its conversation, once."""
-    if command.message.gen_date > now + MAX_CLOCK_SKEW:
-        return rejected("X99", "GenDate is more than 10 minutes ahead of the adapter's clock (R1)")
+    if (too_early := clock_refusal(command.message, now)) is not None:
+        return Outcome(rejection=too_early)
     if command.practitioner_hpr is not None and not office.is_listed(command.practitioner_hpr):
-        return rejected("E20", "the practitioner is not listed in the office's behandleroversikt (R13)")
-    closes = command.code in CLOSING_CODES and command.code_system in (None, TEMA_CODE_SYSTEM)
-    if not closes or already_closed:
+        return rejected(Refusal.PRACTITIONER_NOT_LISTED)
+    code = command.code
+    closes = code is not None and code in CLOSING_CODES and command.code_system in (None, TEMA_CODE_SYSTEM)
+    if code is None or not closes or already_closed:
         return Outcome()
     event = DialogueClosed(
         event_id=f"{office.her_id}-{command.conversation_ref}",
@@ -444,7 +453,7 @@ def note_dialogue(office: OfficeState, command: DialogueNote, already_closed: bo
         practitioner_hpr=command.practitioner_hpr,
         service=command.service,
         conversation_ref=command.conversation_ref,
-        code=command.code,
+        code=code,
         closed_at=command.message.gen_date,
     )
     return Outcome(events=(event,), closed_conversations=(command.conversation_ref,))

@@ -7,7 +7,8 @@ JSON Schema is generated from them and cannot drift from what is sent.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
@@ -21,7 +22,7 @@ OsloInstant = Annotated[dt.datetime, PlainSerializer(lambda v: in_oslo(v).isofor
 class _Wire(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The JSON object exactly as published (aliases, Oslo offsets, ISO dates)."""
         return self.model_dump(mode="json", by_alias=True)
 
@@ -53,7 +54,8 @@ class ServicesView(_Wire):
     KONTAKT_LEGEKONTORET: ServiceView
 
     def of(self, service: Service) -> ServiceView:
-        return getattr(self, service.value)
+        view: ServiceView = getattr(self, service.value)
+        return view
 
 
 class SubstituteView(_Wire):
@@ -100,7 +102,9 @@ class AvailabilityChanged(_Wire):
     caused_by: Cause
 
 
-class WarningCode:
+class WarningCode(StrEnum):
+    """What a warning to the GP is about (R9, R10); the wire model's `code` lists the same values."""
+
     ABSENCE_OVERRIDES_SUBSTITUTE = "ABSENCE_OVERRIDES_SUBSTITUTE"
     SERVICE_STILL_OFF_AFTER_ABSENCE = "SERVICE_STILL_OFF_AFTER_ABSENCE"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -41,6 +41,23 @@ SERVICE_PROCESSES: dict[Service, tuple[Process, ...]] = {
     Service.RESEPTFORNYELSE: (Process.RESEPTFORNYELSE,),
     Service.E_KONSULTASJON: (Process.EKONSULTASJON,),
     Service.KONTAKT_LEGEKONTORET: (Process.EKONTAKT,),
+}
+
+
+class ServiceLabel(NamedTuple):
+    """How Helsenorge names a service: the button, and the service itself in running text."""
+
+    button: str
+    name: str
+
+
+#: The one table of service labels: the fastlegepanel's buttons (DOMAIN.md, "Services") and the
+#: name R10's warning uses in its sentence.
+SERVICE_LABELS: dict[Service, ServiceLabel] = {
+    Service.TIMEBESTILLING: ServiceLabel("Bestill time", "Bestill time"),
+    Service.RESEPTFORNYELSE: ServiceLabel("Forny resept", "Forny resept"),
+    Service.E_KONSULTASJON: ServiceLabel("Start e-konsultasjon", "E-konsultasjon"),
+    Service.KONTAKT_LEGEKONTORET: ServiceLabel("Kontakt legekontoret", "Kontakt legekontoret"),
 }
 
 

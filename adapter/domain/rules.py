@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from .calendar import ONE_DAY, local_date, midnight
 from .events import Availability, BookingView, ConsultationView, ServicesView, ServiceView, SubstituteView
@@ -97,7 +98,7 @@ def evaluate(facts: PairFacts, instant: dt.datetime) -> Evaluation:
         else:
             statuses[service] = (Status.NOT_OFFERED, None)
 
-    def fields(service: Service) -> dict:
+    def fields(service: Service) -> dict[str, Any]:
         status, reopens_on = statuses[service]
         return {"status": status, "reopens_on": reopens_on, "info_visible": status is not Status.NOT_OFFERED}
 

@@ -10,8 +10,9 @@ import bisect
 import datetime as dt
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
+from .calendar import local_date
 from .events import Availability, BookingView, ConsultationView, ServicesView, ServiceView
 from .model import Instant, Practitioner, Process, Service, Status
 
@@ -40,32 +41,109 @@ class StatusReport(_State):
         return (self.gen_date, self.msg_id)
 
 
-#: A process's reports in R1 order. Late reports are kept in their place: they do not change the
-#: current status (the last report), but they are part of the history R4 looks back on, which
-#: makes the outcome independent of arrival order.
-History = tuple[StatusReport, ...]
+#: How many reports of one process are kept verbatim; older ones are folded into a summary.
+RECENT_REPORTS = 8
 
 
-def with_report(history: History, report: StatusReport) -> History:
-    keys = [r.key for r in history]
+class ProcessHistory(_State):
+    """What R1 and R4 still need to know of one process's reports, in bounded space (issue 10).
+
+    R1 asks only for the report that wins; R4 asks only "was the process on at any instant since
+    the midnight S". So:
+    - `reports` holds the recent reports verbatim, in R1 order (the last one wins). Within a
+      stretch of reports carrying the same status only some are kept: of an "on" stretch its
+      first and last (a stretch on ends where the next "off" begins, whichever "on" came
+      between), of an "off" stretch its first and the last of each Oslo day (R4 is asked at
+      midnights only, so a late "on" landing between two kept ones holds into the same day as
+      it would have in the full history). Every look-back then answers as the full history
+      would, and repeated identical reports (hourly syncs) add nothing within a day, and nothing
+      at all while on.
+    - At most `RECENT_REPORTS` are kept; older ones are folded into `on_until`, the end of the
+      latest stretch they held on (kept forever, so a run of absences of any length can look back
+      on it, R3/R4), and `folded` is set.
+
+    Two readings follow, both about reports arriving late (R1), and neither changes the current
+    status (the last report is newer):
+    - a late report older than the oldest verbatim one, once something was folded, cannot be
+      placed: an "on" counts as on until its GenDate (`on_until` is raised to it), an "off"
+      changes nothing;
+    - a late report with exactly the GenDate of a dropped repeat, and a smaller MsgId, would by
+      R1 never have held; placed between the kept reports it holds until the next one (the same
+      day). GenDates carry seconds, so this needs two messages of one practitioner stamped in
+      the same second, apart from the ones next to each other, which are always kept.
+    """
+
+    reports: tuple[StatusReport, ...] = ()
+    on_until: Instant | None = None
+    folded: bool = False
+
+    def __len__(self) -> int:
+        return len(self.reports)
+
+    def __getitem__(self, index: int) -> StatusReport:
+        return self.reports[index]
+
+
+EMPTY_HISTORY = ProcessHistory()
+
+#: Accepted wherever a history is asked for: a bare tuple of reports is a history without summary.
+History = ProcessHistory | tuple[StatusReport, ...]
+
+
+def _as_history(history: History) -> ProcessHistory:
+    return history if isinstance(history, ProcessHistory) else ProcessHistory(reports=tuple(history))
+
+
+def with_report(history: History, report: StatusReport) -> ProcessHistory:
+    """R1: the history with one more report in its place; the same message again changes nothing."""
+    history = _as_history(history)
+    reports = history.reports
+    if history.folded and reports and report.key < reports[0].key:
+        if report.on and (history.on_until is None or report.gen_date > history.on_until):
+            return history.model_copy(update={"on_until": report.gen_date})
+        return history  # older than what is kept verbatim: see the class's docstring
+    keys = [r.key for r in reports]
     at = bisect.bisect_left(keys, report.key)
     if at < len(keys) and keys[at] == report.key:
         return history  # the same message again (R12)
-    return (*history[:at], report, *history[at:])
+    return _folded(history, _compacted((*reports[:at], report, *reports[at:])))
 
 
-def pruned(history: History, before: dt.datetime) -> History:
-    """Forget reports that no R4 window can reach: those superseded before `before`.
+def _day(instant: dt.datetime) -> dt.date:
+    """The Oslo date whose midnight R4 can ask about last before `instant`: (midnight D, midnight D+1]."""
+    return local_date(instant - _JUST_BEFORE)
 
-    The last report before `before` stays (it says what held at that instant), so the current
-    status and every look-back from `before` on are unchanged, whatever order reports came in.
-    """
-    keep_from = 0
-    for index, report in enumerate(history):
-        if report.gen_date >= before:
-            break
-        keep_from = index
-    return history[keep_from:] if keep_from else history
+
+_JUST_BEFORE = dt.timedelta(microseconds=1)
+
+
+def _compacted(reports: tuple[StatusReport, ...]) -> tuple[StatusReport, ...]:
+    """Keep the first report of each stretch of equal status and the last one of each of its days."""
+    kept = []
+    last = len(reports) - 1
+    for index, report in enumerate(reports):
+        first_of_stretch = index == 0 or reports[index - 1].on != report.on
+        following = reports[index + 1] if index < last else None
+        kept_for_r4 = (
+            following is None
+            or following.on != report.on  # the last of its stretch
+            or (not report.on and _day(following.gen_date) != _day(report.gen_date))  # an "off": its day's last
+            or following.gen_date == report.gen_date  # a tie is kept: R1 breaks it by MsgId
+        )
+        if first_of_stretch or kept_for_r4:
+            kept.append(report)
+    return tuple(kept)
+
+
+def _folded(history: ProcessHistory, reports: tuple[StatusReport, ...]) -> ProcessHistory:
+    """Fold the oldest reports beyond `RECENT_REPORTS` into the summary (R4 needs only its end)."""
+    on_until, folded = history.on_until, history.folded
+    while len(reports) > RECENT_REPORTS:
+        oldest, successor = reports[0], reports[1]
+        if oldest.on and successor.gen_date > oldest.gen_date and (on_until is None or successor.gen_date > on_until):
+            on_until = successor.gen_date
+        reports, folded = reports[1:], True
+    return ProcessHistory(reports=reports, on_until=on_until, folded=folded)
 
 
 def is_on(history: History) -> bool:
@@ -77,10 +155,13 @@ def was_on_since(history: History, start: dt.datetime) -> bool:
     """R4: on at any instant from `start` on, judged by GenDate.
 
     Report i holds from its GenDate until the next report's GenDate; a report followed by one with
-    the same GenDate never held (it lost the tie).
+    the same GenDate never held (it lost the tie). Folded reports answer through `on_until`.
     """
+    history = _as_history(history)
+    if history.on_until is not None and history.on_until > start:
+        return True
     end: dt.datetime | None = None
-    for report in reversed(history):
+    for report in reversed(history.reports):
         if end is not None and end <= start:
             return False
         if report.on and (end is None or end > report.gen_date):
@@ -123,7 +204,16 @@ class PairFacts(_State):
     office_her_id: int
     practitioner_hpr: str
     listed: bool = True
-    processes: dict[Process, History] = {}
+    processes: dict[Process, ProcessHistory] = {}
+
+    @field_validator("processes", mode="before")
+    @classmethod
+    def _histories(cls, value: object) -> object:
+        """A bare tuple of reports (in R1 order) is a history that has folded nothing yet."""
+        if isinstance(value, dict):
+            return {k: ({"reports": v} if isinstance(v, (tuple, list)) else v) for k, v in value.items()}
+        return value
+
     absences: dict[str, Absence] = {}
     substitutes: tuple[SubstitutePeriod, ...] = ()
 
@@ -165,6 +255,19 @@ class PairState(_State):
     def key(self) -> tuple[int, str]:
         return (self.facts.office_her_id, self.facts.practitioner_hpr)
 
+    def to_json(self) -> str:
+        """The stored form: a versioned document of its own (`persisted`), not this model's dump."""
+        from .persisted import dump_pair
+
+        return dump_pair(self)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Self:
+        """Any stored form this release knows, older versions migrated (`persisted`)."""
+        from .persisted import load_pair
+
+        return cls.model_validate(load_pair(text))
+
 
 class OfficeState(_State):
     """What is known per office: its behandleroversikt and where its absences live."""
@@ -178,6 +281,19 @@ class OfficeState(_State):
     absence_owner: dict[str, str] = {}
     #: absence ids deleted, known or not (R14: a later registration must not bring them back).
     deleted_absences: frozenset[str] = frozenset()
+
+    def to_json(self) -> str:
+        """The stored form: a versioned document of its own (`persisted`), not this model's dump."""
+        from .persisted import dump_office
+
+        return dump_office(self)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Self:
+        """Any stored form this release knows, older versions migrated (`persisted`)."""
+        from .persisted import load_office
+
+        return cls.model_validate(load_office(text))
 
     def is_listed(self, hpr: str | None) -> bool:
         """R13: the practitioner appears in the office's latest behandleroversikt."""

@@ -3,6 +3,8 @@
 The checks run in the order that decides how a refusal can be answered: first what makes the
 message unreadable (error queue, to whoever the AMQP headers name), then whether its sender can be
 trusted (R13), and only then what is answered with an AppRec to the sender office (R15).
+Whether a GenDate lies too far ahead of the clock (R1, X99) is the domain's rule, decided where
+the command is applied (`adapter.domain.engine.clock_refusal`), not here.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from adapter.messages.envelope import (
     read_envelope,
 )
 from adapter.messages.errors import (
-    GenDateInFuture,
     InboundError,
     InvalidMessage,
     InvalidPatientId,
@@ -41,8 +42,6 @@ from adapter.messages.payloads import MAPPERS, MessageCommand
 from adapter.messages.privacy import PersonalDataFilter
 from adapter.messages.xmlsafe import Limits, parse_xml
 
-#: R1: how far ahead of the adapter's clock a GenDate may be.
-MAX_CLOCK_SKEW = dt.timedelta(minutes=10)
 _HPR = re.compile(r"[0-9]{6,9}")
 _HER_ID = re.compile(r"[0-9]{1,9}")
 
@@ -107,8 +106,6 @@ def _parse(body: bytes, now: dt.datetime, claimed_sender: object, limits: Limits
         )
     if envelope.msg_type not in MAPPERS:
         raise UnsupportedMessageType(f"message type {envelope.msg_type} is not supported", envelope=envelope)
-    if envelope.gen_date - now > MAX_CLOCK_SKEW:
-        raise GenDateInFuture("GenDate is more than 10 minutes ahead of the adapter's clock", envelope=envelope)
     if mig_version(msghead) != MIG_VERSION:
         raise InvalidMessage(f"MIGversion must be {MIG_VERSION!r}", envelope=envelope)
     for kind, value in patient_idents(msghead):

@@ -8,6 +8,7 @@ without re-checking what the schema guarantees; what a schema cannot say is chec
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -102,35 +103,35 @@ def roster(payload: etree._Element, envelope: Envelope) -> ReplaceRoster:
 
 def dialogue_note(service: Service) -> Mapper:
     """Dialogmelding 1.1 Notat → DialogueNote in the conversation the envelope names (R7)."""
+    return functools.partial(_dialogue_note, service)
 
-    def mapper(payload: etree._Element, envelope: Envelope) -> DialogueNote:
-        ns = {"dia": DIALOG_NS}
-        if etree.QName(payload).localname != "Dialogmelding":
-            raise InvalidMessage("the payload is not a Dialogmelding", envelope=envelope)
-        found = [note.find("dia:TemaKodet", ns) for note in payload.iterfind("dia:Notat", ns)]
-        if not found:
-            raise InvalidMessage("the Dialogmelding has no Notat", envelope=envelope)
-        codes = [code for code in found if code is not None]
-        if len(codes) < len(found):
-            raise InvalidMessage("a Notat has no TemaKodet", envelope=envelope)
-        if envelope.conversation_ref is None:
-            raise InvalidMessage(
-                "a note must name its conversation in ConversationRef/RefToConversation",
-                envelope=envelope,
-            )
-        # A note that closes the conversation decides, wherever it stands in the message.
-        code = next((c for c in codes if c.get("V", "").strip() in CLOSING_CODES), codes[0])
-        return _from_office(
-            DialogueNote,
-            envelope,
-            practitioner_hpr=envelope.sender_hpr,
-            service=service,
-            conversation_ref=envelope.conversation_ref,
-            code=(code.get("V") or "").strip() or None,
-            code_system=(code.get("S") or "").strip() or None,
+
+def _dialogue_note(service: Service, payload: etree._Element, envelope: Envelope) -> DialogueNote:
+    ns = {"dia": DIALOG_NS}
+    if etree.QName(payload).localname != "Dialogmelding":
+        raise InvalidMessage("the payload is not a Dialogmelding", envelope=envelope)
+    found = [note.find("dia:TemaKodet", ns) for note in payload.iterfind("dia:Notat", ns)]
+    if not found:
+        raise InvalidMessage("the Dialogmelding has no Notat", envelope=envelope)
+    codes = [code for code in found if code is not None]
+    if len(codes) < len(found):
+        raise InvalidMessage("a Notat has no TemaKodet", envelope=envelope)
+    if envelope.conversation_ref is None:
+        raise InvalidMessage(
+            "a note must name its conversation in ConversationRef/RefToConversation",
+            envelope=envelope,
         )
-
-    return mapper
+    # A note that closes the conversation decides, wherever it stands in the message.
+    code = next((c for c in codes if c.get("V", "").strip() in CLOSING_CODES), codes[0])
+    return _from_office(
+        DialogueNote,
+        envelope,
+        practitioner_hpr=envelope.sender_hpr,
+        service=service,
+        conversation_ref=envelope.conversation_ref,
+        code=(code.get("V") or "").strip() or None,
+        code_system=(code.get("S") or "").strip() or None,
+    )
 
 
 #: Supported MsgHead types: the payload namespace each requires, and its mapper.

@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..domain.model import BookingMode, Service, Status
+from ..domain.model import SERVICE_LABELS, BookingMode, Service, Status
 
 MONTHS = (
     "januar",
@@ -32,12 +32,7 @@ MONTHS = (
 )
 
 #: The buttons on the fastlegepanel, in the portal's order, as Helsenorge labels them.
-LABELS: dict[Service, str] = {
-    Service.TIMEBESTILLING: "Bestill time",
-    Service.RESEPTFORNYELSE: "Forny resept",
-    Service.E_KONSULTASJON: "Start e-konsultasjon",
-    Service.KONTAKT_LEGEKONTORET: "Kontakt legekontoret",
-}
+LABELS: dict[Service, str] = {service: SERVICE_LABELS[service].button for service in Service}
 
 BOOKING_MODES: dict[BookingMode, str] = {
     BookingMode.CALENDAR: "timebestilling i kalender",

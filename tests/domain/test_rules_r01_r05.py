@@ -311,23 +311,46 @@ def test_r5_every_event_carries_all_four_services():
     assert (event.office_her_id, event.practitioner_hpr) == (OFFICE, ASTRID)
 
 
-def test_r1_r4_history_older_than_any_look_back_is_forgotten_without_changing_the_outcome() -> None:
-    """Status history is bounded: reports superseded more than 400 days ago are dropped, but the
-    last one before that point stays, so the current status and R4's look-back are unchanged."""
-    import datetime as dt
+def test_r1_r4_history_folded_beyond_the_recent_reports_without_changing_the_outcome() -> None:
+    """Status history is bounded: beyond RECENT_REPORTS the oldest reports are folded into the end
+    of their latest stretch on, so the current status and R4's look-back are unchanged."""
+    from adapter.domain.state import RECENT_REPORTS, ProcessHistory, StatusReport, was_on_since, with_report
 
-    from adapter.domain.state import StatusReport, pruned, was_on_since
-
-    oslo = dt.timezone(dt.timedelta(hours=1))
-    day = lambda y, m, d: dt.datetime(y, m, d, tzinfo=oslo)  # noqa: E731
-    history = (
+    day = lambda y, m, d: oslo(y, m, d)  # noqa: E731
+    reports = [
         StatusReport(gen_date=day(2020, 1, 1), msg_id="a", on=True),
         StatusReport(gen_date=day(2021, 1, 1), msg_id="b", on=False),
         StatusReport(gen_date=day(2022, 1, 1), msg_id="c", on=True),
-        StatusReport(gen_date=day(2024, 1, 1), msg_id="d", on=False),
-    )
-    cut = pruned(history, day(2023, 1, 1))
-    assert [r.msg_id for r in cut] == ["c", "d"]
-    for since in (day(2023, 1, 1), day(2023, 6, 1), day(2024, 6, 1)):
-        assert was_on_since(cut, since) == was_on_since(history, since)
-    assert pruned(history, day(2019, 1, 1)) == history
+        StatusReport(gen_date=day(2022, 6, 1), msg_id="d", on=False),
+    ] + [StatusReport(gen_date=day(2023, 1, n), msg_id=f"e{n:02}", on=n % 2 == 0) for n in range(1, 2 * RECENT_REPORTS)]
+    history = ProcessHistory()
+    for report in reports:
+        history = with_report(history, report)
+    assert history.folded and len(history) == RECENT_REPORTS
+    assert history[-1] == reports[-1]  # R1: the newest still wins
+    verbatim = tuple(reports)
+    for since in (day(2019, 1, 1), day(2021, 6, 1), day(2022, 5, 31), day(2022, 6, 2), day(2023, 1, 3)):
+        assert was_on_since(history, since) == was_on_since(verbatim, since), since
+    assert was_on_since(history, day(2022, 5, 31)) and not was_on_since(history, day(2023, 1, 30))
+
+
+def test_r3_r4_a_run_longer_than_a_year_still_sees_the_service_on_before_it():
+    """Issue 15: services on, Forny resept switched off 20 January 2023; absences 1 February 2023 to
+    31 January 2024 and 1 February to 31 March 2024 touch (one run, R3). On 1 March 2024 EPJ repeats
+    "Forny resept off": R4 still looks back to 2 January 2023, nothing changes, nothing is published."""
+    world = World(now=oslo(2023, 1, 2))
+    switched_on(world, oslo(2023, 1, 2), *ALL_FOUR_ON)
+    off = oslo(2023, 1, 20, 15)
+    world.send(status(off, off=[Process.RESEPTFORNYELSE]), at=off)
+    world.send(absence("year", "2023-02-01", "2024-01-31", [RESEPT]), at=off)
+    world.send(absence("more", "2024-02-01", "2024-03-31", [RESEPT]), at=off)
+    for month in range(2, 13):  # hourly-sync style traffic for a year: the same report again and again
+        for hour in (8, 12, 16):
+            at = oslo(2023, month, 15, hour)
+            world.send(status(at, off=[Process.RESEPTFORNYELSE], on=[Process.EKONTAKT]), at=at)
+    world.tick(oslo(2024, 3, 1, 9))
+    assert (world.status(RESEPT), world.reopens_on(RESEPT)) == (TC, d("2024-04-01"))
+    before = len(world.events)
+    again = world.send(status(oslo(2024, 3, 1, 10), off=[Process.RESEPTFORNYELSE]), at=oslo(2024, 3, 1, 10))
+    assert again.events == () and len(world.events) == before
+    assert world.status(RESEPT) is TC

@@ -256,7 +256,7 @@ def test_r10_warning_names_the_absence_that_ends_the_run():
 
 
 def test_r10_deleting_the_absence_during_its_run_warns_too():
-    """Engine reading: any TEMPORARILY_CLOSED -> NOT_OFFERED of a listed practitioner is R10's case."""
+    """R10: deleting the absence ends the run; the service is still off, so the GP is warned."""
     world = holiday_with_ekons_off()
     world.tick(oslo(2024, 1, 16))
     world.send(delete("a1"), at=oslo(2024, 1, 16, 9))

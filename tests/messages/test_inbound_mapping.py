@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from msgsupport import NOW, OSLO, PATIENT_FNR, example, variant
 
+from adapter.domain import engine
 from adapter.domain.model import (
     DialogueNote,
     Practitioner,
@@ -235,9 +236,13 @@ def test_a_gendate_exactly_ten_minutes_ahead_is_accepted() -> None:
 
 
 def test_a_gendate_more_than_ten_minutes_ahead_is_x99() -> None:
+    """R1's clock check is the domain's, one rule for every command (the edge only reads the GenDate)."""
     body = example("tjenestestatus-epj.xml")
-    error = refuse(body, errors.GenDateInFuture, now=EPJ_GENDATE - dt.timedelta(minutes=10, seconds=1))
-    assert_answered_by_apprec(error, "X99")
+    now = EPJ_GENDATE - dt.timedelta(minutes=10, seconds=1)
+    inbound = accept(body, now=now)
+    rejection = engine.clock_refusal(inbound.command.message, now)
+    assert rejection is not None and rejection.code == "X99"
+    assert engine.clock_refusal(inbound.command.message, now + dt.timedelta(seconds=1)) is None
 
 
 def test_now_must_be_an_instant() -> None:
@@ -447,3 +452,27 @@ def test_each_error_has_one_code_one_condition_and_a_stable_event_id(
 def test_event_ids_are_unique_and_every_code_is_used() -> None:
     assert len({error_type.event_id for error_type in ERROR_TYPES}) == len(ERROR_TYPES)
     assert {error_type.code for error_type in ERROR_TYPES} == set(CODE_NAMES_8221)
+
+
+# --- the payload: exactly one element in Content (issue 15) -----------------------------------
+
+
+@pytest.mark.parametrize("name", ["tjenestestatus-epj.xml", "behandleroversikt.xml", "dialog-avsluttet.xml"])
+@pytest.mark.parametrize("content", ["<Content></Content>", "<Content/>", "<Content>  text only </Content>", "twice"])
+def test_an_empty_or_multi_element_content_is_t02(name: str, content: str) -> None:
+    """R15: answered with an AppRec T02 like any payload that does not validate, never an exception
+    the worker would redeliver until the message is dead-lettered."""
+    body = example(name).decode("utf-8")
+    start, end = body.index("<Content>"), body.index("</Content>") + len("</Content>")
+    inner = body[start + len("<Content>") : end - len("</Content>")]
+    replaced = f"<Content>{inner}{inner}</Content>" if content == "twice" else content
+    error = refuse((body[:start] + replaced + body[end:]).encode("utf-8"), errors.InvalidMessage)
+    assert_answered_by_apprec(error, "T02")
+    assert "exactly one element" in error.description
+
+
+def test_a_document_without_content_is_t02() -> None:
+    body = example("tjenestestatus-epj.xml").decode("utf-8")
+    start, end = body.index("<Content>"), body.index("</Content>") + len("</Content>")
+    error = refuse((body[:start] + body[end:]).encode("utf-8"), errors.InvalidMessage)
+    assert_answered_by_apprec(error, "T02")

@@ -8,6 +8,8 @@ import sys
 import pytest
 from msgsupport import NOW, PATIENT_FNR, PATIENT_NAMES, XML_EXAMPLES, example, variant
 
+from adapter.domain import engine
+from adapter.domain.state import OfficeState
 from adapter.messages.apprec import build_apprec, build_error_report
 from adapter.messages.errors import InboundError
 from adapter.messages.inbound import parse_message
@@ -19,7 +21,6 @@ REFUSALS = {
     "E31": [(PATIENT_FNR, BAD_FNR)],
     "T02": [("<ConversationRef>", "<!--"), ("</ConversationRef>", "-->")],
     "E21": [("<Id>8093244</Id>", "<Id>1</Id>")],
-    "X99": [("2023-12-21T11:20:00", "2025-12-21T11:20:00")],
     "T10": [("DIALOG_INNBYGGER_EKONSULTASJON", "DIALOG_INNBYGGER_TEST")],
 }
 SECRETS = (PATIENT_FNR, BAD_FNR, *PATIENT_NAMES)
@@ -86,6 +87,21 @@ def test_refusing_a_message_about_a_patient_tells_nothing_about_them(
     assert_free_of_personal_data(f"{error} {error.description} {error.envelope!r}")
     apprec = build_apprec(error.envelope, ok=False, errors=[(error.code, error.description)], gen_date=NOW)
     assert_free_of_personal_data(apprec.decode("utf-8"))
+
+
+def test_a_message_about_a_patient_refused_by_the_domain_tells_nothing_about_them(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """X99 (R1: GenDate too far ahead) is decided by the domain; its AppRec says nothing of the patient."""
+    caplog.set_level(logging.DEBUG)
+    inbound = parse_message(variant("dialog-avsluttet.xml", ("2023-12-21T11:20:00", "2025-12-21T11:20:00")), now=NOW)
+    office = OfficeState(her_id=inbound.command.office_her_id)
+    outcome = engine.note_dialogue(office, inbound.command, already_closed=False, now=NOW)
+    rejection = outcome.rejection
+    assert rejection is not None and rejection.code == "X99" and outcome.events == ()
+    apprec = build_apprec(inbound.envelope, ok=False, errors=[(rejection.code, rejection.reason)], gen_date=NOW)
+    assert_free_of_personal_data(messages_of(caplog))
+    assert_free_of_personal_data(f"{rejection} {apprec.decode('utf-8')}")
 
 
 def test_a_spoofed_message_about_a_patient_is_reported_without_them(

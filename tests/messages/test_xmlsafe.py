@@ -9,6 +9,7 @@ parser read further.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
 import socket
@@ -311,3 +312,28 @@ def test_damaged_examples_get_a_typed_answer(cut: int, byte: int) -> None:
     for candidate in (bytes(body), bytes(body[:cut])):
         with contextlib.suppress(InboundError):
             parse_message(candidate, now=NOW)
+
+
+# --- pinned by mutation testing (issue 15) ----------------------------------------------------
+
+
+def test_the_depth_count_goes_down_after_a_closed_sibling() -> None:
+    """Depth is nesting, not the number of elements seen: siblings at the limit are fine."""
+    siblings = b"<r>" + b"<a><b/></a>" * 100 + b"</r>"
+    assert len(parse_xml(siblings, Limits(max_depth=3))) == 100
+    assert isinstance(refusal(b"<r><a><b><c/></b></a></r>", Limits(max_depth=3)), TooDeep)
+
+
+def test_a_body_of_exactly_the_size_limit_is_read_and_one_byte_more_is_not() -> None:
+    body = b"<a>" + b" " * 93 + b"</a>"
+    assert len(body) == 100
+    assert parse_xml(body, Limits(max_bytes=100)) is not None
+    assert isinstance(refusal(body + b" ", Limits(max_bytes=100)), TooLarge)
+
+
+def test_utf_16_with_a_byte_order_mark_declaring_utf_16le_is_read() -> None:
+    """XML 1.0 appendix F: the BOM says UTF-16 little-endian and the declaration agrees."""
+    body = codecs.BOM_UTF16_LE + DECLARED.format("UTF-16LE").encode("utf-16-le")
+    assert parse_xml(body).text == "PÅ"
+    big_endian = codecs.BOM_UTF16_BE + DECLARED.format("UTF-16LE").encode("utf-16-be")
+    assert isinstance(refusal(big_endian), BadEncoding)

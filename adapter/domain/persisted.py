@@ -1,0 +1,378 @@
+"""The stored form of the state: a versioned document of its own, not the portal's wire model.
+
+Stores keep a pair's and an office's state as an opaque JSON text. That text is a document with a
+schema version (`{"v": 2, ...}`) whose shape is written out here field by field, so the wire models
+of the events (`Availability`, extra="forbid") can gain, lose or rename fields without making a
+single stored pair unreadable: reading picks the fields it knows by name, ignores the rest, and
+gives defaults to what an older document lacks. Each older version is migrated on read:
+
+- v1 (release 0.1.0, no "v"): `PairState`/`OfficeState` dumped as pydantic models, each process's
+  whole status history verbatim. Its history is compacted into today's bounded form on the way in.
+
+Pure functions, no I/O: text in, state out, and back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .events import Availability, BookingView, ConsultationView, ServicesView, ServiceView, SubstituteView
+from .model import BookingMode, Practitioner, Process, Service, Status, SubstituteFor
+from .state import (
+    EMPTY_HISTORY,
+    Absence,
+    OfficeState,
+    PairFacts,
+    PairState,
+    ProcessHistory,
+    StatusReport,
+    SubstitutePeriod,
+    with_report,
+)
+
+#: The version written; every older one is migrated on read.
+SCHEMA_VERSION = 2
+
+Document = dict[str, Any]
+
+
+class UnreadableState(ValueError):
+    """A stored state this release cannot read (a newer version, or not a state at all)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Pairs
+# ---------------------------------------------------------------------------------------------
+
+
+def dump_pair(pair: PairState) -> str:
+    facts = pair.facts
+    document: Document = {
+        "v": SCHEMA_VERSION,
+        "office": facts.office_her_id,
+        "hpr": facts.practitioner_hpr,
+        "listed": facts.listed,
+        "processes": {process.value: _history(history) for process, history in facts.processes.items()},
+        "absences": [
+            {
+                "id": a.absence_id,
+                "from": a.from_date.isoformat(),
+                "to": a.to_date.isoformat(),
+                "services": sorted(s.value for s in a.services),
+                "registered_at": a.registered_at.isoformat(),
+            }
+            for a in facts.absences.values()
+        ],
+        "substitutes": [
+            {"hpr": p.hpr, "name": p.name, "from": p.from_date.isoformat(), "to": _date_text(p.to_date)}
+            for p in facts.substitutes
+        ],
+        "published": _published(pair.published),
+        "sequence": pair.sequence,
+        "warnings_sent": pair.warnings_sent,
+        "warned": sorted([absence_id, hpr] for absence_id, hpr in pair.warned),
+        "closed_by": {service.value: absence_id for service, absence_id in pair.closed_by.items()},
+        "as_of": _instant_text(pair.as_of),
+    }
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
+def load_pair(text: str | bytes) -> PairState:
+    document = _document(text)
+    if "v" not in document:
+        document = _pair_v1_to_v2(document)
+    _check_version(document)
+    facts = PairFacts(
+        office_her_id=document["office"],
+        practitioner_hpr=document["hpr"],
+        listed=document.get("listed", True),
+        processes={Process(name): _read_history(h) for name, h in document.get("processes", {}).items()},
+        absences={a["id"]: _read_absence(a) for a in document.get("absences", [])},
+        substitutes=tuple(
+            SubstitutePeriod(hpr=p["hpr"], name=p.get("name", ""), from_date=p["from"], to_date=p.get("to"))
+            for p in document.get("substitutes", [])
+        ),
+    )
+    return PairState(
+        facts=facts,
+        published=_read_published(document.get("published")),
+        sequence=document.get("sequence", 0),
+        warnings_sent=document.get("warnings_sent", 0),
+        warned=frozenset((a, s) for a, s in document.get("warned", [])),
+        closed_by={Service(k): v for k, v in document.get("closed_by", {}).items()},
+        as_of=document.get("as_of"),
+    )
+
+
+def _history(history: ProcessHistory) -> Document:
+    return {
+        "reports": [[r.gen_date.isoformat(), r.msg_id, r.on] for r in history.reports],
+        "on_until": _instant_text(history.on_until),
+        "folded": history.folded,
+    }
+
+
+def _read_history(document: Mapping[str, Any]) -> ProcessHistory:
+    reports = tuple(
+        StatusReport(gen_date=dt.datetime.fromisoformat(gen), msg_id=msg_id, on=on)
+        for gen, msg_id, on in document.get("reports", [])
+    )
+    return ProcessHistory(reports=reports, on_until=document.get("on_until"), folded=document.get("folded", False))
+
+
+def _read_absence(document: Mapping[str, Any]) -> Absence:
+    return Absence(
+        absence_id=document["id"],
+        from_date=document["from"],
+        to_date=document["to"],
+        services=frozenset(Service(s) for s in document["services"]),
+        registered_at=document["registered_at"],
+    )
+
+
+def _published(availability: Availability) -> Document:
+    services: Document = {}
+    for service in Service:
+        view = availability.services.of(service)
+        entry: Document = {
+            "status": view.status.value,
+            "reopens_on": _date_text(view.reopens_on),
+            "info_visible": view.info_visible,
+        }
+        if isinstance(view, BookingView):
+            entry["booking_mode"] = view.booking_mode.value if view.booking_mode else None
+        if isinstance(view, ConsultationView):
+            entry["accepts_replies"] = view.accepts_replies
+        services[service.value] = entry
+    substitute = availability.substitute
+    return {
+        "services": services,
+        "panel_info_visible": availability.panel_info_visible,
+        "substitute": None
+        if substitute is None
+        else {
+            "hpr": substitute.hpr,
+            "name": substitute.name,
+            "from": substitute.from_date.isoformat(),
+            "to": _date_text(substitute.to_date),
+        },
+    }
+
+
+def _read_published(document: Mapping[str, Any] | None) -> Availability:
+    """What the portal was last told, from the fields this release knows (R8 fills the gaps)."""
+    if document is None:
+        return PairState.model_fields["published"].default  # type: ignore[no-any-return]
+    services = document.get("services", {})
+
+    def common(service: Service) -> dict[str, Any]:
+        entry = services.get(service.value, {})
+        status = Status(entry.get("status", Status.NOT_OFFERED))
+        return {
+            "status": status,
+            "reopens_on": entry.get("reopens_on"),
+            "info_visible": entry.get("info_visible", status is not Status.NOT_OFFERED),
+        }
+
+    booking = services.get(Service.TIMEBESTILLING.value, {})
+    consultation = services.get(Service.E_KONSULTASJON.value, {})
+    mode = booking.get("booking_mode")
+    views = ServicesView(
+        TIMEBESTILLING=BookingView(
+            **common(Service.TIMEBESTILLING), booking_mode=BookingMode(mode) if mode is not None else None
+        ),
+        RESEPTFORNYELSE=ServiceView(**common(Service.RESEPTFORNYELSE)),
+        E_KONSULTASJON=ConsultationView(
+            **common(Service.E_KONSULTASJON), accepts_replies=consultation.get("accepts_replies", False)
+        ),
+        KONTAKT_LEGEKONTORET=ServiceView(**common(Service.KONTAKT_LEGEKONTORET)),
+    )
+    substitute = document.get("substitute")
+    return Availability(
+        services=views,
+        panel_info_visible=document.get(
+            "panel_info_visible", any(views.of(s).status is not Status.NOT_OFFERED for s in Service)
+        ),
+        substitute=None
+        if substitute is None
+        else SubstituteView(
+            hpr=substitute["hpr"],
+            name=substitute.get("name", ""),
+            from_date=substitute["from"],
+            to_date=substitute.get("to"),
+        ),
+    )
+
+
+def _pair_v1_to_v2(v1: Mapping[str, Any]) -> Document:
+    """Release 0.1.0's `PairState.model_dump_json()`; its verbatim histories compacted as today's."""
+    facts = v1["facts"]
+    processes = {}
+    for name, reports in facts.get("processes", {}).items():
+        history = EMPTY_HISTORY
+        for r in reports:
+            history = with_report(
+                history, StatusReport(gen_date=dt.datetime.fromisoformat(r["gen_date"]), msg_id=r["msg_id"], on=r["on"])
+            )
+        processes[name] = _history(history)
+    published = v1.get("published")
+    if published is not None and published.get("substitute") is not None:
+        sub = published["substitute"]  # dumped by field name, not by the wire's alias
+        published = {
+            **published,
+            "substitute": {
+                **sub,
+                "from": sub.get("from_date", sub.get("from")),
+                "to": sub.get("to_date", sub.get("to")),
+            },
+        }
+    return {
+        "v": 2,
+        "office": facts["office_her_id"],
+        "hpr": facts["practitioner_hpr"],
+        "listed": facts.get("listed", True),
+        "processes": processes,
+        "absences": [
+            {
+                "id": a["absence_id"],
+                "from": a["from_date"],
+                "to": a["to_date"],
+                "services": a["services"],
+                "registered_at": a["registered_at"],
+            }
+            for a in facts.get("absences", {}).values()
+        ],
+        "substitutes": [
+            {"hpr": p["hpr"], "name": p.get("name", ""), "from": p["from_date"], "to": p.get("to_date")}
+            for p in facts.get("substitutes", [])
+        ],
+        "published": published,
+        "sequence": v1.get("sequence", 0),
+        "warnings_sent": v1.get("warnings_sent", 0),
+        "warned": v1.get("warned", []),
+        "closed_by": v1.get("closed_by", {}),
+        "as_of": v1.get("as_of"),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Offices
+# ---------------------------------------------------------------------------------------------
+
+
+def dump_office(office: OfficeState) -> str:
+    document: Document = {
+        "v": SCHEMA_VERSION,
+        "her_id": office.her_id,
+        "roster": None
+        if office.roster is None
+        else [
+            {
+                "hpr": p.hpr,
+                "her_id": p.her_id,
+                "given_name": p.given_name,
+                "family_name": p.family_name,
+                "role": p.role,
+                "covers": None
+                if p.covers is None
+                else {
+                    "gp_hpr": p.covers.gp_hpr,
+                    "from": p.covers.from_date.isoformat(),
+                    "to": _date_text(p.covers.to_date),
+                },
+            }
+            for p in office.roster.values()
+        ],
+        "roster_version": None
+        if office.roster_version is None
+        else [office.roster_version[0].isoformat(), office.roster_version[1]],
+        "absence_owner": dict(office.absence_owner),
+        "deleted_absences": sorted(office.deleted_absences),
+    }
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
+def load_office(text: str | bytes) -> OfficeState:
+    document = _document(text)
+    if "v" not in document:
+        document = _office_v1_to_v2(document)
+    _check_version(document)
+    roster = document.get("roster")
+    version = document.get("roster_version")
+    return OfficeState(
+        her_id=document["her_id"],
+        roster=None if roster is None else {p["hpr"]: _read_practitioner(p) for p in roster},
+        roster_version=None if version is None else (version[0], version[1]),
+        absence_owner=document.get("absence_owner", {}),
+        deleted_absences=frozenset(document.get("deleted_absences", [])),
+    )
+
+
+def _read_practitioner(document: Mapping[str, Any]) -> Practitioner:
+    covers = document.get("covers")
+    return Practitioner(
+        hpr=document["hpr"],
+        her_id=document.get("her_id"),
+        given_name=document.get("given_name", ""),
+        family_name=document.get("family_name", ""),
+        role=document["role"],
+        covers=None
+        if covers is None
+        else SubstituteFor(gp_hpr=covers["gp_hpr"], from_date=covers["from"], to_date=covers.get("to")),
+    )
+
+
+def _office_v1_to_v2(v1: Mapping[str, Any]) -> Document:
+    """Release 0.1.0's `OfficeState.model_dump_json()`: the roster was a mapping by HPR."""
+    roster = v1.get("roster")
+    return {
+        "v": 2,
+        "her_id": v1["her_id"],
+        "roster": None
+        if roster is None
+        else [
+            {
+                **p,
+                "covers": None
+                if p.get("covers") is None
+                else {
+                    "gp_hpr": p["covers"]["gp_hpr"],
+                    "from": p["covers"]["from_date"],
+                    "to": p["covers"].get("to_date"),
+                },
+            }
+            for p in roster.values()
+        ],
+        "roster_version": v1.get("roster_version"),
+        "absence_owner": v1.get("absence_owner", {}),
+        "deleted_absences": v1.get("deleted_absences", []),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _document(text: str | bytes) -> Document:
+    try:
+        document = json.loads(text)
+    except ValueError as error:
+        raise UnreadableState(f"not JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise UnreadableState("a stored state is a JSON object")
+    return document
+
+
+def _check_version(document: Mapping[str, Any]) -> None:
+    if document.get("v") != SCHEMA_VERSION:
+        raise UnreadableState(f"stored state version {document.get('v')!r}; this release reads 1 and {SCHEMA_VERSION}")
+
+
+def _instant_text(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _date_text(value: dt.date | None) -> str | None:
+    return None if value is None else value.isoformat()

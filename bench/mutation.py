@@ -1,0 +1,242 @@
+"""Mutation testing of the core: which breaks of `adapter/domain` and the XML edge no test notices.
+
+Runs mutmut 3 (`pip install mutmut`) over a copy of the tree (the working tree, or a git revision
+with `--rev`), so the checkout is never touched. Every mutant (a comparison flipped, a constant
+moved, a condition negated, a statement dropped …) is run against `tests/domain` and
+`tests/messages`; a mutant no test kills "survives". Prints the score and every survivor with its
+diff, minus the survivors listed in `bench/mutation-equivalent.txt` as equivalent (no behaviour
+can change), each with its reason. Aim: every survivor killed by a test or named equivalent.
+
+    python bench/mutation.py [--rev REV] [--only GLOB ...] [--jobs N] [--keep DIR]
+
+Mutant names (`module.x_function__mutmut_N`) are stable while the function's code is; the script
+says which listed equivalents no longer match a survivor, so the list can be kept current.
+Takes a while on two cores: run it in the background.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tokenize
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+EQUIVALENT = Path(__file__).resolve().parent / "mutation-equivalent.txt"
+#: What is mutated by default: the pure core and the XML edge it trusts.
+DEFAULT_ONLY = [
+    "adapter/domain/*",
+    "adapter/messages/inbound.py",
+    "adapter/messages/payloads.py",
+    "adapter/messages/xmlsafe.py",
+]
+TESTS = ["tests/domain", "tests/messages"]
+_RESULT = re.compile(r"^\s*(?P<name>\S+__mutmut_\d+): (?P<status>.+?)\s*$")
+
+
+def equivalents(path: Path = EQUIVALENT) -> dict[str, str]:
+    """`name-or-glob  reason` per line; `#` starts a comment line."""
+    listed: dict[str, str] = {}
+    if not path.exists():
+        return listed
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, _, reason = line.strip().partition(" ")
+        listed[name] = reason.strip()
+    return listed
+
+
+def copy_tree(destination: Path, rev: str | None) -> None:
+    """The files git knows (tracked and untracked-but-not-ignored), from the work tree or a revision."""
+    if rev is not None:
+        archive = subprocess.run(["git", "-C", str(PROJECT), "archive", rev], check=True, capture_output=True)
+        subprocess.run(["tar", "-x", "-C", str(destination)], input=archive.stdout, check=True)
+        return
+    listed = subprocess.run(
+        ["git", "-C", str(PROJECT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        check=True,
+        capture_output=True,
+    ).stdout.split(b"\0")
+    for raw in filter(None, listed):
+        relative = raw.decode()
+        source = PROJECT / relative
+        if source.is_file():
+            target = destination / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+
+
+def configure(root: Path, only: list[str], jobs: int) -> None:
+    """mutmut reads setup.cfg; the copy gets its own, the project's files stay as they are."""
+    config = root / "setup.cfg"
+    lines = [
+        "[mutmut]",
+        "source_paths=adapter/",
+        "only_mutate=" + "\n    ".join(["", *only]),
+        "pytest_add_cli_args_test_selection=" + "\n    ".join(["", *TESTS]),
+        "pytest_add_cli_args=-p no:cacheprovider -q",
+        "do_not_mutate=adapter/domain/__init__.py",
+        f"max_children={jobs}",
+        # adapter/published_schemas links to ../schemas: the XSDs the payload parser validates against
+        "also_copy=" + "\n    ".join(["", "schemas/", "adapter/published_schemas"]),
+        "",
+    ]
+    config.write_text("\n".join(lines), encoding="utf-8")
+    # The tests find ../shared beside the checkout; mutmut runs them from <copy>/mutants.
+    shared = PROJECT.parent / "shared"
+    if shared.exists():
+        (root / "shared").symlink_to(shared)
+
+
+def results(root: Path) -> dict[str, str]:
+    out = subprocess.run(
+        [sys.executable, "-m", "mutmut", "results", "--all", "true"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    found = {}
+    for line in out.stdout.splitlines():
+        if match := _RESULT.match(line):
+            found[match["name"]] = match["status"]
+    return found
+
+
+def diff_of(root: Path, name: str) -> list[str]:
+    out = subprocess.run([sys.executable, "-m", "mutmut", "show", name], cwd=root, capture_output=True, text=True)
+    return [
+        line for line in out.stdout.splitlines() if line.startswith(("+", "-")) and not line.startswith(("+++", "---"))
+    ]
+
+
+def _tokens(line: str) -> list[tuple[int, str]] | None:
+    try:
+        return [(t.type, t.string) for t in tokenize.generate_tokens(io.StringIO(line.strip() + "\n").readline)]
+    except (tokenize.TokenError, SyntaxError):
+        return None
+
+
+def text_only(diff: list[str]) -> bool:
+    """A mutant that changes only the wording of a string literal (`"XXtextXX"`, upper/lower case)
+    that nothing compares, looks up or keys on: a description, a reason or a log line."""
+    removed = [line[1:] for line in diff if line.startswith("-")]
+    added = [line[1:] for line in diff if line.startswith("+")]
+    if len(removed) != 1 or len(added) != 1:
+        return False
+    before, after = _tokens(removed[0]), _tokens(added[0])
+    if before is None or after is None or len(before) != len(after):
+        return False
+    changed = [i for i, (b, a) in enumerate(zip(before, after, strict=True)) if b != a]
+    if not changed or any(before[i][0] != tokenize.STRING or after[i][0] != tokenize.STRING for i in changed):
+        return False
+    if any(i + 1 < len(before) and before[i + 1][1] == ":" for i in changed):
+        return False  # a mapping's key
+    deciding = {
+        "==",
+        "!=",
+        "<",
+        ">",
+        "<=",
+        ">=",
+        "in",
+        "not",
+        "get",
+        "lookup",
+        "decode",
+        "startswith",
+        "endswith",
+        "fullmatch",
+        "match",
+        "find",
+        "findtext",
+        "iterfind",
+        "findall",
+        "QName",
+        "Literal",
+        "kind",
+        "code",
+    }
+    if any(t[1] in deciding for t in before):
+        return False  # the string is compared, looked up, or names something
+    # a refusal's code is not wording
+    return not any(
+        i >= 2 and before[i - 1][1] == "(" and before[i - 2][1] in ("rejected", "Rejection") for i in changed
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rev", help="mutate this git revision instead of the working tree")
+    parser.add_argument("--only", nargs="+", default=DEFAULT_ONLY, help="globs of the files to mutate")
+    parser.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 2) - 1))
+    parser.add_argument("--keep", type=Path, help="work in this directory and keep it (mutmut resumes there)")
+    parser.add_argument(
+        "--report-only", action="store_true", help="with --keep: report what a (possibly unfinished) run found"
+    )
+    args = parser.parse_args()
+
+    root = args.keep or Path(tempfile.mkdtemp(prefix="ddfl-mutation-"))
+    fresh = not (root / "setup.cfg").exists()
+    if fresh:
+        root.mkdir(parents=True, exist_ok=True)
+        copy_tree(root, args.rev)
+        configure(root, args.only, args.jobs)
+    started = time.monotonic()
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.jobs)]
+    if args.report_only:
+        command = ["true"]
+    run = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
+    elapsed = time.monotonic() - started
+    found = results(root)
+    if not found:
+        print(run.stdout[-3000:], run.stderr[-3000:], sep="\n", file=sys.stderr)
+        return 2
+
+    patterns = equivalents()
+    statuses: dict[str, int] = {}
+    for status in found.values():
+        statuses[status] = statuses.get(status, 0) + 1
+    survivors = sorted(n for n, s in found.items() if s == "survived")
+    listed = {n: reason for n in survivors for pattern, reason in patterns.items() if fnmatch.fnmatchcase(n, pattern)}
+    diffs = {n: diff_of(root, n) for n in survivors if n not in listed}
+    wording = [n for n, diff in diffs.items() if text_only(diff)]
+    equivalent = [n for n in survivors if n in listed]
+    unexplained = [n for n in survivors if n not in listed and n not in wording]
+    killed = statuses.get("killed", 0) + statuses.get("timeout", 0) + statuses.get("segfault", 0)
+    judged = killed + len(survivors)
+    print(f"mutation testing of {', '.join(args.only)} against {', '.join(TESTS)} ({args.rev or 'work tree'})")
+    print(f"  {len(found)} mutants in {elapsed:.0f} s: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
+    if judged:
+        behaviour = judged - len(wording)
+        print(f"  score: {killed}/{judged} killed = {100 * killed / judged:.1f}%")
+        print(f"  score of mutants that can change behaviour (not wording only): {100 * killed / behaviour:.1f}%")
+        print(f"  ... counting listed equivalents as killed: {100 * (killed + len(equivalent)) / behaviour:.1f}%")
+    print(
+        f"  survivors: {len(survivors)} ({len(wording)} change only the wording of a description or log line, "
+        f"{len(equivalent)} listed as equivalent, {len(unexplained)} unexplained)"
+    )
+    for name in unexplained:
+        print(f"  SURVIVED {name}")
+        print("\n".join("      " + line for line in diffs[name]))
+    for name in equivalent:
+        print(f"  equivalent {name}: {listed[name]}")
+    stale = sorted(p for p in patterns if not any(fnmatch.fnmatchcase(n, p) for n in survivors))
+    if stale:
+        print(f"  listed as equivalent but not a survivor now (update the list): {', '.join(stale)}")
+    if not args.keep:
+        shutil.rmtree(root, ignore_errors=True)
+    return 1 if unexplained else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
