@@ -14,6 +14,7 @@ from typing import Any
 from aio_pika.abc import AbstractRobustConnection
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
+from ..config import Settings, redacted
 from ..messages.privacy import PersonalDataFilter, mask
 from ..store.base import OutboxRow, Store
 
@@ -132,6 +133,8 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
         library.handlers.clear()
         library.propagate = True
         library.setLevel(library_level)
+    # aiormq logs every failed connection attempt at ERROR, beside aio-pika's own warning and ours.
+    logging.getLogger("aiormq.connection").setLevel(max(library_level, logging.CRITICAL if level != "DEBUG" else 0))
 
 
 class ConnectionWatch:
@@ -148,10 +151,13 @@ class ConnectionWatch:
 
     @property
     def connected(self) -> bool:
+        """Open, and usable again after a loss: aio-pika sets `connected` before it restores the
+        channels and consumers; only its reconnect callback says they are back."""
         connection = self.connection
         transport = connection.transport
         return (
-            not connection.is_closed
+            self.disconnected_at is None
+            and not connection.is_closed
             and connection.connected.is_set()
             and transport is not None
             and not transport.connection.is_closed
@@ -182,6 +188,18 @@ def _describe(error: BaseException | None) -> str | None:
         return None
     text = str(error).strip()
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def started_fields(settings: Settings, health: HealthServer | None) -> dict[str, Any]:
+    """What the start-up line names: where the adapter listens and writes, without credentials."""
+    return {
+        "broker": redacted(settings.amqp_url),
+        "store": redacted(settings.store_url),
+        "http_port": health.port if health is not None else None,
+        "inbound": settings.inbound_queue,
+        "absences": settings.absence_queue,
+        "portal": settings.portal_queue,
+    }
 
 
 async def store_commits(store: Store, now: dt.datetime, timeout: float = 5.0) -> bool:  # noqa: ASYNC109

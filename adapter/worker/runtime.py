@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 from faststream import AckPolicy, FastStream
 from faststream.rabbit import Channel, RabbitBroker
@@ -132,12 +132,12 @@ class Runtime:
             title=title,
             description=description,
         )
-        async def on_message(body: bytes) -> None:
+        async def on_message(body: Any) -> None:  # bytes: see _raw_body (Any keeps the AsyncAPI document)
             message: RabbitMessage = self.broker.context.get_local("message")
             try:
                 # The AMQP message id as sent (FastStream invents one when it is missing).
                 headers = {**(message.headers or {}), "message_id": message.raw_message.message_id}
-                await self._settle(message, Work(kind=kind, body=body, headers=headers))
+                await self._settle(message, Work(kind=kind, body=bytes(body), headers=headers))
             except Exception as error:  # never leave a delivery unsettled: it would hold a prefetch slot
                 log.error(
                     "delivery could not be handled; returned to the queue",
@@ -187,7 +187,7 @@ class Runtime:
             self.health = obs.HealthServer(self.settings.http_port, self.checks)
             await self.health.start()
         await self.checks()  # starts watching the broker connection (disconnect/reconnect lines)
-        log.info("adapter started", extra={"event": "DDFL-STARTED", "inbound": self.settings.inbound_queue})
+        log.info("adapter started", extra={"event": "DDFL-STARTED", **obs.started_fields(self.settings, self.health)})
 
     async def _drain(self) -> None:
         for subscriber in self.broker.subscribers:

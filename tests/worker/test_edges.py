@@ -3,15 +3,22 @@ metrics say what they mean."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import decimal
 import json
+import logging
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import aio_pika
 import pytest
 from prometheus_client import REGISTRY
 
-from .conftest import OFFICE, Adapter, Broker, example, wait_until
+from .conftest import AMQP_URL, OFFICE, Adapter, Broker, example, wait_until
+from .test_resilience import close_connections
 
 pytestmark = pytest.mark.broker
 
@@ -131,3 +138,137 @@ async def test_metrics_count_events_by_type_and_receipts_by_outcome_undeliverabl
         what="the delivered AppRec to be counted",
     )
     assert json.loads(portal.messages[0].body)["type"] == "availability.changed"
+
+
+class Proxy:
+    """A TCP proxy the test controls, in front of RabbitMQ: `block()` refuses new connections
+    (so a reconnect fails) until `unblock()`; established connections are left alone."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def block(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+        self._server = None
+
+    async def unblock(self) -> None:
+        await self.start()
+
+    async def close(self) -> None:
+        if self._server is not None:
+            await self.block()
+        for task in self._tasks:
+            task.cancel()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            except (ConnectionError, asyncio.CancelledError):
+                pass
+            finally:
+                sink.close()
+
+        for task in (
+            asyncio.create_task(pipe(reader, upstream_writer)),
+            asyncio.create_task(pipe(upstream_reader, writer)),
+        ):
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+
+def _get(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+async def test_health_answers_503_while_the_broker_connection_is_down_and_200_after_the_reconnect(
+    adapter: Adapter, broker: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The bug: aio-pika's robust connection says it is open while it reconnects, so /health said
+    200 for as long as the broker was away. Cut from the broker's side, reconnect blocked."""
+    proxy = Proxy(urllib.parse.urlsplit(AMQP_URL).port or 5672)
+    await proxy.start()
+    name = f"ddfl-{adapter.prefix}"
+    url = urllib.parse.urlsplit(AMQP_URL)._replace(netloc=f"guest:guest@127.0.0.1:{proxy.port}").geturl()
+    adapter.settings = adapter.settings.model_copy(update={"amqp_url": f"{url}?name={name}", "http_port": 0})
+    portal = await broker.collect(adapter.settings.portal_queue)
+    try:
+        runtime = await adapter.start()
+        assert runtime.health is not None
+        health = f"http://127.0.0.1:{runtime.health.port}/health"
+        status, body = await asyncio.to_thread(_get, health)
+        assert status == 200 and body["checks"]["broker_connected"] is True and body["checks"]["store"] is True
+
+        caplog.set_level(logging.WARNING, logger="ddfl.worker")
+        await proxy.block()  # the reconnect will be refused…
+        assert await asyncio.to_thread(close_connections, name) == 1  # …after the broker drops us
+        cut = time.monotonic()
+        await wait_until(lambda: _answers(health, 503), timeout=10, what="/health to answer 503")
+        assert time.monotonic() - cut < 5, "503 within seconds"
+        status, body = await asyncio.to_thread(_get, health)
+        assert body["checks"]["broker_connected"] is False and body["failing"] == ["broker_connected"]
+        assert [r for r in caplog.records if getattr(r, "event", "") == "DDFL-BROKER-DISCONNECTED"]
+        await wait_until(lambda: _answers(health, 503), timeout=3, what="still 503 while the reconnect is blocked")
+
+        await proxy.unblock()
+        await wait_until(lambda: _answers(health, 200), timeout=30, what="/health to answer 200 after the reconnect")
+        assert [r for r in caplog.records if getattr(r, "event", "") == "DDFL-BROKER-RECONNECTED"], "logged"
+        # And it works again: a message in, an event out.
+        await broker.publish(adapter.settings.inbound_queue, example("behandleroversikt.xml"))
+        await broker.publish(adapter.settings.inbound_queue, example("tjenestestatus-ar-komplett.xml"))
+        await wait_until(lambda: len(portal.messages) == 1, timeout=30, what="processing after the reconnect")
+        await runtime.stop()  # through the proxy, before it goes
+    finally:
+        await proxy.close()
+
+
+async def _answers(url: str, status: int) -> bool:
+    return (await asyncio.to_thread(_get, url))[0] == status
+
+
+async def test_health_answers_503_when_the_store_cannot_commit(adapter: Adapter, broker: Broker) -> None:
+    adapter.settings = adapter.settings.model_copy(update={"http_port": 0})
+    runtime = await adapter.start()
+    assert runtime.health is not None and runtime.store is not None
+    health = f"http://127.0.0.1:{runtime.health.port}/health"
+    assert (await asyncio.to_thread(_get, health))[0] == 200
+
+    async def refuse(*args: object) -> None:
+        raise OSError("disk full")
+
+    original = runtime.store.transaction
+
+    def transaction():  # the transaction's put_meta fails like a full disk
+        context = original()
+
+        class Failing:
+            async def __aenter__(self):
+                tx = await context.__aenter__()
+                tx.put_meta = refuse
+                return tx
+
+            async def __aexit__(self, *exc):
+                return await context.__aexit__(*exc)
+
+        return Failing()
+
+    runtime.store.transaction = transaction  # type: ignore[method-assign]
+    status, body = await asyncio.to_thread(_get, health)
+    assert status == 503 and body["failing"] == ["store"]

@@ -87,7 +87,7 @@ async def test_message_whose_handling_always_raises_is_dead_lettered_and_the_res
     assert dead.messages[0].headers.get("x-first-death-reason") == "delivery_limit"
 
 
-def _close_connections(name: str) -> int:
+def close_connections(name: str) -> int:
     """Close, from the broker's side, every connection whose client named itself `name`."""
     listing = subprocess.run(
         ["rabbitmqctl", "-q", "list_connections", "pid", "client_properties"],
@@ -118,7 +118,7 @@ async def test_connection_closed_by_the_broker_reconnects_and_continues_without_
     adapter.settings = adapter.settings.model_copy(update={"amqp_url": adapter.settings.amqp_url + f"?name={name}"})
     runtime = await adapter.start()
     await _roster(adapter, broker, runtime)
-    assert await asyncio.to_thread(_close_connections, name) >= 1
+    assert await asyncio.to_thread(close_connections, name) >= 1
 
     await broker.publish(adapter.settings.inbound_queue, example("tjenestestatus-ar-komplett.xml"))
     await wait_until(lambda: len(portal.messages) == 1, timeout=60, what="processing after the reconnect")
