@@ -176,6 +176,12 @@ def _replay(args: argparse.Namespace) -> int:
     from .replay.scenario import ScenarioError
 
     _quiet_logging()
+    if args.amqp_url:
+        try:
+            load_settings(amqp_url=args.amqp_url)
+        except ConfigurationError as error:
+            print(f"replay: {str(error).replace('DDFL_AMQP_URL', '--amqp-url')}", file=sys.stderr)
+            return 2
     try:
         result = run_scenario(args.scenario, amqp_url=args.amqp_url, progress=progress_bar())
     except ScenarioError as error:

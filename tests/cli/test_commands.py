@@ -115,3 +115,16 @@ def test_health_of_an_adapter_that_is_not_running_is_one_line(tmp_path: Path) ->
     done = _cli("health", "--url", "http://127.0.0.1:9/health", cwd=tmp_path)
     assert done.returncode == 1 and done.stderr.startswith("unhealthy: http://127.0.0.1:9/health:")
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_replay_with_an_amqp_address_without_its_scheme_is_a_usage_error(scenario: Path, tmp_path: Path) -> None:
+    done = _cli("replay", str(scenario), "--amqp-url", "localhost:5672", cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().startswith("replay: --amqp-url='localhost:5672': must be an AMQP URL")
+
+
+def test_replay_with_an_unreachable_broker_is_one_line(scenario: Path, tmp_path: Path) -> None:
+    done = _cli("replay", str(scenario), "--amqp-url", "amqp://guest:secret@127.0.0.1:9/", cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("replay: --amqp-url: cannot reach RabbitMQ at amqp://guest:***@127.0.0.1:9/")
+    assert "secret" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
