@@ -243,15 +243,25 @@ async def _answers(url: str, status: int) -> bool:
     return (await asyncio.to_thread(_get, url))[0] == status
 
 
+class FullDisk:
+    """A transaction whose writes fail as on a full disk."""
+
+    def __init__(self, tx: object) -> None:
+        self._tx = tx
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._tx, name)
+
+    async def put_meta(self, key: str, value: str) -> None:
+        raise OSError("disk full")
+
+
 async def test_health_answers_503_when_the_store_cannot_commit(adapter: Adapter, broker: Broker) -> None:
     adapter.settings = adapter.settings.model_copy(update={"http_port": 0})
     runtime = await adapter.start()
     assert runtime.health is not None and runtime.store is not None
     health = f"http://127.0.0.1:{runtime.health.port}/health"
     assert (await asyncio.to_thread(_get, health))[0] == 200
-
-    async def refuse(*args: object) -> None:
-        raise OSError("disk full")
 
     original = runtime.store.transaction
 
@@ -260,9 +270,7 @@ async def test_health_answers_503_when_the_store_cannot_commit(adapter: Adapter,
 
         class Failing:
             async def __aenter__(self):
-                tx = await context.__aenter__()
-                tx.put_meta = refuse
-                return tx
+                return FullDisk(await context.__aenter__())
 
             async def __aexit__(self, *exc):
                 return await context.__aexit__(*exc)
@@ -270,5 +278,9 @@ async def test_health_answers_503_when_the_store_cannot_commit(adapter: Adapter,
         return Failing()
 
     runtime.store.transaction = transaction  # type: ignore[method-assign]
-    status, body = await asyncio.to_thread(_get, health)
+    try:
+        status, body = await asyncio.to_thread(_get, health)
+    finally:
+        del runtime.store.transaction  # the store's own again, for the shutdown
     assert status == 503 and body["failing"] == ["store"]
+    assert (await asyncio.to_thread(_get, health))[0] == 200
