@@ -255,7 +255,15 @@ def _show(args: argparse.Namespace) -> int:
             events = _read_events(args.events)
             names = _directory_names(args.directory, args.office)
         else:
-            events, names = asyncio.run(_stored_view(args.store or load_settings().store_url, args.office))
+            url = args.store or load_settings().store_url
+            try:
+                events, names = asyncio.run(_stored_view(url, args.office))
+            except UsageError:
+                raise
+            except Exception as error:  # the store cannot be read: say why in one line
+                problem = startup_problem(error, load_settings(store_url=url))
+                print(f"show: {problem.replace('DDFL_STORE_URL', '--store')}", file=sys.stderr)
+                return 1
     except UsageError as error:
         print(f"show: {error}", file=sys.stderr)
         return 2

@@ -128,3 +128,11 @@ def test_replay_with_an_unreachable_broker_is_one_line(scenario: Path, tmp_path:
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.startswith("replay: --amqp-url: cannot reach RabbitMQ at amqp://guest:***@127.0.0.1:9/")
     assert "secret" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.postgres
+def test_show_from_a_postgresql_database_that_does_not_exist_is_one_line(tmp_path: Path, postgres_url: str) -> None:
+    url = postgres_url.rsplit("/", 1)[0].replace("postgresql://", "postgres://", 1) + "/ddfl_no_such_db"
+    done = _cli("show", "--office", "8141333", "--store", url, cwd=tmp_path)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("show: --store: PostgreSQL database 'ddfl_no_such_db' does not exist")
