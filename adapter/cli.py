@@ -163,9 +163,12 @@ def _health(args: argparse.Namespace) -> int:
 
 def _quiet_logging() -> None:
     """Replay and show run the adapter's code, whose refusals are logged as warnings: in a
-    scenario they are expected. Only errors are shown, unless DDFL_LOG_LEVEL asks for more."""
+    scenario they are expected. Only errors are shown, unless DDFL_LOG_LEVEL asks for more.
+    Only when the process is ours (the command line), not when embedded (tests call `main`)."""
     from .worker.observability import configure_logging
 
+    if not _OWN_PROCESS:
+        return
     settings = load_settings()
     level = settings.log_level if "DDFL_LOG_LEVEL" in os.environ else "ERROR"
     configure_logging(level, settings.log_format)
@@ -438,7 +441,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_OWN_PROCESS = False
+
+
 def main(argv: list[str] | None = None) -> int:
+    global _OWN_PROCESS
+    _OWN_PROCESS = argv is None  # the command line, not a caller embedding the CLI
     args = build_parser().parse_args(argv)
     try:
         code: int = args.handler(args)
