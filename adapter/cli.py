@@ -5,15 +5,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import errno
 import gc
 import json
+import logging
+import os
 import signal
 import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
-from .config import Settings
+from .config import ConfigurationError, Settings, load_settings, redacted
 
 
 def _settings_help() -> str:
@@ -29,10 +34,10 @@ def _run(args: argparse.Namespace) -> int:
     # once, cleanly. FastStream replaces this handler with its graceful one when it starts.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: sys.exit(0))
+    settings = load_settings()
     from .bootstrap import build
     from .worker.observability import configure_logging
 
-    settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     # Each message allocates many short-lived objects (XML proxies, models); collecting the young
     # generation every 700 allocations costs more than it frees. Collect less often; freeze what
@@ -46,33 +51,151 @@ def _run(args: argparse.Namespace) -> int:
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(runtime.app.run())
+    try:
+        asyncio.run(runtime.app.run())
+    except Exception as error:
+        logging.getLogger("ddfl.cli").error(
+            startup_problem(error, settings),
+            extra={"event": "DDFL-STARTUP-FAILED", "error": type(error).__name__},
+            exc_info=settings.log_level == "DEBUG",
+        )
+        return 1
     return 0
 
 
+def startup_problem(error: BaseException, settings: Settings) -> str:
+    """One line for an operator: what is wrong, which variable, what to do."""
+    chain = _chain(error)
+    names = {type(e).__name__ for e in chain}
+    text = " ".join(str(e) for e in chain)
+    broker = redacted(settings.amqp_url)
+    store = redacted(settings.store_url)
+    for e in chain:
+        if isinstance(e, OSError) and e.errno == errno.EADDRINUSE:
+            return (
+                f"DDFL_HTTP_PORT: port {settings.http_port} is already in use: stop what listens there, "
+                "or set DDFL_HTTP_PORT to a free port (or none to disable /health and /metrics)"
+            )
+    if sqlite := [e for e in chain if type(e).__module__ == "sqlite3"]:
+        path = Path(settings.store_url.removeprefix("sqlite:///")).resolve()
+        return (
+            f"DDFL_STORE_URL: cannot open the SQLite store {path} ({_first_line(sqlite[-1])}): "
+            "make sure its directory exists and is writable, or set DDFL_STORE_URL"
+        )
+    if any(type(e).__module__.startswith("psycopg") for e in chain):
+        if "does not exist" in text:
+            database = urlsplit(settings.store_url).path.lstrip("/")
+            return (
+                f"DDFL_STORE_URL: PostgreSQL database {database!r} does not exist at {store}: "
+                f"create it (createdb {database}) or fix DDFL_STORE_URL"
+            )
+        return (
+            f"DDFL_STORE_URL: cannot connect to PostgreSQL at {store} ({_postgres_reason(text)}): "
+            "start it, or fix DDFL_STORE_URL"
+        )
+    if "ProbableAuthenticationError" in names or "AuthenticationError" in names:
+        user = urlsplit(settings.amqp_url).username or "guest"
+        return f"DDFL_AMQP_URL: RabbitMQ at {broker} refused the login of user {user!r}: fix the user and password"
+    if "InvalidFrameError" in names and "Connection.OpenOk" in text:
+        vhost = unquote(urlsplit(settings.amqp_url).path.lstrip("/")) or "/"
+        return (
+            f"DDFL_AMQP_URL: RabbitMQ at {broker} has no virtual host {vhost!r} open to this user: create it "
+            f"(rabbitmqctl add_vhost {vhost}; rabbitmqctl set_permissions -p {vhost} USER '.*' '.*' '.*') "
+            "or fix the vhost at the end of DDFL_AMQP_URL"
+        )
+    if unreachable := [e for e in chain if type(e).__name__ in ("AMQPConnectionError", "TimeoutError", "OSError")]:
+        reason = unreachable[-1].args[-1] if unreachable[-1].args else "timed out"
+        return f"DDFL_AMQP_URL: cannot reach RabbitMQ at {broker} ({reason}): start it, or fix DDFL_AMQP_URL"
+    if "ChannelPreconditionFailed" in names:
+        return (
+            f"a queue exists on {broker} with other arguments than the adapter declares ({_first_line(error)}): "
+            "delete it or choose another name (DDFL_*_QUEUE)"
+        )
+    return f"start-up failed: {type(error).__name__}: {_first_line(error)} (DDFL_LOG_LEVEL=DEBUG shows the traceback)"
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    """The error and what caused it, outermost first."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain:
+        chain.append(current)
+        if isinstance(current, BaseExceptionGroup) and current.exceptions:
+            current = current.exceptions[0]
+        else:
+            current = current.__cause__ or current.__context__
+    return chain
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _postgres_reason(text: str) -> str:
+    reason = text.strip().splitlines()[0] if text.strip() else "failed"
+    return reason.rpartition(" failed: ")[2] or reason
+
+
 def _health(args: argparse.Namespace) -> int:
-    settings = Settings()
-    url = args.url or f"http://127.0.0.1:{settings.http_port}/health"
+    if args.url:
+        url = args.url
+    else:
+        settings = load_settings()
+        if settings.http_port is None:
+            print(
+                "health: DDFL_HTTP_PORT is none, so the adapter serves no /health: "
+                "set DDFL_HTTP_PORT to the adapter's port, or pass --url",
+                file=sys.stderr,
+            )
+            return 2
+        url = f"http://127.0.0.1:{settings.http_port}/health"
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
             print(response.read().decode())
             return 0
     except urllib.error.HTTPError as error:
         print(error.read().decode(), file=sys.stderr)
-    except OSError as error:
-        print(f"unhealthy: {error}", file=sys.stderr)
+    except (OSError, ValueError) as error:
+        print(f"unhealthy: {url}: {getattr(error, 'reason', error)}", file=sys.stderr)
     return 1
+
+
+def _quiet_logging() -> None:
+    """Replay and show run the adapter's code, whose refusals are logged as warnings: in a
+    scenario they are expected. Only errors are shown, unless DDFL_LOG_LEVEL asks for more.
+    Only when the process is ours (the command line), not when embedded (tests call `main`)."""
+    from .worker.observability import configure_logging
+
+    if not _OWN_PROCESS:
+        return
+    settings = load_settings()
+    level = settings.log_level if "DDFL_LOG_LEVEL" in os.environ else "ERROR"
+    configure_logging(level, settings.log_format)
 
 
 def _replay(args: argparse.Namespace) -> int:
     from .replay.runner import progress_bar, run_scenario
     from .replay.scenario import ScenarioError
 
+    _quiet_logging()
+    if args.amqp_url:
+        try:
+            load_settings(amqp_url=args.amqp_url)
+        except ConfigurationError as error:
+            print(f"replay: {str(error).replace('DDFL_AMQP_URL', '--amqp-url')}", file=sys.stderr)
+            return 2
     try:
         result = run_scenario(args.scenario, amqp_url=args.amqp_url, progress=progress_bar())
     except ScenarioError as error:
         print(f"invalid scenario: {error}", file=sys.stderr)
         return 2
+    except Exception as error:
+        if not args.amqp_url:
+            raise  # a bug of ours, not a mistake of the user's: the traceback helps
+        problem = startup_problem(error, load_settings(amqp_url=args.amqp_url))
+        print(f"replay: {problem.replace('DDFL_AMQP_URL', '--amqp-url')}", file=sys.stderr)
+        return 1
     if args.events:
         _write_lines(args.events, result.events)
     if args.receipts:
@@ -90,43 +213,110 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_lines(path: Path, rows: list[dict]) -> None:
+def _write_lines(path: Path, rows: list[dict[str, Any]]) -> None:
     with open(path, "w", encoding="utf-8") as out:
         for row in rows:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
+class UsageError(Exception):
+    """A mistake in the command line: one line on stderr, exit status 2."""
+
+
+def _instant(value: str) -> dt.datetime:
+    """An ISO 8601 instant with its UTC offset (argparse type for --at)."""
+    try:
+        instant = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an ISO 8601 instant, e.g. 2023-12-27T12:00:00+01:00"
+        ) from None
+    if instant.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} has no UTC offset: write e.g. {instant.isoformat()}+01:00 (Oslo in winter)"
+        )
+    return instant
+
+
 def _show(args: argparse.Namespace) -> int:
     from .replay.show import render_office
 
-    at = dt.datetime.fromisoformat(args.at) if args.at else None
-    if args.replay:
-        from .replay.runner import run_scenario
-        from .replay.scenario import ScenarioError
+    _quiet_logging()
+    names: dict[str, str]
+    try:
+        if args.replay:
+            from .replay.runner import run_scenario
+            from .replay.scenario import ScenarioError
 
-        try:
-            result = run_scenario(args.replay)
-        except ScenarioError as error:
-            print(f"invalid scenario: {error}", file=sys.stderr)
-            return 2
-        events, names = result.events, result.names.get(args.office, {})
-    elif args.events:
-        events = [json.loads(line) for line in args.events.read_text(encoding="utf-8").splitlines() if line.strip()]
-        names = {}
-    else:
-        events, names = asyncio.run(_stored_view(args.store or Settings().store_url, args.office))
-    text = render_office(events, names, office_her_id=args.office, at=at)
+            try:
+                result = run_scenario(args.replay)
+            except ScenarioError as error:
+                print(f"invalid scenario: {error}", file=sys.stderr)
+                return 2
+            events, names = result.events, result.names.get(args.office, {})
+        elif args.events:
+            events = _read_events(args.events)
+            names = _directory_names(args.directory, args.office)
+        else:
+            url = args.store or load_settings().store_url
+            try:
+                events, names = asyncio.run(_stored_view(url, args.office))
+            except UsageError:
+                raise
+            except Exception as error:  # the store cannot be read: say why in one line
+                problem = startup_problem(error, load_settings(store_url=url))
+                print(f"show: {problem.replace('DDFL_STORE_URL', '--store')}", file=sys.stderr)
+                return 1
+    except UsageError as error:
+        print(f"show: {error}", file=sys.stderr)
+        return 2
+    text = render_office(events, names, office_her_id=args.office, at=args.at)
     print(text or f"Ingen behandlere med tjenester på Helsenorge ved kontor {args.office}.")
     return 0
 
 
-async def _stored_view(url: str, office: int) -> tuple[list[dict], dict[str, str]]:
+def _read_events(path: Path) -> list[dict[str, Any]]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"cannot read the events file {path}: {getattr(error, 'strerror', None) or error}") from None
+    events = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise UsageError(
+                f"{path}, line {number}: not JSON ({error.msg}); write it with `replay --events`"
+            ) from None
+        if not isinstance(event, dict) or "type" not in event:
+            raise UsageError(f"{path}, line {number}: not a portal event (no `type`)")
+        events.append(event)
+    return events
+
+
+def _directory_names(path: Path | None, office: int) -> dict[str, str]:
+    """The practitioners' names from the directory file (--directory or $DDFL_DIRECTORY), if any."""
+    from .service.directory import load_directory
+
+    path = path or load_settings().directory
+    if path is None:
+        return {}
+    try:
+        directory = load_directory(path)
+    except Exception as error:
+        raise UsageError(f"cannot read the directory {path}: {error}") from None
+    return {hpr: p.name for hpr, p in directory.get(office, {}).items() if p.name}
+
+
+async def _stored_view(url: str, office: int) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """The availability the portal was last told for every practitioner of an office, from a store."""
     from .domain.state import PairState
     from .replay.runner import office_names
     from .store import open_store
 
-    store = await open_store(url)
+    store = await open_store(_existing_store(url))
     try:
         events = []
         async with store.transaction() as tx:
@@ -145,6 +335,20 @@ async def _stored_view(url: str, office: int) -> tuple[list[dict], dict[str, str
         return events, (await office_names(store, {office}))[office]
     finally:
         await store.close()
+
+
+def _existing_store(url: str) -> str:
+    """`url` if it names a store that exists: reading must never create one (a typo would
+    otherwise show an empty office from a new, empty database)."""
+    try:
+        url = load_settings(store_url=url).store_url
+    except ConfigurationError as error:
+        raise UsageError(str(error).replace("DDFL_STORE_URL", "--store", 1)) from None
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+        if path == ":memory:" or not Path(path).is_file():
+            raise UsageError(f"no store at {Path(path).resolve()}: check the path (--store or DDFL_STORE_URL)")
+    return url
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -211,7 +415,15 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--store", help="store URL (default: $DDFL_STORE_URL)")
     source.add_argument("--replay", type=Path, metavar="SCENARIO.yaml", help="replay this scenario and show its end")
     source.add_argument("--events", type=Path, metavar="EVENTS.jsonl", help="events written by `replay --events`")
-    show.add_argument("--at", help="show the state at this instant (ISO 8601 with offset) instead of the latest")
+    show.add_argument(
+        "--at", type=_instant, help="show the state at this instant (ISO 8601 with offset) instead of the latest"
+    )
+    show.add_argument(
+        "--directory",
+        type=Path,
+        metavar="FILE",
+        help="names for --events (default: $DDFL_DIRECTORY; format: run --help)",
+    )
     show.set_defaults(handler=_show)
     gen = commands.add_parser("generate", help="write a deterministic synthetic fixture set and its scenario")
     gen.add_argument("out", type=Path, help="directory to write into")
@@ -229,9 +441,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_OWN_PROCESS = False
+
+
 def main(argv: list[str] | None = None) -> int:
+    global _OWN_PROCESS
+    _OWN_PROCESS = argv is None  # the command line, not a caller embedding the CLI
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        code: int = args.handler(args)
+    except ConfigurationError as error:
+        print(f"ddfl-adapter {args.command}: {error}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `ddfl-adapter show … | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    return code
 
 
 if __name__ == "__main__":

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "DDFL_"
 
 
 class Settings(BaseSettings):
     """Every knob of the adapter; `ddfl-adapter run --help` lists them from here."""
 
-    model_config = SettingsConfigDict(env_prefix="DDFL_", extra="ignore", env_parse_none_str="none")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", env_parse_none_str="none")
 
     amqp_url: str = Field(
         "amqp://guest:guest@127.0.0.1:5672/", description="the RabbitMQ to consume from and publish to"
@@ -37,5 +41,68 @@ class Settings(BaseSettings):
     clock_interval: float = Field(30.0, gt=0, description="seconds between clock checks when nothing is due sooner")
     graceful_timeout: float = Field(15.0, gt=0, description="seconds to finish in-flight work on SIGTERM/SIGINT")
     http_port: int | None = Field(8080, description="port of /health and /metrics; `none` disables them")
-    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
-    log_format: str = Field("auto", description="json, text, or auto (json when stderr is not a terminal)")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+    log_format: Literal["json", "text", "auto"] = Field(
+        "auto", description="json, text, or auto (json when stderr is not a terminal)"
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _amqp(cls, value: str) -> str:
+        """`localhost:5672` would be read as an AMQP URL with vhost `5672`: refuse what has no
+        amqp:// or amqps:// scheme (for several nodes, the first one must have it)."""
+        first = value.split(",", 1)[0].strip()
+        if "://" not in first or urlsplit(first).scheme not in ("amqp", "amqps"):
+            raise ValueError("must be an AMQP URL: amqp://user:password@host:5672/vhost")
+        return value
+
+    @field_validator("store_url")
+    @classmethod
+    def _store(cls, value: str) -> str:
+        """`sqlite:///FILE`, or PostgreSQL as `postgresql://…` (libpq's `postgres://` is the same)."""
+        scheme = value.partition("://")[0].lower() if "://" in value else ""
+        if scheme == "postgres":
+            return "postgresql://" + value.partition("://")[2]
+        if scheme not in ("sqlite", "postgresql") or (scheme == "sqlite" and not value.startswith("sqlite:///")):
+            raise ValueError("must be sqlite:///relative/path, sqlite:////absolute/path or postgresql://user@host/db")
+        return value
+
+    @field_validator("http_port")
+    @classmethod
+    def _port(cls, value: int | None) -> int | None:
+        if value is not None and not 0 <= value <= 65535:
+            raise ValueError("must be a TCP port (0-65535) or none")
+        return value
+
+
+class ConfigurationError(Exception):
+    """A setting the adapter cannot use: one line naming the variable, what is wrong, what to do."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment; a bad value is a ConfigurationError naming its variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            name = ENV_PREFIX + str(item["loc"][0]).upper() if item["loc"] else "?"
+            value = item.get("input")
+            reason = str(item["msg"]).removeprefix("Value error, ")
+            problems.append(f"{name}={value!r}: {reason}")
+        raise ConfigurationError("; ".join(problems) + " (see `ddfl-adapter run --help`)") from None
+
+
+def redacted(url: str) -> str:
+    """A URL without its password, for log lines and messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")
+    user = netloc[0].partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))

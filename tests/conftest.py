@@ -1,7 +1,8 @@
 """Fixtures shared by every test package.
 
-PostgreSQL: the server on 127.0.0.1:5432 (trust auth), database `test`, as user `postgres` or
-`root` (or DDFL_TEST_POSTGRES_URL). Each test gets its own schema, dropped afterwards. When the
+PostgreSQL: the database named by DDFL_TEST_POSTGRES_URL, by default `ddfl_test` on the server at
+127.0.0.1:5432 as user `postgres` (trust auth). `.ci/run` creates it (`create_test_database`), and
+so does the first test that needs it. Each test gets its own schema, dropped afterwards. When the
 server cannot be reached the PostgreSQL cases are skipped, except under CI (CI set), where it must
 be there and the cases fail instead.
 """
@@ -11,13 +12,25 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 
-_CANDIDATES = (
-    "postgresql://postgres@127.0.0.1:5432/test",
-    "postgresql://root@127.0.0.1:5432/test",
-)
+#: The one place the tests' PostgreSQL database is named.
+TEST_POSTGRES_URL = os.environ.get("DDFL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/ddfl_test")
+
+
+def create_test_database(url: str = TEST_POSTGRES_URL) -> str:
+    """Create the tests' database if it is missing (idempotent); returns its name."""
+    import psycopg
+    from psycopg import sql
+
+    name = urlsplit(url).path.lstrip("/")
+    maintenance = urlsplit(url)._replace(path="/postgres").geturl()
+    with psycopg.connect(maintenance, autocommit=True, connect_timeout=5) as admin:
+        if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return name
 
 
 def _reachable_postgres() -> tuple[str | None, str]:
@@ -25,15 +38,12 @@ def _reachable_postgres() -> tuple[str | None, str]:
         import psycopg
     except ImportError as missing:
         return None, f"psycopg is not installed ({missing})"
-    explicit = os.environ.get("DDFL_TEST_POSTGRES_URL")
-    errors = []
-    for url in (explicit,) if explicit else _CANDIDATES:
-        try:
-            with psycopg.connect(url, connect_timeout=3):
-                return url, ""
-        except psycopg.Error as error:
-            errors.append(f"{url}: {str(error).strip()}")
-    return None, "PostgreSQL unreachable: " + "; ".join(errors)
+    try:
+        create_test_database()
+        with psycopg.connect(TEST_POSTGRES_URL, connect_timeout=3):
+            return TEST_POSTGRES_URL, ""
+    except psycopg.Error as error:
+        return None, f"PostgreSQL unreachable: {TEST_POSTGRES_URL}: {str(error).strip()}"
 
 
 @pytest.fixture(scope="session")

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from ..domain.events import AvailabilityChanged, ServicesView
 
 
 class ScenarioError(Exception):
@@ -142,7 +146,43 @@ def _expect(entry: Any, index: int, path: Path) -> Expect:
     except (KeyError, TypeError, ValueError):
         raise ScenarioError(path, "`office_her_id` and `practitioner_hpr` are required", index, "expect") from None
     fields = {k: v for k, v in entry.items() if k not in ("at", "office_her_id", "practitioner_hpr")}
+    problem = _against_model(AvailabilityChanged, fields, "")
+    if problem is not None:
+        raise ScenarioError(path, problem, index, "expect")
     return Expect(index, at, office, hpr, fields)
+
+
+def _against_model(model: type[BaseModel], fields: Mapping[Any, Any], where: str) -> str | None:
+    """Why `fields` cannot be part of a `model` as published (an unknown field or service, a value
+    the event can never have), or None. An expect naming what cannot exist would otherwise just
+    fail, as if the adapter were wrong."""
+    known = {(info.alias or name): info for name, info in model.model_fields.items()}
+    for key, value in fields.items():
+        place = f"{where}.{key}" if where else str(key)
+        info = known.get(str(key))
+        if info is None:
+            what = "service" if model is ServicesView else "field"
+            return f"unknown {what} `{place}` (expected one of: {', '.join(known)})"
+        annotation: Any = info.annotation
+        nested = _model_in(annotation)
+        if nested is not None and isinstance(value, Mapping):
+            if (problem := _against_model(nested, value, place)) is not None:
+                return problem
+            continue
+        try:
+            TypeAdapter(annotation).validate_python(value)
+        except ValidationError as error:
+            reason = error.errors()[0]["msg"]
+            return f"`{place}`: {_show(_normal(value))} is not a value an event can have ({reason})"
+    return None
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model in `Model` or `Model | None`."""
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -183,7 +223,7 @@ class ExpectFailure:
 
 
 def _show(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+    return json.dumps(value, ensure_ascii=False, default=str) if not isinstance(value, str) else value
 
 
 def _normal(value: Any) -> Any:

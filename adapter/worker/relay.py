@@ -44,7 +44,7 @@ class Relay(BackgroundLoop):
         publisher: Publisher,
         now: Callable[[], dt.datetime],
         batch: int = 512,
-        on_published: Callable[[list[OutboxRow], int], None] = lambda rows, undeliverable: None,
+        on_published: Callable[[list[OutboxRow], list[OutboxRow]], None] = lambda rows, undeliverable: None,
         on_backlog: Callable[[int], None] = lambda backlog: None,
         on_leadership: Callable[[bool], None] = lambda leading: None,
         poll: float = 1.0,
@@ -117,12 +117,12 @@ class Relay(BackgroundLoop):
         while rows := await self._store.outbox_pending(self._batch):
             outcomes = await self._publisher.publish(rows)
             done: list[OutboxRow] = []
-            undeliverable = 0
+            undeliverable: list[OutboxRow] = []
             for row, outcome in zip(rows, outcomes, strict=True):
                 if outcome is None:
                     done.append(row)
                 elif isinstance(outcome, Unroutable):
-                    undeliverable += 1
+                    undeliverable.append(row)
                     done.append(row)  # the contract: logged, counted, and the adapter carries on
                     log.warning(
                         "message undeliverable: no such queue",
@@ -137,7 +137,7 @@ class Relay(BackgroundLoop):
             if done:
                 await self._store.outbox_mark_sent([r.id for r in done], self._now())
                 total += len(done)
-                self.undeliverable += undeliverable
+                self.undeliverable += len(undeliverable)
                 self._sent.update(r.routing_key for r in done)
                 self._on_published(done, undeliverable)
             if len(done) < len(rows):

@@ -69,6 +69,7 @@ class Runtime:
         self.relay: Relay | None = None
         self.scheduler: Scheduler | None = None
         self.health: obs.HealthServer | None = None
+        self._watch: obs.ConnectionWatch | None = None
         self._subscribe()
 
     # -- wiring --------------------------------------------------------------------------------
@@ -103,12 +104,26 @@ class Runtime:
         """One inbound queue: every delivery becomes a work item, settled once it is committed."""
 
         @self.broker.subscriber(
-            inbound_queue(queue, self.settings), ack_policy=AckPolicy.MANUAL, title=title, description=description
+            inbound_queue(queue, self.settings),
+            ack_policy=AckPolicy.MANUAL,
+            decoder=_raw_body,
+            title=title,
+            description=description,
         )
-        async def on_message(body: Any) -> None:
+        async def on_message(body: Any) -> None:  # bytes: see _raw_body (Any keeps the AsyncAPI document)
             message: RabbitMessage = self.broker.context.get_local("message")
-            headers = {**(message.headers or {}), "message_id": message.message_id}
-            await self._settle(message, Work(kind=kind, body=message.body, headers=headers))
+            try:
+                # The AMQP message id as sent (FastStream invents one when it is missing).
+                headers = {**(message.headers or {}), "message_id": message.raw_message.message_id}
+                await self._settle(message, Work(kind=kind, body=bytes(body), headers=headers))
+            except Exception as error:  # never leave a delivery unsettled: it would hold a prefetch slot
+                log.error(
+                    "delivery could not be handled; returned to the queue",
+                    extra={"event": "DDFL-UNSETTLED", "queue": queue, "error": type(error).__name__},
+                    exc_info=log.isEnabledFor(logging.DEBUG),
+                )
+                if not message.committed:
+                    await message.reject(requeue=True)  # counts towards the delivery limit
 
     async def _settle(self, message: RabbitMessage, work: Work) -> None:
         started = time.perf_counter()
@@ -150,7 +165,8 @@ class Runtime:
         if self.settings.http_port is not None:
             self.health = obs.HealthServer(self.settings.http_port, self.checks)
             await self.health.start()
-        log.info("adapter started", extra={"event": "DDFL-STARTED", "inbound": self.settings.inbound_queue})
+        await self.checks()  # starts watching the broker connection (disconnect/reconnect lines)
+        log.info("adapter started", extra={"event": "DDFL-STARTED", **obs.started_fields(self.settings, self.health)})
 
     async def drain(self) -> None:
         """Stop consuming, finish what is in flight and publish what was committed."""
@@ -180,20 +196,21 @@ class Runtime:
         self.relay.wake()
         self.scheduler.wake()
 
-    def _published(self, rows: list[OutboxRow], undeliverable: int) -> None:
-        for row in rows:
-            obs.EVENTS.labels(type=row.headers.get("type") or row.routing_key.rsplit("_", 1)[-1]).inc()
-        obs.UNDELIVERABLE.inc(undeliverable)
+    def _published(self, rows: list[OutboxRow], undeliverable: list[OutboxRow]) -> None:
+        obs.count_published(rows, undeliverable, portal_queue=self.settings.portal_queue)
 
-    def checks(self) -> dict[str, bool]:
+    async def checks(self) -> dict[str, bool]:
         """What /health and `ddfl-adapter health` report; healthy only when every check holds."""
         connection = self.connection
+        if connection is not None and (self._watch is None or self._watch.connection is not connection):
+            self._watch = obs.ConnectionWatch(connection)  # logs disconnects and reconnects from now on
         return {
-            "broker_connected": connection is not None and not connection.is_closed,
+            "broker_connected": self._watch is not None and self._watch.connected,
             "consuming": all(getattr(s, "running", False) for s in self.broker.subscribers),
             "pipeline": bool(self.pipeline and self.pipeline.alive),
             "relay": bool(self.relay and self.relay.alive),
             "clock": bool(self.scheduler and self.scheduler.alive),
+            "store": self.store is not None and await obs.store_commits(self.store, self.clock.now()),
         }
 
     # -- for tests and embedding: the same lifecycle without FastStream's signal handling ------
@@ -207,3 +224,10 @@ class Runtime:
         await self.drain()
         await self.broker.stop()
         await self.close()
+
+
+async def _raw_body(message: RabbitMessage) -> bytes:
+    """The delivery's bytes as they came: the adapter decodes them itself. FastStream's default
+    decoder parses by content type before the handler runs, and with manual acks a body it cannot
+    decode (JSON that is not JSON, text that is not UTF-8) is dropped unsettled."""
+    return message.body
