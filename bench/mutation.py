@@ -17,6 +17,7 @@ Takes a while on two cores: run it in the background.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import fnmatch
 import io
 import os
@@ -208,7 +209,9 @@ def main() -> int:
         statuses[status] = statuses.get(status, 0) + 1
     survivors = sorted(n for n, s in found.items() if s == "survived")
     listed = {n: reason for n in survivors for pattern, reason in patterns.items() if fnmatch.fnmatchcase(n, pattern)}
-    diffs = {n: diff_of(root, n) for n in survivors if n not in listed}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs + 2) as pool:  # one `mutmut show` each
+        unlisted = [n for n in survivors if n not in listed]
+        diffs = dict(zip(unlisted, pool.map(lambda n: diff_of(root, n), unlisted), strict=True))
     wording = [n for n, diff in diffs.items() if text_only(diff)]
     equivalent = [n for n in survivors if n in listed]
     unexplained = [n for n in survivors if n not in listed and n not in wording]

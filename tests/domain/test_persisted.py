@@ -14,7 +14,7 @@ from pydantic import create_model
 from adapter.domain import engine, events, persisted
 from adapter.domain.model import Process
 from adapter.domain.rules import evaluate
-from adapter.domain.state import RECENT_REPORTS, OfficeState, PairState
+from adapter.domain.state import RECENT_REPORTS, OfficeState, PairFacts, PairState
 
 RELEASE_0_1_0 = Path(__file__).resolve().parents[1] / "store" / "data" / "release-0.1.0.sqlite3"
 
@@ -104,3 +104,84 @@ def test_fields_a_newer_or_older_writer_had_are_ignored_or_defaulted():
 def test_a_state_this_release_cannot_read_is_refused_plainly(text):
     with pytest.raises(persisted.UnreadableState):
         PairState.from_json(text)
+
+
+def rich_world():
+    """A pair and its office with a bit of everything: substitutes, absences, warnings, a closed run."""
+    from .builders import ALL_FOUR_ON, World, absence, d, gp, oslo, switched_on, vikar
+
+    world = World(gp(), vikar(start=d("2024-07-01"), end=None), now=oslo(2024, 6, 20))
+    switched_on(world, oslo(2024, 6, 20), *ALL_FOUR_ON)
+    world.send(absence("a1", "2024-07-10", "2024-07-12"))
+    world.send(absence("a2", "2024-07-13", "2024-07-14", at=oslo(2024, 6, 21)))
+    world.tick(oslo(2024, 7, 11))
+    return world
+
+
+def test_a_rich_pair_and_office_survive_the_round_trip_exactly():
+    world = rich_world()
+    pair, office = world.pair(), world.office()
+    assert pair.published.substitute is not None and pair.closed_by and pair.warned and pair.facts.absences
+    assert PairState.from_json(pair.to_json()) == pair
+    assert OfficeState.from_json(office.to_json()) == office
+
+
+def test_the_same_state_written_by_release_0_1_0_migrates_to_what_this_release_holds():
+    """v1 was the pydantic dump of the models (by field name), each history a list of reports."""
+    world = rich_world()
+    pair, office = world.pair(), world.office()
+    v1 = json.loads(pair.model_dump_json())
+    v1["facts"]["processes"] = {p: h["reports"] for p, h in v1["facts"]["processes"].items()}
+    assert PairState.from_json(json.dumps(v1)) == pair
+    assert OfficeState.from_json(office.model_dump_json()) == office
+
+
+def test_only_the_identifying_fields_are_required_the_rest_has_defaults():
+    bare = PairState.from_json('{"v": 2, "office": 8141333, "hpr": "9144900"}')
+    assert bare == PairState(facts=PairFacts(office_her_id=8141333, practitioner_hpr="9144900"))
+    assert PairState.from_json('{"v": 2, "office": 8141333, "hpr": "9144900", "published": {}}') == bare
+    old = PairState.from_json('{"facts": {"office_her_id": 8141333, "practitioner_hpr": "9144900"}}')
+    assert old == bare
+    assert OfficeState.from_json('{"v": 2, "her_id": 8141333}') == OfficeState(her_id=8141333)
+    assert OfficeState.from_json('{"her_id": 8141333}') == OfficeState(her_id=8141333)
+    entry = {"hpr": "9144900", "role": "6"}
+    office = OfficeState.from_json(json.dumps({"v": 2, "her_id": 1, "roster": [entry]}))
+    listed = office.roster["9144900"]
+    assert (listed.her_id, listed.given_name, listed.family_name, listed.covers) == (None, "", "", None)
+
+
+def test_what_the_portal_was_told_fills_its_gaps_by_r8():
+    document = {
+        "v": 2,
+        "office": 8141333,
+        "hpr": "9144900",
+        "published": {
+            "services": {
+                "KONTAKT_LEGEKONTORET": {"status": "AVAILABLE"},
+                "TIMEBESTILLING": {"status": "AVAILABLE", "booking_mode": "CALENDAR"},
+                "E_KONSULTASJON": {"status": "TEMPORARILY_CLOSED", "reopens_on": "2024-01-02"},
+            }
+        },
+    }
+    published = PairState.from_json(json.dumps(document)).published
+    services = published.services
+    assert (services.KONTAKT_LEGEKONTORET.status.value, services.KONTAKT_LEGEKONTORET.info_visible) == (
+        "AVAILABLE",
+        True,
+    )
+    assert services.TIMEBESTILLING.booking_mode.value == "CALENDAR"
+    assert (services.E_KONSULTASJON.reopens_on.isoformat(), services.E_KONSULTASJON.accepts_replies) == (
+        "2024-01-02",
+        False,
+    )
+    assert (services.RESEPTFORNYELSE.status.value, services.RESEPTFORNYELSE.info_visible) == ("NOT_OFFERED", False)
+    assert published.panel_info_visible is True and published.substitute is None
+    nothing = PairState.from_json(json.dumps({**document, "published": {"services": {}}})).published
+    assert nothing.panel_info_visible is False
+
+
+def test_an_unreadable_state_says_which_versions_this_release_reads():
+    with pytest.raises(persisted.UnreadableState, match="version 3; this release reads 1 and 2"):
+        PairState.from_json('{"v": 3}')
+    with pytest.raises(persisted.UnreadableState, match="JSON object"):
+        OfficeState.from_json("[1]")
