@@ -166,8 +166,10 @@ class Proxy:
     async def close(self) -> None:
         if self._server is not None:
             await self.block()
-        for task in self._tasks:
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
@@ -177,7 +179,7 @@ class Proxy:
                 while data := await source.read(65536):
                     sink.write(data)
                     await sink.drain()
-            except (ConnectionError, asyncio.CancelledError):
+            except ConnectionError:
                 pass
             finally:
                 sink.close()
