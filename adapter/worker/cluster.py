@@ -24,9 +24,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from typing import Any
+from typing import Any, cast
 
-from aio_pika import RobustConnection
+from aio_pika import RobustConnection, connect_robust
+from aio_pika.abc import AbstractRobustConnection
 from aiormq.connection import TCPTransportFactory, TLSTransportFactory, TransportFactory
 from aiormq.exceptions import AMQPConnectionError
 from faststream.rabbit import RabbitBroker
@@ -121,14 +122,28 @@ class ClusterConnection(RobustConnection):
         self.kwargs["transport_factory"] = self.rotation  # passed on to aiormq.connect
 
 
+def _connection_class(nodes: list[URL]) -> type[ClusterConnection]:
+    """What aio_pika.connect_robust's `connection_class` is given: the class with its nodes bound."""
+    return cast("type[ClusterConnection]", functools.partial(ClusterConnection, nodes=nodes))
+
+
 def rabbit_broker(url: str, **kwargs: Any) -> RabbitBroker:
     """FastStream's RabbitBroker on every node `url` names (one node or several); `kwargs` are
     RabbitBroker's own. Its connection is a `ClusterConnection`, which `node()` reads."""
     nodes = [URL(u) for u in amqp_urls(url)]
     broker = RabbitBroker(str(nodes[0]), **kwargs)
     # FastStream passes these to aio_pika.connect_robust, whose `connection_class` is documented.
-    broker._connection_kwargs["connection_class"] = functools.partial(ClusterConnection, nodes=nodes)
+    broker._connection_kwargs["connection_class"] = _connection_class(nodes)
     return broker
+
+
+async def connect(url: str, **kwargs: Any) -> AbstractRobustConnection:
+    """aio_pika.connect_robust on every node `url` names, for code outside FastStream (replay, bench)."""
+    nodes = [URL(u) for u in amqp_urls(url)]
+    connection: AbstractRobustConnection = await connect_robust(
+        str(nodes[0]), connection_class=_connection_class(nodes), **kwargs
+    )
+    return connection
 
 
 def node(broker: RabbitBroker) -> str | None:

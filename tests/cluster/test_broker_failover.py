@@ -17,7 +17,7 @@ from aio_pika.abc import AbstractRobustConnection
 
 from adapter.store.base import OutboxRow
 from adapter.worker.amqp import AmqpPublisher
-from adapter.worker.cluster import ClusterConnection, node, rabbit_broker
+from adapter.worker.cluster import ClusterConnection, connect, node, rabbit_broker
 
 pytestmark = pytest.mark.broker
 
@@ -72,6 +72,17 @@ async def test_the_broker_skips_a_dead_node_of_its_url(connection: AbstractRobus
     finally:
         await broker.stop()
     assert node(broker) is None
+
+
+async def test_a_plain_connection_skips_a_dead_node_too() -> None:
+    live = AMQP_URL.split("@", 1)[1].split("/", 1)[0]
+    connection = await connect(AMQP_URL.replace(live, f"127.0.0.1:{_dead_port()},{live}"), timeout=10)
+    try:
+        assert isinstance(connection, ClusterConnection)
+        assert connection.rotation.current is not None and connection.rotation.current.port == int(live.split(":")[1])
+        assert not (await connection.channel()).is_closed
+    finally:
+        await connection.close()
 
 
 async def test_the_broker_with_one_node_is_faststreams_own() -> None:
