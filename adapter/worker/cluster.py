@@ -10,13 +10,16 @@ Why this way: neither FastStream nor aio-pika takes several hosts (aio-pika issu
 underneath both, opens its socket through a replaceable `transport_factory`. `NodeRotation` is one:
 each time a connection is needed it tries the nodes in turn, starting after the node of the last
 connection (so the node that just died is tried last), with a short timeout per node. Everything
-else stays the libraries' own and unchanged: aio-pika's robust connection still notices the loss
-at once (the socket closes), reconnects, and restores channels, queues and consumers on the new
-node; FastStream still owns the connection. The factory is handed to aiormq by a two-line
-`RobustConnection` subclass, and that class to FastStream through `connect_robust`'s documented
-`connection_class` argument. The alternatives were worse: rotating `RobustConnection.url` has no
-hook between failed attempts, wrapping aio-pika's private reconnect loop copies library internals,
-and a load balancer or DNS name in front of the cluster is another moving part to run.
+else stays the libraries' own and unchanged: aio-pika's robust connection notices the loss (at
+once when the node's process dies and its socket is reset; after missed heartbeats when its machine
+or network goes, so keep `heartbeat` short in the URL), reconnects, and restores channels, queues
+and consumers on the new node; FastStream still owns the connection. The factory is handed to aiormq
+by a two-line `RobustConnection` subclass, and that class to aio-pika's `connect_robust` through its
+documented `connection_class` argument (FastStream keeps that call's arguments in
+`_connection_kwargs`; a test pins it). Needs aiormq's `TransportFactory` (tested with aiormq 7.2.4).
+The alternatives were worse: rotating `RobustConnection.url` has no hook between failed attempts,
+wrapping aio-pika's private reconnect loop copies library internals, and a load balancer or DNS
+name in front of the cluster is another moving part to run.
 """
 
 from __future__ import annotations

@@ -108,7 +108,7 @@ def _settings(url: str, prefix: str, tmp_path: Path) -> Settings:
 def wired(monkeypatch: pytest.MonkeyPatch) -> None:
     """Until runtime.py builds its broker with `rabbit_broker` itself, the test puts it there: the
     same single line the bootstrap is to carry (RabbitBroker(url, ...) → rabbit_broker(url, ...))."""
-    if not hasattr(runtime_module, "rabbit_broker"):
+    if hasattr(runtime_module, "RabbitBroker") and not hasattr(runtime_module, "rabbit_broker"):
         monkeypatch.setattr(runtime_module, "RabbitBroker", rabbit_broker)
 
 
