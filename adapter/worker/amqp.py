@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +16,8 @@ from faststream.rabbit import QueueType, RabbitQueue
 from ..config import Settings
 from ..store.base import OutboxRow
 from .relay import Unroutable
+
+log = logging.getLogger("ddfl.relay")
 
 
 def inbound_queue(name: str, settings: Settings) -> RabbitQueue:
@@ -38,12 +42,27 @@ def plain_queue(name: str) -> RabbitQueue:
 
 class AmqpPublisher:
     """Publishes outbox rows persistently on a confirming channel; every row's confirm is awaited
-    concurrently (pipelined), and a returned (unroutable) message is reported as such."""
+    concurrently (pipelined), and a returned (unroutable) message is reported as such.
 
-    def __init__(self, connection: Callable[[], AbstractRobustConnection | None], timeout: float = 30.0):
+    A publish the broker refuses (a nack) is retried, from the first refused row on, on a new
+    channel, up to `retries` times with a doubling pause: right after a quorum queue's leader died,
+    RabbitMQ 3.10 can go on nacking publishes on a channel that still points at the old leader
+    until the channel is replaced. Beyond the bound the refusal is returned and the relay retries
+    later, in order, as for any failed publish."""
+
+    def __init__(
+        self,
+        connection: Callable[[], AbstractRobustConnection | None],
+        timeout: float = 30.0,
+        retries: int = 5,
+        backoff: float = 0.1,
+    ):
         self._connection = connection
         self._timeout = timeout
+        self._retries = retries
+        self._backoff = backoff
         self._channel: AbstractChannel | None = None
+        self.refusals = 0  # refused publishes retried on a new channel (tests and metrics read it)
 
     async def _channel_ready(self) -> AbstractChannel:
         if self._channel is None or self._channel.is_closed:
@@ -53,7 +72,31 @@ class AmqpPublisher:
             self._channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         return self._channel
 
+    async def _drop_channel(self) -> None:
+        channel, self._channel = self._channel, None
+        if channel is not None and not channel.is_closed:
+            with contextlib.suppress(Exception):  # it is being replaced because it misbehaves
+                await channel.close()
+
     async def publish(self, rows: list[OutboxRow]) -> list[BaseException | None]:
+        outcomes = await self._publish_once(rows)
+        for attempt in range(self._retries + 1):
+            first = next((i for i, o in enumerate(outcomes) if o is not None and not isinstance(o, Unroutable)), None)
+            if first is None or not _refused(outcomes[first]):
+                break  # all confirmed, or a failure a new channel does not cure (the relay retries it)
+            await self._drop_channel()
+            if attempt == self._retries:
+                break
+            self.refusals += len(rows) - first
+            log.warning(
+                "publish refused by the broker; retrying on a new channel",
+                extra={"event": "DDFL-PUBLISH-REFUSED", "rows": len(rows) - first, "attempt": attempt + 1},
+            )
+            await asyncio.sleep(self._backoff * 2**attempt)
+            outcomes[first:] = await self._publish_once(rows[first:])
+        return outcomes
+
+    async def _publish_once(self, rows: list[OutboxRow]) -> list[BaseException | None]:
         # aiormq's channel under aio-pika's: the same frames without building an aio_pika.Message
         # per row, which costs more than the publish itself on this hot path.
         channel = await (await self._channel_ready()).get_underlay_channel()
@@ -82,6 +125,11 @@ class AmqpPublisher:
             return None
 
         return list(await asyncio.gather(*(one(row) for row in rows)))
+
+
+def _refused(outcome: BaseException | None) -> bool:
+    """The broker answered the publish with a nack (not a return, not a lost connection)."""
+    return isinstance(outcome, aio_pika.exceptions.DeliveryError) and isinstance(outcome.frame, aiormq.spec.Basic.Nack)
 
 
 def _amqp_headers(headers: dict[str, Any]) -> dict[str, Any]:
