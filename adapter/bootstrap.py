@@ -24,6 +24,7 @@ from .service.routing import Routing
 from .store import open_store
 from .store.base import OutboxRow, Store
 from .topology import Topology
+from .worker import cluster
 from .worker.amqp import AmqpPublisher
 from .worker.clock import Clock, SystemClock
 from .worker.pipeline import Pipeline
@@ -49,7 +50,8 @@ def routing(settings: Settings) -> Routing:
 
 
 def rabbit_broker(settings: Settings) -> RabbitBroker:
-    return RabbitBroker(
+    """FastStream's broker on every node DDFL_AMQP_URL names (see adapter.worker.cluster)."""
+    return cluster.rabbit_broker(
         settings.amqp_url,
         graceful_timeout=settings.graceful_timeout,
         default_channel=Channel(prefetch_count=settings.prefetch),
@@ -110,7 +112,7 @@ class Assembly:
         self,
         connection: Callable[[], AbstractRobustConnection | None],
         on_commit: Callable[[int], None],
-        on_published: Callable[[list[OutboxRow], int], None],
+        on_published: Callable[[list[OutboxRow], list[OutboxRow]], None],
         on_backlog: Callable[[int], None],
     ) -> Parts:
         settings = self.settings

@@ -9,6 +9,8 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from . import topology
+
 ENV_PREFIX = "DDFL_"
 
 
@@ -18,19 +20,32 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", env_parse_none_str="none")
 
     amqp_url: str = Field(
-        "amqp://guest:guest@127.0.0.1:5672/", description="the RabbitMQ to consume from and publish to"
+        "amqp://guest:guest@127.0.0.1:5672/",
+        description="the RabbitMQ to consume from and publish to; a cluster as amqp://user:pass@host1:port1,host2:port2,…/vhost",
     )
     store_url: str = Field(
         "sqlite:///ddfl-adapter.sqlite3", description="state store: sqlite:///FILE or postgresql://…"
     )
-    her_id: int = Field(8093244, description="the adapter's own HER-id (Helsenorge.no): receiver of inbound XML")
-    inbound_queue: str = Field("8093244_async", description="MsgHead XML from EPJ and AR")
-    absence_queue: str = Field("tilpass-helsenorge.absences", description="absence commands (JSON)")
-    absence_invalid_queue: str = Field(
-        "tilpass-helsenorge.absences.invalid", description="refused absence commands, with the reason in headers"
+    her_id: int = Field(
+        topology.HELSENORGE_HER_ID, description="the adapter's own HER-id (Helsenorge.no): receiver of inbound XML"
     )
-    portal_queue: str = Field("portal.availability", description="portal events (JSON)")
-    dead_letter_queue: str = Field("8093244_dl", description="what failed unexpectedly beyond the delivery limit")
+    inbound_queue: str = Field(
+        topology.receipts_queue(topology.HELSENORGE_HER_ID), description="MsgHead XML from EPJ and AR"
+    )
+    absence_queue: str = Field(topology.ABSENCE_QUEUE, description="absence commands (JSON)")
+    absence_invalid_queue: str = Field(
+        topology.ABSENCE_INVALID_QUEUE, description="refused absence commands, with the reason in headers"
+    )
+    portal_queue: str = Field(topology.PORTAL_QUEUE, description="portal events (JSON)")
+    dead_letter_queue: str = Field(
+        topology.dead_letter_queue(topology.HELSENORGE_HER_ID),
+        description="what failed unexpectedly beyond the delivery limit",
+    )
+    replies_queue: str | None = Field(
+        None,
+        description="for test environments: one queue for every AppRec and error report instead of each "
+        "sender's {HER-id}_async / {HER-id}_error (the contract); none in production",
+    )
     delivery_limit: int = Field(5, ge=1, description="deliveries of a failing message before it is dead-lettered")
     prefetch: int = Field(512, ge=1, description="unacknowledged messages in flight: bounds concurrency and memory")
     batch_size: int = Field(256, ge=1, description="messages committed in one store transaction at most")

@@ -44,6 +44,9 @@ class Topology:
     absence_invalid_queue: str = ABSENCE_INVALID_QUEUE
     portal_queue: str = PORTAL_QUEUE
     dead_letter_queue: str = dead_letter_queue(HELSENORGE_HER_ID)
+    #: Where every AppRec and error report goes instead of the senders' own `{HER-id}_async` /
+    #: `{HER-id}_error` queues; None (the contract) in production, a queue of its own in replay.
+    replies_queue: str | None = None
 
     @classmethod
     def of(cls, settings: Settings) -> Topology:
@@ -54,6 +57,7 @@ class Topology:
             absence_invalid_queue=settings.absence_invalid_queue,
             portal_queue=settings.portal_queue,
             dead_letter_queue=settings.dead_letter_queue,
+            replies_queue=settings.replies_queue,
         )
 
     @classmethod
@@ -66,6 +70,7 @@ class Topology:
             absence_invalid_queue=f"{prefix}-absences-invalid",
             portal_queue=f"{prefix}-portal",
             dead_letter_queue=f"{prefix}-dl",
+            replies_queue=f"{prefix}-replies",
         )
 
     def settings(self) -> dict[str, object]:
@@ -76,10 +81,11 @@ class Topology:
 
     def queues(self) -> tuple[str, ...]:
         """The queues this topology declares (to delete an isolated one afterwards)."""
-        return (
+        own = (
             self.inbound_queue,
             self.absence_queue,
             self.absence_invalid_queue,
             self.portal_queue,
             self.dead_letter_queue,
         )
+        return own if self.replies_queue is None else (*own, self.replies_queue)

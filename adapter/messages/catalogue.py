@@ -5,14 +5,15 @@ the sender (or the operator) should do. Inbound XML refusals are read from the t
 `adapter.messages.errors`; the rest are tables here. `ddfl-adapter contracts` writes the document
 and `contracts --check` (and a test) fails when it drifts from the code.
 
-Hook: the domain's rejections (`DOMAIN_REJECTIONS`) are listed by hand until the domain names them
-as a typed enum; then build the table from that enum (code, reason) instead.
+The domain's rejections (`DOMAIN_REJECTIONS`, the absence reasons it refuses with) are read from
+its typed catalogue, `adapter.domain.rejections.Refusal`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..domain.rejections import Refusal
 from .errors import CODE_NAMES_8221, InboundError
 
 
@@ -49,29 +50,44 @@ def inbound_refusals() -> list[Entry]:
     return sorted(entries, key=lambda e: (e.code, e.event_id))
 
 
+#: What a sender should do about each of the domain's XML refusals (the refusals themselves, with
+#: their codes and meanings, are `adapter.domain.rejections.Refusal`).
+_SENDER_ACTIONS: dict[str, str] = {
+    "E20": "Send the office's behandleroversikt first (or correct the HPR-nummer), then the message again.",
+    "X99": "Correct the sending system's clock; send again with a new MsgId.",
+}
+
 #: The domain's rejections of a readable, trusted message: answered with an AppRec (XML) or on the
 #: invalid-absence queue, logged as `DDFL-{code}-REJECTED` / `DDFL-ABSENCE-{REASON}`.
-DOMAIN_REJECTIONS: tuple[tuple[str, str, str], ...] = (
-    ("E20", "The practitioner is not listed in the office's behandleroversikt (R13, R16).",
-     "Send the office's behandleroversikt first (or correct the HPR-nummer), then the message again."),
-    ("X99", "GenDate is more than 10 minutes ahead of the adapter's clock (R1).",
-     "Correct the sending system's clock; send again with a new MsgId."),
-)  # fmt: skip
+DOMAIN_REJECTIONS: tuple[tuple[str, str, str], ...] = tuple(
+    (r.code, f"{r.meaning[0].upper()}{r.meaning[1:]}.", _SENDER_ACTIONS[r.code])
+    for r in Refusal
+    if r.code in CODE_NAMES_8221
+)
 
-#: Absence commands from Tilpass Helsenorge: reason key (the `reason` header on the invalid path).
-ABSENCE_REASONS: tuple[tuple[str, str], ...] = (
+#: Absence commands from Tilpass Helsenorge that cannot be read: reason key (the `reason` header on
+#: the invalid path). The domain's own absence refusals follow from `Refusal`.
+_ABSENCE_PARSE_REASONS: tuple[tuple[str, str], ...] = (
     ("invalid_json", "The body is not a JSON object."),
     ("unknown_type", "`type` is not absence.registered or absence.deleted."),
     ("missing_field", "A required field is missing or null."),
     ("invalid_field", "A field has the wrong JSON type or form (HPR-nummer, HER-id, absence_id)."),
     ("invalid_date", "A date or instant is not ISO 8601 (instants with an offset)."),
-    ("no_services", "`services` is empty (R14)."),
     ("unknown_service", "`services` names a service the contract does not know."),
-    ("from_after_to", "`from` is after `to` (R14)."),
-    ("too_long", "The absence is longer than 366 days, both ends counted (R14)."),
-    ("not_authorised", "Registered or deleted by someone not listed at the office (R13)."),
-    ("unknown_practitioner", "The practitioner is not listed at the office (R13, R16)."),
 )
+
+
+def _absence_reasons() -> tuple[tuple[str, str], ...]:
+    reasons = dict(_ABSENCE_PARSE_REASONS)
+    for r in Refusal:
+        if r.code not in CODE_NAMES_8221:
+            meaning = f"{r.meaning[0].upper()}{r.meaning[1:]}."
+            reasons[r.code] = f"{reasons[r.code]} Or: {meaning}" if r.code in reasons else meaning
+    return tuple(reasons.items())
+
+
+#: Every reason key an absence command can be refused with.
+ABSENCE_REASONS: tuple[tuple[str, str], ...] = _absence_reasons()
 
 _ABSENCE_ACTION = "Correct the command in Tilpass Helsenorge and send it again; nothing was changed."
 

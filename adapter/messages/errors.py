@@ -150,13 +150,6 @@ class UnsupportedMessageType(InboundError):
     code, event_id = "T10", "DDFL-T10-UNSUPPORTED-TYPE"
 
 
-class GenDateInFuture(InboundError):
-    """R1: a GenDate far ahead would pin the status against every later message."""
-
-    sender_action = "Correct the sending system's clock; send again with a new MsgId."
-    code, event_id = "X99", "DDFL-X99-GENDATE-IN-FUTURE"
-
-
 class InvalidPatientId(InboundError):
     """A patient FNR/D-nummer fails the mod-11 check."""
 

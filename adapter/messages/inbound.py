@@ -73,11 +73,8 @@ def parse_message(
     if now.utcoffset() is None:
         raise ValueError("now must carry a UTC offset")
     claimed_sender = (headers or {}).get("fromHerId")
-    try:
-        inbound = _parse(body, now, claimed_sender, limits or Limits(), own_her_id)
-    except InboundError as error:
-        _log.info("refused inbound message: %s", error)
-        raise
+    # A refusal propagates as its typed error; the service layer logs it once, with its event id.
+    inbound = _parse(body, now, claimed_sender, limits or Limits(), own_her_id)
     envelope = inbound.envelope
     _log.debug("accepted %s %s from HER-id %s", envelope.msg_type, envelope.msg_id, envelope.sender_her_id)
     return inbound

@@ -31,6 +31,7 @@ from ..service.processor import Done, Work
 from ..store import open_store
 from ..store.base import OutboxRow, Store
 from ..topology import Topology
+from ..worker import cluster
 from ..worker.clock import ManualClock
 from ..worker.runtime import Runtime
 from .scenario import ExpectFailure, Scenario, Step, check, load_scenario
@@ -184,7 +185,7 @@ class _AmqpReplay(_Replay):
             )
             runtime = build(settings, clock=clock, background=False)
             await runtime.start()
-            connection = await aio_pika.connect_robust(self.amqp_url)
+            connection = await cluster.connect(self.amqp_url)
             try:
                 self.channel = channel = await connection.channel()
                 portal = await channel.get_queue(settings.portal_queue)

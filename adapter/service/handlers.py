@@ -225,7 +225,7 @@ async def refuse_xml(uow: BatchUnitOfWork, item: XmlRefused, now: dt.datetime, r
             "event": error.event_id,
             "code": error.code,
             "msg_id": msg_id,
-            "sender": error.reported_sender,
+            "sender": str(error.reported_sender) if error.reported_sender is not None else None,
             "reason": error.description,
         },
     )

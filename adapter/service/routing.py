@@ -16,6 +16,8 @@ class Routing:
     portal_queue: str = PORTAL_QUEUE
     absence_invalid_queue: str = ABSENCE_INVALID_QUEUE
     limits: Limits = field(default_factory=Limits)
+    #: See `Topology.replies_queue`: replay keeps its receipts to itself.
+    replies_queue: str | None = None
 
     @classmethod
     def of(cls, topology: Topology, limits: Limits | None = None) -> Routing:
@@ -24,7 +26,13 @@ class Routing:
             portal_queue=topology.portal_queue,
             absence_invalid_queue=topology.absence_invalid_queue,
             limits=limits or Limits(),
+            replies_queue=topology.replies_queue,
         )
 
-    receipts_queue = staticmethod(receipts_queue)
-    errors_queue = staticmethod(errors_queue)
+    def receipts_queue(self, her_id: int) -> str:
+        """Where the AppRec for a message from `her_id` goes."""
+        return self.replies_queue or receipts_queue(her_id)
+
+    def errors_queue(self, her_id: int) -> str:
+        """Where an error report about a message from `her_id` goes."""
+        return self.replies_queue or errors_queue(her_id)

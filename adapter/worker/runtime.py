@@ -155,8 +155,10 @@ class Runtime:
         """Once connected: declare the queues, start the pipeline (and the relay and the clock)."""
         assert self.pipeline and self.relay and self.scheduler
         self.connection = await self.broker.connect()  # FastStream's connection (already open)
-        for name in (self.settings.portal_queue, self.settings.dead_letter_queue, self.settings.absence_invalid_queue):
-            await self.broker.declare_queue(plain_queue(name))
+        own = (self.settings.portal_queue, self.settings.dead_letter_queue, self.settings.absence_invalid_queue)
+        for name in (*own, self.settings.replies_queue):
+            if name is not None:
+                await self.broker.declare_queue(plain_queue(name))
         self.pipeline.start()
         if self._background:
             self.relay.start()

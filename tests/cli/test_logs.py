@@ -80,11 +80,6 @@ def test_an_exception_is_one_json_line_with_its_traceback_masked(logs) -> None:
     assert "Traceback" in line["exception"] and "01017012345" not in line["exception"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="adapter/messages/inbound.py (task A's) logs each refusal a second time, at INFO, without an "
-    "event id: remove its `_log.info('refused inbound message: %s', error)` when merging, then this marker",
-)
 def test_a_refused_message_is_logged_once(logs) -> None:
     from adapter.service.handlers import Routing
     from adapter.service.processor import Processor, Work

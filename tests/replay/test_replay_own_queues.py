@@ -31,11 +31,6 @@ async def _ready(queue: str, *, purge: bool = False) -> int:
         await connection.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the runner (adapter/replay/runner.py, task B's) must route the replay's receipts to queues of "
-    "its own: see the edges report; remove this marker once it does",
-)
 def test_replay_on_a_real_broker_puts_no_receipt_on_the_senders_queues(capsys: pytest.CaptureFixture[str]) -> None:
     if not EXAMPLES.is_dir():
         pytest.skip("../shared/contract/examples is not beside this checkout")
