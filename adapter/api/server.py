@@ -76,3 +76,22 @@ async def serve(store_url: str, port: int, host: str = "0.0.0.0") -> None:
         await uvicorn.Server(config).serve()
     finally:
         await reader.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m adapter.api.server`: what `ddfl-adapter api` runs (until the CLI wires it)."""
+    import argparse
+
+    from ..config import Settings
+
+    parser = argparse.ArgumentParser(prog="python -m adapter.api.server", description=__doc__)
+    parser.add_argument("--store-url", default=None, help="default: DDFL_STORE_URL")
+    parser.add_argument("--host", default="0.0.0.0")
+    parser.add_argument("--port", type=int, default=8081)
+    args = parser.parse_args(argv)
+    asyncio.run(serve(args.store_url or Settings().store_url, args.port, args.host))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
