@@ -4,6 +4,7 @@ time-driven change the clock has not published yet (answers are true now, R11)."
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ import pytest
 
 from adapter.api.app import create_app
 from adapter.api.reads import Reader, open_reader
+from adapter.api.server import ApiServer
 from adapter.store import open_store
 from adapter.store.base import Store
 
@@ -265,7 +267,33 @@ async def test_health_and_metrics_ride_on_the_same_app(reader: Reader) -> None:
 
 
 def test_the_store_in_memory_cannot_be_read_beside_the_writer() -> None:
-    import asyncio
-
     with pytest.raises(ValueError, match="SQLite file store"):
         asyncio.run(open_reader("sqlite:///:memory:"))
+
+
+async def test_reads_run_beside_an_open_write_transaction_and_see_the_last_commit(
+    store: Store, client: httpx.AsyncClient, clock: Clock
+) -> None:
+    await write_steps(store, scenario(), LAST_STEP)
+    path = f"/v1/offices/{OFFICE}/practitioners/{GP}/availability"
+    committed = (await client.get(path)).json()
+    async with store.transaction() as tx:  # the writer's batch, holding its locks, not committed yet
+        text = await tx.get_pair(OFFICE, GP)
+        assert text is not None
+        await tx.put_pair(OFFICE, GP, text.replace('"sequence":2', '"sequence":99'), None)
+        during = await asyncio.wait_for(client.get(path), timeout=5)
+        assert during.status_code == 200 and during.json() == committed
+    assert (await client.get(path)).json()["sequence"] == 99  # committed now: the next read sees it
+
+
+async def test_the_api_serves_on_a_port_beside_the_writer(store: Store, reader: Reader) -> None:
+    await write_steps(store, scenario(), LAST_STEP)
+    server = ApiServer(reader, lambda: INSTANTS[2], port=0, host="127.0.0.1", healthy=lambda: {"store": True})
+    await server.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as http:
+            answer = await http.get(f"/v1/offices/{OFFICE}/practitioners/{GP}/availability")
+            assert answer.status_code == 200 and answer.json()["sequence"] == 3
+            assert (await http.get("/health")).json() == {"healthy": True, "checks": {"store": True}}
+    finally:
+        await server.stop()
