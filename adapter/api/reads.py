@@ -112,20 +112,33 @@ class _SqliteReads:
 
 
 class _PostgresReads:
-    """A connection of its own, autocommit, read-only; one statement at a time."""
+    """A connection of its own, autocommit, read-only; one statement at a time. A connection the
+    server dropped (a restart, a failover) is replaced at the next read; that read fails."""
 
-    def __init__(self, connection: Any) -> None:
-        self._connection = connection
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._connection: Any = None
         self._lock = asyncio.Lock()
+
+    async def connect(self) -> None:
+        import psycopg
+
+        connection = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
+        await connection.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        self._connection = connection
 
     async def fetchall(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         async with self._lock:
+            if self._connection is None or self._connection.closed:
+                await self.connect()
             cursor = await self._connection.execute(sql, params)
             rows: list[tuple[Any, ...]] = await cursor.fetchall()
             return rows
 
     async def close(self) -> None:
-        await self._connection.close()
+        async with self._lock:
+            if self._connection is not None:
+                await self._connection.close()
 
 
 async def open_reader(store_url: str) -> Reader:
@@ -143,9 +156,7 @@ async def open_reader(store_url: str) -> Reader:
             raise FileNotFoundError(f"no store at {path!r}: the adapter creates it on its first start")
         return Reader(_SqliteReads(path), SQLITE)
     if scheme in ("postgresql", "postgres"):
-        import psycopg
-
-        connection = await psycopg.AsyncConnection.connect(store_url, autocommit=True)
-        await connection.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-        return Reader(_PostgresReads(connection), POSTGRESQL)
+        reads = _PostgresReads(store_url)
+        await reads.connect()  # fail at start, not at the first request, when the store is unreachable
+        return Reader(reads, POSTGRESQL)
     raise ValueError(f"unsupported store URL {store_url!r}: expected sqlite:/// or postgresql://")

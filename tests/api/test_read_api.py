@@ -297,3 +297,29 @@ async def test_the_api_serves_on_a_port_beside_the_writer(store: Store, reader: 
             assert (await http.get("/health")).json() == {"healthy": True, "checks": {"store": True}}
     finally:
         await server.stop()
+
+
+@pytest.mark.postgres
+async def test_a_dropped_postgresql_connection_fails_one_read_and_is_replaced(
+    postgres_schema_url: str, postgres_url: str
+) -> None:
+    import psycopg
+
+    store = await open_store(postgres_schema_url)
+    reader = await open_reader(postgres_schema_url)
+    try:
+        await write_steps(store, scenario(), LAST_STEP)
+        app = create_app(reader, lambda: LAST_STEP)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        path = f"/v1/offices/{OFFICE}/practitioners/{GP}/availability"
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+            assert (await http.get(path)).status_code == 200
+            pid = reader._connection._connection.info.backend_pid  # type: ignore[attr-defined]
+            with psycopg.connect(postgres_url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            failed = await http.get(path)
+            assert failed.status_code == 500 and failed.json()["title"] == "Internal error"
+            assert (await http.get(path)).status_code == 200
+    finally:
+        await reader.close()
+        await store.close()
