@@ -28,14 +28,16 @@ from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..domain import engine
+from ..domain.events import Availability
 from ..domain.state import OfficeState, PairState
 from ..messages.identifiers import HER_ID_PATTERN, HPR_PATTERN
 from ..store.base import PairKey
 from .models import AvailabilityEntry, AvailabilityPage, OfficeAvailability, Problem
-from .reads import PairRow, Reader
+from .reads import Reader, StoredPair
 
 log = logging.getLogger("ddfl.api")
 
@@ -83,23 +85,40 @@ def _not_found(detail: str) -> ApiProblem:
     return ApiProblem(404, "Not found", detail)
 
 
-def entry(pair: PairState, now: dt.datetime) -> AvailabilityEntry:
-    """The pair as it is at `now`: due time-driven changes applied to a copy (R11), nothing saved."""
-    current, _ = engine.tick(pair, now)
-    office, hpr = current.key
-    availability = current.published
+class _Published(BaseModel):
+    """The part of a stored `PairState` an answer needs when nothing is due: the facts and their
+    history (most of the text) are skipped, not validated; the same names and defaults."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    published: Availability = PairState.model_fields["published"].default
+    sequence: int = PairState.model_fields["sequence"].default
+
+
+def _entry(office: int, hpr: str, availability: Availability, sequence: int) -> AvailabilityEntry:
     return AvailabilityEntry(
         office_her_id=office,
         practitioner_hpr=hpr,
-        sequence=current.sequence,
+        sequence=sequence,
         services=availability.services,
         panel_info_visible=availability.panel_info_visible,
         substitute=availability.substitute,
     )
 
 
-def _entries(rows: list[PairRow], now: dt.datetime) -> list[AvailabilityEntry]:
-    return [entry(PairState.from_json(state), now) for _, _, state in rows]
+def entry(pair: PairState, now: dt.datetime) -> AvailabilityEntry:
+    """The pair as it is at `now`: due time-driven changes applied to a copy (R11), nothing saved."""
+    current, _ = engine.tick(pair, now)
+    return _entry(*current.key, current.published, current.sequence)
+
+
+def stored_entry(stored: StoredPair, now: dt.datetime) -> AvailabilityEntry:
+    """A stored pair at `now`. Only a pair whose next change is due by `now` is parsed whole and
+    ticked; otherwise what was last published is what holds (the writer keeps `next_change_at`)."""
+    if stored.next_change_at is not None and stored.next_change_at <= now:
+        return entry(PairState.from_json(stored.state), now)
+    view = _Published.model_validate_json(stored.state)
+    return _entry(stored.office_her_id, stored.practitioner_hpr, view.published, view.sequence)
 
 
 def encode_cursor(key: PairKey) -> str:
@@ -168,7 +187,7 @@ def create_app(
     async def pair_availability(office_her_id: OfficeId, practitioner_hpr: Hpr) -> AvailabilityEntry:
         state = await reader.pair_state(office_her_id, practitioner_hpr)
         if state is not None:
-            return entry(PairState.from_json(state), now())
+            return stored_entry(state, now())
         office = await _office(office_her_id)
         if practitioner_hpr not in (office.roster or {}):
             raise _not_found(f"practitioner {practitioner_hpr} is unknown at office {office_her_id}")
@@ -186,11 +205,13 @@ def create_app(
         if not rows and text is None:
             raise _not_found(f"office {office_her_id} is unknown")
         at = now()
-        pairs = {hpr: PairState.from_json(state) for _, hpr, state in rows}
+        answers = {row.practitioner_hpr: stored_entry(row, at) for row in rows}
         if text is not None:  # listed, but nothing told about them yet: they offer nothing (sequence 0)
             office = OfficeState.from_json(text)
-            pairs |= {hpr: engine.new_pair(office, hpr) for hpr in office.roster or {} if hpr not in pairs}
-        entries = [entry(pairs[hpr], at) for hpr in sorted(pairs)]
+            for hpr in office.roster or {}:
+                if hpr not in answers:
+                    answers[hpr] = entry(engine.new_pair(office, hpr), at)
+        entries = [answers[hpr] for hpr in sorted(answers)]
         return OfficeAvailability(office_her_id=office_her_id, as_of=at, practitioners=entries)
 
     async def _office(office_her_id: int) -> OfficeState:
@@ -219,8 +240,8 @@ def create_app(
         after = None if cursor is None else decode_cursor(cursor)
         rows = await reader.pairs_after(after, limit)
         at = now()
-        following = encode_cursor(rows[-1][:2]) if len(rows) == limit else None
-        return AvailabilityPage(as_of=at, items=_entries(rows, at), next_cursor=following)
+        following = encode_cursor((rows[-1].office_her_id, rows[-1].practitioner_hpr)) if len(rows) == limit else None
+        return AvailabilityPage(as_of=at, items=[stored_entry(row, at) for row in rows], next_cursor=following)
 
     if healthy is not None:
         check = healthy

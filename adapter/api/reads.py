@@ -18,31 +18,42 @@ are the ones `adapter/store/base.py` would grow if the read side became part of 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import sqlite3
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..store.base import PairKey
+from ..store.base import PairKey, from_micros
 from ..store.sql import POSTGRESQL, SQLITE, Dialect
 from ..store.sqlite import BUSY_TIMEOUT_MS
 
 _SQLITE_PREFIX = "sqlite:///"
 
 _STATEMENTS = {
-    "pair_state": "SELECT state FROM pairs WHERE office_her_id = ? AND practitioner_hpr = ?",
-    "office_pairs": "SELECT office_her_id, practitioner_hpr, state FROM pairs WHERE office_her_id = ?"
+    "pair_state": "SELECT office_her_id, practitioner_hpr, state, next_change_at FROM pairs"
+    " WHERE office_her_id = ? AND practitioner_hpr = ?",
+    "office_pairs": "SELECT office_her_id, practitioner_hpr, state, next_change_at FROM pairs WHERE office_her_id = ?"
     " ORDER BY practitioner_hpr",
     "office_state": "SELECT state FROM offices WHERE office_her_id = ?",
-    "pairs_first": "SELECT office_her_id, practitioner_hpr, state FROM pairs"
+    "pairs_first": "SELECT office_her_id, practitioner_hpr, state, next_change_at FROM pairs"
     " ORDER BY office_her_id, practitioner_hpr LIMIT ?",
     # Row-value comparison (SQLite >= 3.15, PostgreSQL): the index on the primary key serves it.
-    "pairs_after": "SELECT office_her_id, practitioner_hpr, state FROM pairs"
+    "pairs_after": "SELECT office_her_id, practitioner_hpr, state, next_change_at FROM pairs"
     " WHERE (office_her_id, practitioner_hpr) > (?, ?) ORDER BY office_her_id, practitioner_hpr LIMIT ?",
 }
 
-PairRow = tuple[int, str, str]
-"""(office HER-id, practitioner HPR, the pair's state as the store keeps it: JSON text)."""
+
+@dataclass(frozen=True, slots=True)
+class StoredPair:
+    """One row of the store's pairs: the state as the writer keeps it (JSON text), and when the
+    clock must next look at it (so a reader knows whether a time-driven change is due)."""
+
+    office_her_id: int
+    practitioner_hpr: str
+    state: str
+    next_change_at: dt.datetime | None
 
 
 class _Connection(Protocol):
@@ -58,11 +69,11 @@ class Reader:
         self._connection = connection
         self._q = {name: dialect.render(sql) for name, sql in _STATEMENTS.items()}
 
-    async def pair_state(self, office_her_id: int, practitioner_hpr: str) -> str | None:
+    async def pair_state(self, office_her_id: int, practitioner_hpr: str) -> StoredPair | None:
         rows = await self._connection.fetchall(self._q["pair_state"], (office_her_id, practitioner_hpr))
-        return str(rows[0][0]) if rows else None
+        return _rows(rows)[0] if rows else None
 
-    async def office_pairs(self, office_her_id: int) -> list[PairRow]:
+    async def office_pairs(self, office_her_id: int) -> list[StoredPair]:
         """Every stored pair of the office, by HPR."""
         return _rows(await self._connection.fetchall(self._q["office_pairs"], (office_her_id,)))
 
@@ -71,7 +82,7 @@ class Reader:
         rows = await self._connection.fetchall(self._q["office_state"], (office_her_id,))
         return str(rows[0][0]) if rows else None
 
-    async def pairs_after(self, after: PairKey | None, limit: int) -> list[PairRow]:
+    async def pairs_after(self, after: PairKey | None, limit: int) -> list[StoredPair]:
         """Up to `limit` pairs in key order, strictly after `after` (from the first when None)."""
         if after is None:
             rows = await self._connection.fetchall(self._q["pairs_first"], (limit,))
@@ -83,8 +94,11 @@ class Reader:
         await self._connection.close()
 
 
-def _rows(rows: list[tuple[Any, ...]]) -> list[PairRow]:
-    return [(int(office), str(hpr), str(state)) for office, hpr, state in rows]
+def _rows(rows: list[tuple[Any, ...]]) -> list[StoredPair]:
+    return [
+        StoredPair(int(office), str(hpr), str(state), None if due is None else from_micros(due))
+        for office, hpr, state, due in rows
+    ]
 
 
 class _SqliteReads:
