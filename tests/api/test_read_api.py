@@ -14,9 +14,11 @@ from typing import Any
 import httpx
 import pytest
 
-from adapter.api.app import create_app
+from adapter.api.app import create_app, entry, stored_entry
 from adapter.api.reads import Reader, open_reader
 from adapter.api.server import ApiServer
+from adapter.domain.engine import next_change
+from adapter.domain.state import PairState
 from adapter.store import open_store
 from adapter.store.base import Store
 
@@ -323,3 +325,19 @@ async def test_a_dropped_postgresql_connection_fails_one_read_and_is_replaced(
     finally:
         await reader.close()
         await store.close()
+
+
+@pytest.mark.parametrize("name", ["recommended-solution-1", "substitute-for-july", "practitioner-leaves-office"])
+async def test_the_short_read_of_a_pair_with_nothing_due_is_the_full_one(
+    store: Store, reader: Reader, name: str
+) -> None:
+    """Only due pairs are parsed whole and ticked; the others are read without their facts."""
+    await write_steps(store, scenario(name))
+    rows = await reader.pairs_after(None, 1000)
+    assert rows
+    for row in rows:
+        state = PairState.from_json(row.state)
+        assert row.next_change_at == next_change(state)
+        at = state.as_of or LAST_STEP
+        before_due = at if row.next_change_at is None else min(at, row.next_change_at - dt.timedelta(microseconds=1))
+        assert stored_entry(row, before_due) == entry(state, before_due)
