@@ -10,9 +10,10 @@ short read (a stream would hold a SQLite read snapshot open for as long as the c
 keeps the WAL from being checkpointed), a client that fails resumes from its last cursor, and the
 pages are plain JSON documents the OpenAPI document describes.
 
-Errors are RFC 9457 problem documents: 404 for an office or practitioner the adapter holds no
-state of, 400 for a parameter that does not parse, 500 with nothing but a title for anything
-else (the cause is logged with an error id, never sent).
+Errors are RFC 9457 problem documents: 404 for an office the adapter holds no state of, or a
+practitioner it holds neither state of nor lists on the office's roster; 400 for a parameter that
+does not parse; 500 with a title and an error id for anything else (the error's type is logged
+under that id, never sent).
 """
 
 from __future__ import annotations
