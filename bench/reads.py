@@ -1,6 +1,6 @@
 """Do reads slow the writer? The write rate with and without concurrent reads, in one run.
 
-    python bench/reads.py [--messages 30000] [--rate 200]
+    python bench/reads.py [--messages 30000] [--rate 200] [--store-only]
 
 The adapter (`ddfl-adapter run`, its own process, SQLite store) and the read API (its own process,
 `python -m adapter.api.server`, the same store file) run side by side on the real RabbitMQ. The
@@ -10,13 +10,19 @@ steady rate (a mix of one pair, one office, and a page of 500 of everything; eve
 answers is a real store read and a tick on a copy), and without reads again (so the order of the
 rounds, and the store growing, show as the spread between the two read-free ones). The write rate
 of each round, the reads' p50/p99 latency and the read errors are printed. Nothing is asserted.
+
+--store-only leaves the broker out: the writer is the service layer itself (the processor, batches
+of 256 as the pipeline makes them) on the SQLite file, in this process; the read API is its own
+process as above. It isolates what the reads cost the store and the CPU from the broker's share.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
+import signal
 import socket
 import statistics
 import subprocess
@@ -129,11 +135,82 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[q - 1] * 1000 if len(values) >= 2 else float("nan")
 
 
+async def store_only(rounds: list[list], rosters: list, pairs: list[tuple[int, str]], rate: float) -> None:
+    """The three rounds with the service layer as the writer, in this process; the read API and the
+    reads' client each in a process of their own (so neither takes this process's CPU)."""
+    from adapter.bootstrap import default_settings, processor
+    from adapter.service.commands import Work
+    from adapter.store import open_store
+    from adapter.worker.clock import SystemClock
+
+    with tempfile.TemporaryDirectory(prefix="ddfl-bench-reads-") as tmp:
+        url = f"sqlite:///{Path(tmp) / 'store.sqlite3'}"
+        store = await open_store(url)
+        service = processor(store, default_settings(http_port=None), SystemClock())
+        bench = Bench(None, Path(tmp))  # no broker: only the processes are kept
+
+        async def write(bodies: list[bytes]) -> float:
+            started = time.perf_counter()
+            for start in range(0, len(bodies), 256):
+                done = await service.process([Work(kind="xml", body=b) for b in bodies[start : start + 256]])
+                assert all(d.ok for d in done)
+                await asyncio.sleep(0)  # as the pipeline yields between batches
+            return len(bodies) / (time.perf_counter() - started)
+
+        await write([m.body for m in rosters])
+        api, base = await start_api(bench, url, Path(tmp) / "api.log")
+        pairs_file = Path(tmp) / "pairs.json"
+        pairs_file.write_text(json.dumps(pairs))
+        try:
+            for number, bodies in enumerate(rounds, start=1):
+                client = None
+                if number == 2:
+                    client = subprocess.Popen(
+                        [sys.executable, __file__, "--client", base, "--rate", str(rate), "--pairs", str(pairs_file)],
+                        stdout=subprocess.PIPE,
+                        text=True,
+                    )
+                    await asyncio.to_thread(client.stdout.readline)  # READY
+                rate_written = await write([m.body for m in bodies])
+                line = f"  round {number}: {rate_written:8.0f} msg/s written"
+                if client is not None:
+                    client.send_signal(signal.SIGTERM)
+                    out, _ = await asyncio.to_thread(client.communicate, None, 60)
+                    line += "   " + out.strip()
+                else:
+                    line += "   (no reads)"
+                print(line, flush=True)
+        finally:
+            api.terminate()
+            await asyncio.to_thread(api.wait, 30)
+            await store.close()
+
+
+async def client(base: str, rate: float, pairs_file: Path) -> None:
+    """--client: reads at a steady rate until SIGTERM, then one line of figures on stdout."""
+    pairs = [tuple(p) for p in json.loads(pairs_file.read_text())]
+    reads = Reads(base, rate, pairs)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, reads.stop)
+    print("READY", flush=True)
+    await reads.run()
+    print(
+        f"with {len(reads.latencies)} reads answered ({reads.errors} errors),"
+        f" p50 {pct(reads.latencies, 50):.1f} ms, p99 {pct(reads.latencies, 99):.1f} ms",
+        flush=True,
+    )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=30000, help="status messages in all three rounds")
     parser.add_argument("--rate", type=float, default=200.0, help="reads per second in the middle round")
+    parser.add_argument("--store-only", action="store_true", help="the service layer as the writer, no broker")
+    parser.add_argument("--client", metavar="BASE_URL", help=argparse.SUPPRESS)
+    parser.add_argument("--pairs", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.client:
+        await client(args.client, args.rate, args.pairs)
+        return
 
     updates = max(3, round(args.messages / (OFFICES * GPS)))
     updates -= updates % 3
@@ -142,9 +219,12 @@ async def main() -> None:
     rounds = [statuses[i * third : (i + 1) * third] for i in range(3)]
     pairs = sorted({(m.office_her_id, m.practitioner_hpr or "") for m in statuses})
     print(
-        f"reads: 3 rounds of {third} status messages (Ack J) for {len(pairs)} GPs at {OFFICES} offices; "
+        f"reads{' (store only, no broker)' if args.store_only else ''}: 3 rounds of {third} status messages (Ack J) for {len(pairs)} GPs at {OFFICES} offices; "
         f"reads at {args.rate:.0f}/s in round 2 (70% one pair, 20% one office, 10% a page of 500)"
     )
+    if args.store_only:
+        await store_only(rounds, rosters, pairs, args.rate)
+        return
 
     connection = await aio_pika.connect_robust(AMQP_URL)
     with tempfile.TemporaryDirectory(prefix="ddfl-bench-reads-") as tmp:
