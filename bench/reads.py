@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import signal
 import socket
@@ -135,6 +136,12 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[q - 1] * 1000 if len(values) >= 2 else float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def store_only(rounds: list[list], rosters: list, pairs: list[tuple[int, str]], rate: float) -> None:
     """The three rounds with the service layer as the writer, in this process; the read API and the
     reads' client each in a process of their own (so neither takes this process's CPU)."""
@@ -149,13 +156,14 @@ async def store_only(rounds: list[list], rosters: list, pairs: list[tuple[int, s
         service = processor(store, default_settings(http_port=None), SystemClock())
         bench = Bench(None, Path(tmp))  # no broker: only the processes are kept
 
-        async def write(bodies: list[bytes]) -> float:
-            started = time.perf_counter()
+        async def write(bodies: list[bytes]) -> tuple[float, float]:
+            """(messages per second, the writer's own CPU µs per message)."""
+            started, cpu = time.perf_counter(), time.process_time()
             for start in range(0, len(bodies), 256):
                 done = await service.process([Work(kind="xml", body=b) for b in bodies[start : start + 256]])
                 assert all(d.ok for d in done)
                 await asyncio.sleep(0)  # as the pipeline yields between batches
-            return len(bodies) / (time.perf_counter() - started)
+            return len(bodies) / (time.perf_counter() - started), (time.process_time() - cpu) / len(bodies) * 1e6
 
         await write([m.body for m in rosters])
         api, base = await start_api(bench, url, Path(tmp) / "api.log")
@@ -171,9 +179,13 @@ async def store_only(rounds: list[list], rosters: list, pairs: list[tuple[int, s
                         text=True,
                     )
                     await asyncio.to_thread(client.stdout.readline)  # READY
-                rate_written = await write([m.body for m in bodies])
-                line = f"  round {number}: {rate_written:8.0f} msg/s written"
+                api_cpu = cpu_seconds(api.pid)
+                rate_written, writer_cpu = await write([m.body for m in bodies])
+                line = f"  round {number}: {rate_written:8.0f} msg/s written, writer CPU {writer_cpu:5.0f} µs/msg"
+                wal = Path(url.removeprefix("sqlite:///") + "-wal")
+                line += f", WAL {wal.stat().st_size / 2**20 if wal.exists() else 0:5.1f} MiB"
                 if client is not None:
+                    line += f", API CPU {cpu_seconds(api.pid) - api_cpu:5.1f} s"
                     client.send_signal(signal.SIGTERM)
                     out, _ = await asyncio.to_thread(client.communicate, None, 60)
                     line += "   " + out.strip()
