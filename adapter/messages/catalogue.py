@@ -105,6 +105,8 @@ OPERATIONAL_EVENTS: tuple[tuple[str, str, str], ...] = (
      "Check the broker connection if it repeats."),
     ("DDFL-UNDELIVERABLE", "A receipt for a queue that does not exist (`{sender}_async`/`_error`): "
      "counted, dropped, the adapter carries on.", "Tell the sender office its queue is missing."),
+    ("DDFL-API-UNEXPECTED", "A bug while answering a read API request: the client gets 500 with the "
+     "`error_id` and nothing else; the writer is not affected.", "Report the `error_id` (the error's type is logged)."),
     ("DDFL-STARTED", "The adapter is consuming.", "Nothing."),
     ("DDFL-STOPPED", "The adapter stopped after finishing what was in flight.", "Nothing."),
 )  # fmt: skip
