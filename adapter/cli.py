@@ -137,6 +137,24 @@ def _postgres_reason(text: str) -> str:
     return reason.rpartition(" failed: ")[2] or reason
 
 
+def _api(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    from .api.server import serve
+    from .worker.observability import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        asyncio.run(serve(settings.store_url, settings.api_port, settings.api_host))
+    except Exception as error:
+        logging.getLogger("ddfl.cli").error(
+            startup_problem(error, settings),
+            extra={"event": "DDFL-STARTUP-FAILED", "error": type(error).__name__},
+            exc_info=settings.log_level == "DEBUG",
+        )
+        return 1
+    return 0
+
+
 def _health(args: argparse.Namespace) -> int:
     if args.url:
         url = args.url
@@ -392,6 +410,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.set_defaults(handler=_run)
+    api = commands.add_parser(
+        "api",
+        help="serve the read API (/v1) on DDFL_API_PORT, reading the store beside a running adapter",
+        description="The portal's read side: availability per pair, per office and paged over all (docs/read-api.md).",
+    )
+    api.set_defaults(handler=_api)
     health = commands.add_parser("health", help="exit 0 when the running adapter is healthy, else 1")
     health.add_argument("--url", help="health endpoint (default: http://127.0.0.1:$DDFL_HTTP_PORT/health)")
     health.set_defaults(handler=_health)

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     clock_interval: float = Field(30.0, gt=0, description="seconds between clock checks when nothing is due sooner")
     graceful_timeout: float = Field(15.0, gt=0, description="seconds to finish in-flight work on SIGTERM/SIGINT")
     http_port: int | None = Field(8080, description="port of /health and /metrics; `none` disables them")
+    api_port: int = Field(8081, description="port of the read API (`ddfl-adapter api`, /v1)")
+    api_host: str = Field("0.0.0.0", description="address the read API listens on")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_format: Literal["json", "text", "auto"] = Field(
         "auto", description="json, text, or auto (json when stderr is not a terminal)"

@@ -39,16 +39,28 @@ def _env(tmp_path: Path, **overrides: str) -> dict[str, str]:
 
 
 def _fails(tmp_path: Path, **overrides: str) -> str:
-    """Run the adapter expecting a start-up failure; return its stderr, which must be one line."""
+    """Run the adapter expecting a start-up failure; return the one line that says what failed.
+
+    Informational lines that came before the failure (the broker node it reached, the relay's
+    leadership) may precede it; the failure itself is one line, and nothing else is a warning or
+    an error."""
     done = subprocess.run(
         [*ADAPTER, "run"], env=_env(tmp_path, **overrides), capture_output=True, text=True, timeout=60, cwd=tmp_path
     )
     assert done.returncode != 0, done.stderr
-    lines = done.stderr.strip().splitlines()
+    lines = [line for line in done.stderr.strip().splitlines() if not _informational(line)]
     assert len(lines) == 1, f"one line, not:\n{done.stderr}"
     assert "Traceback" not in done.stderr
     assert done.stdout == ""
     return lines[0]
+
+
+def _informational(line: str) -> bool:
+    try:
+        entry = json.loads(line)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(entry, dict) and entry.get("level") in ("DEBUG", "INFO")
 
 
 def _message(line: str) -> str:
