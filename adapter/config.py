@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from pydantic import Field
@@ -39,3 +40,18 @@ class Settings(BaseSettings):
     http_port: int | None = Field(8080, description="port of /health and /metrics; `none` disables them")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_format: str = Field("auto", description="json, text, or auto (json when stderr is not a terminal)")
+    retention_outbox_sent: dt.timedelta = Field(
+        dt.timedelta(days=1),
+        gt=dt.timedelta(0),
+        description="how long a published outbox row is kept (seconds or ISO 8601, e.g. P1D)",
+    )
+    retention_inbox: dt.timedelta = Field(
+        dt.timedelta(days=30),
+        gt=dt.timedelta(0),
+        description="the deduplication window: how long a processed message is remembered",
+    )
+    retention_closed_conversations: dt.timedelta = Field(
+        dt.timedelta(days=400), gt=dt.timedelta(0), description="how long a closed conversation is remembered"
+    )
+    retention_interval: float = Field(600.0, gt=0, description="seconds between retention rounds")
+    retention_batch: int = Field(500, ge=1, description="rows deleted per short transaction when pruning")

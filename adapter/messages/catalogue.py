@@ -89,6 +89,15 @@ OPERATIONAL_EVENTS: tuple[tuple[str, str, str], ...] = (
      "Check the broker connection if it repeats."),
     ("DDFL-UNDELIVERABLE", "A receipt for a queue that does not exist (`{sender}_async`/`_error`): "
      "counted, dropped, the adapter carries on.", "Tell the sender office its queue is missing."),
+    ("DDFL-RELAY-LEADER", "This replica's relay took the outbox over (one publishes at a time across "
+     "replicas): at start, or because the previous leader stopped or died.",
+     "Nothing; if it flaps between replicas, check their store connections."),
+    ("DDFL-RELAY-STANDBY", "This replica's relay gave the outbox up (at shutdown); another takes over.",
+     "Nothing."),
+    ("DDFL-RETENTION-PRUNED", "Retention deleted rows past their window (sent outbox rows, inbox rows "
+     "past the deduplication window, old closed conversations).", "Nothing."),
+    ("DDFL-RETENTION-FAILED", "A retention round failed (store away); it is tried again next round.",
+     "Check the store if it repeats; rows are only kept longer meanwhile."),
     ("DDFL-STARTED", "The adapter is consuming.", "Nothing."),
     ("DDFL-STOPPED", "The adapter stopped after finishing what was in flight.", "Nothing."),
 )  # fmt: skip
