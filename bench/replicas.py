@@ -98,7 +98,19 @@ async def run(n: int, count: int) -> float:
     connection = await aio_pika.connect_robust(AMQP)
     try:
         channel = await connection.channel()
-        workers = _spawn(env, 1)  # declares the queues and takes the rosters
+        await channel.declare_queue(  # as the workers declare it, so it can be filled before they run
+            inbound,
+            durable=True,
+            arguments={
+                "x-queue-type": "quorum",
+                "x-delivery-limit": 5,
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": env["DDFL_DEAD_LETTER_QUEUE"],
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
+            },
+        )
+        workers = _spawn(env, 1)  # takes the rosters
         try:
             for office in offices:
                 hprs = [str(1000000 + (office % 1000) * GPS + g) for g in range(GPS)]
