@@ -22,13 +22,14 @@ from .service.directory import load_directory
 from .service.processor import Processor
 from .service.routing import Routing
 from .store import open_store
-from .store.base import OutboxRow, Store
+from .store.base import OutboxRow, RetainedRows, Store, StoreContention
 from .topology import Topology
 from .worker import cluster
 from .worker.amqp import AmqpPublisher
 from .worker.clock import Clock, SystemClock
 from .worker.pipeline import Pipeline
 from .worker.relay import Publisher, Relay
+from .worker.retention import Pruned, Retention, RetentionWindows
 from .worker.runtime import Runtime
 from .worker.scheduler import Scheduler
 
@@ -81,9 +82,18 @@ def processor(
     *,
     directory: dict[int, dict[str, Practitioner]] | None = None,
     fault: Callable[[Work], None] | None = None,
+    on_contention: Callable[[StoreContention], None] = lambda error: None,
 ) -> Processor:
     """The service layer over a store (also for tools and tests that need no broker)."""
-    return Processor(store, routing(settings), clock.now, directory, fault=fault)
+    return Processor(store, routing(settings), clock.now, directory, fault=fault, on_contention=on_contention)
+
+
+def retention_windows(settings: Settings) -> RetentionWindows:
+    return RetentionWindows(
+        outbox_sent=settings.retention_outbox_sent,
+        inbox=settings.retention_inbox,
+        closed_conversations=settings.retention_closed_conversations,
+    )
 
 
 @dataclass
@@ -96,6 +106,8 @@ class Parts:
     pipeline: Pipeline
     relay: Relay
     scheduler: Scheduler
+    #: None where the caller prunes, or nothing does (replay drives its parts step by step).
+    retention: Retention | None = None
 
 
 @dataclass
@@ -114,15 +126,42 @@ class Assembly:
         on_commit: Callable[[int], None],
         on_published: Callable[[list[OutboxRow], list[OutboxRow]], None],
         on_backlog: Callable[[int], None],
+        on_contention: Callable[[StoreContention], None] = lambda error: None,
+        on_leadership: Callable[[bool], None] = lambda leading: None,
+        on_pruned: Callable[[Pruned], None] = lambda pruned: None,
+        on_retained: Callable[[RetainedRows], None] = lambda held: None,
     ) -> Parts:
         settings = self.settings
         store = self.store or await open_store(settings.store_url)
-        service = processor(store, settings, self.clock, directory=load_directory(settings.directory), fault=self.fault)
+        service = processor(
+            store,
+            settings,
+            self.clock,
+            directory=load_directory(settings.directory),
+            fault=self.fault,
+            on_contention=on_contention,
+        )
         publisher = self.publisher or AmqpPublisher(connection)
-        relay = Relay(store, publisher, self.clock.now, on_published=on_published, on_backlog=on_backlog)
+        relay = Relay(
+            store,
+            publisher,
+            self.clock.now,
+            on_published=on_published,
+            on_backlog=on_backlog,
+            on_leadership=on_leadership,
+        )
         pipeline = Pipeline(service, settings.batch_size, on_commit=on_commit)
         scheduler = Scheduler(store, pipeline, self.clock, interval=settings.clock_interval)
-        return Parts(store, self.store is None, service, pipeline, relay, scheduler)
+        retention = Retention(
+            store,
+            self.clock,
+            retention_windows(settings),
+            interval=settings.retention_interval,
+            batch=settings.retention_batch,
+            on_pruned=on_pruned,
+            on_retained=on_retained,
+        )
+        return Parts(store, self.store is None, service, pipeline, relay, scheduler, retention)
 
 
 def build(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -62,6 +63,21 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text", "auto"] = Field(
         "auto", description="json, text, or auto (json when stderr is not a terminal)"
     )
+    retention_outbox_sent: dt.timedelta = Field(
+        dt.timedelta(days=1),
+        gt=dt.timedelta(0),
+        description="how long a published outbox row is kept (seconds or ISO 8601, e.g. P1D)",
+    )
+    retention_inbox: dt.timedelta = Field(
+        dt.timedelta(days=30),
+        gt=dt.timedelta(0),
+        description="the deduplication window: how long a processed message is remembered",
+    )
+    retention_closed_conversations: dt.timedelta = Field(
+        dt.timedelta(days=400), gt=dt.timedelta(0), description="how long a closed conversation is remembered"
+    )
+    retention_interval: float = Field(600.0, gt=0, description="seconds between retention rounds")
+    retention_batch: int = Field(500, ge=1, description="rows deleted per short transaction when pruning")
 
     @field_validator("log_level", mode="before")
     @classmethod

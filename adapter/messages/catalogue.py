@@ -107,6 +107,29 @@ OPERATIONAL_EVENTS: tuple[tuple[str, str, str], ...] = (
      "counted, dropped, the adapter carries on.", "Tell the sender office its queue is missing."),
     ("DDFL-API-UNEXPECTED", "A bug while answering a read API request: the client gets 500 with the "
      "`error_id` and nothing else; the writer is not affected.", "Report the `error_id` (the error's type is logged)."),
+    ("DDFL-RELAY-LEADER", "This replica's relay took the outbox over (one publishes at a time across "
+     "replicas): at start, or because the previous leader stopped or died.",
+     "Nothing; if it flaps between replicas, check their store connections."),
+    ("DDFL-RELAY-STANDBY", "This replica's relay gave the outbox up (at shutdown); another takes over.",
+     "Nothing."),
+    ("DDFL-RETENTION-PRUNED", "Retention deleted rows past their window (sent outbox rows, inbox rows "
+     "past the deduplication window, old closed conversations).", "Nothing."),
+    ("DDFL-RETENTION-FAILED", "A retention round failed (store away); it is tried again next round.",
+     "Check the store if it repeats; rows are only kept longer meanwhile."),
+    ("DDFL-UNSETTLED", "A delivery could not be handed to the pipeline: it is returned to the queue "
+     "(counted towards the delivery limit), never left unsettled.", "Report it; look at the dead-letter queue."),
+    ("DDFL-BROKER-NODE", "Connected to a RabbitMQ node (one of DDFL_AMQP_URL's).", "Nothing."),
+    ("DDFL-BROKER-NODE-DOWN", "A RabbitMQ node of DDFL_AMQP_URL did not answer; the next one is tried.",
+     "Check that node; the adapter carries on on another."),
+    ("DDFL-BROKER-DISCONNECTED", "The broker connection is down: /health answers 503 until it is back.",
+     "Check RabbitMQ and the network; the adapter reconnects by itself."),
+    ("DDFL-BROKER-RECONNECTED", "The broker connection is back, channels and consumers restored.", "Nothing."),
+    ("DDFL-PUBLISH-REFUSED", "The broker refused (nacked) a publish, e.g. right after a quorum queue's "
+     "leader died: retried on a new channel.", "Nothing if it passes; check the cluster if it repeats."),
+    ("DDFL-STORE-UNHEALTHY", "The store could not commit the health check's write: /health answers 503.",
+     "Check the store (disk, PostgreSQL)."),
+    ("DDFL-STARTUP-FAILED", "The adapter could not start: the line names the setting and what to do.",
+     "Do what the line says (a variable to fix, a port to free, a service to start)."),
     ("DDFL-STARTED", "The adapter is consuming.", "Nothing."),
     ("DDFL-STOPPED", "The adapter stopped after finishing what was in flight.", "Nothing."),
 )  # fmt: skip

@@ -178,16 +178,17 @@ def _answer(
         )
         uow.reply(reply)
     record = {"receipt": receipt.to_json(), "reply": _reply_record(reply)}
-    uow.record_receipt(str(envelope.sender_her_id), envelope.msg_id, json.dumps(record))
+    body = reply.body if reply is not None else None
+    uow.record_receipt(str(envelope.sender_her_id), envelope.msg_id, json.dumps(record), body)
 
 
 def _reply_record(reply: OutboxMessage | None) -> dict[str, Any] | None:
+    """Where the reply went and how; its body is stored once, beside the record (InboxEntry)."""
     if reply is None:
         return None
     return {
         "routing_key": reply.routing_key,
         "message_id": reply.message_id,
-        "body": reply.body.decode(),
         "headers": dict(reply.headers),
         "content_type": reply.content_type,
     }
@@ -195,10 +196,10 @@ def _reply_record(reply: OutboxMessage | None) -> dict[str, Any] | None:
 
 async def _duplicate(uow: BatchUnitOfWork, sender: str, msg_id: str) -> Receipt | None:
     """R12/R15: a message seen before changes nothing and gets the first one's AppRec again."""
-    recorded = await uow.inbox_get(sender, msg_id)
-    if recorded is None:
+    entry = await uow.inbox_entry(sender, msg_id)
+    if entry is None:
         return None
-    first = json.loads(recorded)
+    first = json.loads(entry.outcome)
     log.info("duplicate message", extra={"event": "DDFL-DUPLICATE", "msg_id": msg_id, "sender": sender})
     if (reply := first["reply"]) is not None:
         uow.reply(
@@ -206,7 +207,8 @@ async def _duplicate(uow: BatchUnitOfWork, sender: str, msg_id: str) -> Receipt 
                 routing_key=reply["routing_key"],
                 # a fresh transport id (the outbox publishes an id once); the AppRec inside is the same
                 message_id=f"{reply['message_id']}-again-{uuid.uuid4().hex}",
-                body=reply["body"].encode(),
+                # rows written before the body was kept beside the record carry it inside
+                body=entry.reply_body if entry.reply_body is not None else reply["body"].encode(),
                 headers=reply["headers"],
                 content_type=reply["content_type"],
             )
@@ -263,9 +265,9 @@ def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
 
 
 async def _absence_duplicate(uow: BatchUnitOfWork, key: str) -> Done | None:
-    if (recorded := await uow.inbox_get(ABSENCE_SENDER, key)) is None:
+    if (entry := await uow.inbox_entry(ABSENCE_SENDER, key)) is None:
         return None
-    first = json.loads(recorded)["receipt"]
+    first = json.loads(entry.outcome)["receipt"]
     return Done(ok=True, receipt=Receipt("absence", first["id"], "DUPLICATE", first["codes"]))
 
 

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ..domain.model import Practitioner
-from ..store.base import Store
+from ..store.base import DuplicateMessage, Store, StoreContention
+from ..store.retry import retry_on_contention
 from .commands import Command, Work, office_of, parse
 from .handlers import Done, Receipt, Routing, handle
 from .unit_of_work import BatchUnitOfWork
@@ -40,6 +41,7 @@ class Processor:
         now: Callable[[], dt.datetime],
         directory: dict[int, dict[str, Practitioner]] | None = None,
         fault: Callable[[Work], None] | None = None,
+        on_contention: Callable[[StoreContention], None] = lambda error: None,
     ):
         self.store = store
         self.routing = routing
@@ -48,6 +50,8 @@ class Processor:
         #: Test seam: called before each item; raising simulates a bug in handling that item.
         self.fault = fault
         self.stats = Stats()
+        #: Told of each attempt that another transaction got in the way of (the lock-retry metric).
+        self.on_contention = on_contention
         #: Called after each commit with every item of the batch and how it ended (replay, metrics).
         self.listeners: list[Callable[[Work, Done], None]] = []
 
@@ -67,7 +71,10 @@ class Processor:
 
     async def process(self, batch: list[Work]) -> list[Done]:
         parsed: list[Command | None] = [self.prepare(work).parsed for work in batch]
-        results, new_rows = await self._decide(batch, parsed)
+        # Contention (another replica's transaction in the way) runs the attempt again here: the
+        # items are never handed back, so it costs no delivery of any message, and a rolled-back
+        # attempt left nothing behind, so nothing happens twice.
+        results, new_rows = await retry_on_contention(lambda: self._decide(batch, parsed), on_retry=self.on_contention)
         self.stats.batches += 1
         self.stats.items += len(batch)
         self.stats.outbox_rows += new_rows
@@ -86,6 +93,7 @@ class Processor:
         now = self.now()
         results: list[Done] = []
         async with self.store.transaction() as tx:
+            await tx.lock_offices(offices(parsed))  # once, before any read: one global order
             uow = BatchUnitOfWork(tx, self.directory, now, self.routing.portal_queue)
             for work, command in zip(batch, parsed, strict=True):
                 uow.begin_item()
@@ -103,7 +111,12 @@ class Processor:
                 else:
                     uow.commit_item()
                 results.append(done)
-            new_rows = await uow.flush()
+            try:
+                new_rows = await uow.flush()
+            except DuplicateMessage as raced:
+                # Another replica recorded the same message (the same absence, say, sent twice)
+                # after this attempt read the inbox: run again, and it is answered as a duplicate.
+                raise StoreContention(f"inbox row recorded meanwhile by another transaction: {raced}") from raced
         return results, new_rows
 
 

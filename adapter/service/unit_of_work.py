@@ -18,7 +18,7 @@ from ..domain.events import Event
 from ..domain.model import Practitioner
 from ..domain.state import OfficeState, PairState
 from ..messages.portal import portal_message
-from ..store.base import OutboxMessage, PairKey, Transaction
+from ..store.base import InboxEntry, OutboxMessage, PairKey, Transaction
 
 
 @dataclass
@@ -27,7 +27,8 @@ class Staged:
 
     offices: dict[int, OfficeState] = field(default_factory=dict)
     pairs: dict[PairKey, PairState] = field(default_factory=dict)
-    inbox: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: (sender, msg_id) → (outcome JSON, the reply's body, kept once beside it)
+    inbox: dict[tuple[str, str], InboxEntry] = field(default_factory=dict)
     closed: set[tuple[int, str]] = field(default_factory=set)
     outbox: list[OutboxMessage] = field(default_factory=list)
 
@@ -50,7 +51,7 @@ class BatchUnitOfWork:
         self._offices: dict[int, OfficeState] = {}
         self._pairs: dict[PairKey, PairState | None] = {}
         self._closed: dict[tuple[int, str], bool] = {}
-        self._inbox: dict[tuple[str, str], str | None] = {}
+        self._inbox: dict[tuple[str, str], InboxEntry | None] = {}
         self._committed = Staged()
         self._staged = Staged()
 
@@ -92,12 +93,13 @@ class BatchUnitOfWork:
             self._closed[key] = await self._tx.conversation_closed(office_her_id, ref)
         return self._closed[key]
 
-    async def inbox_get(self, sender: str, msg_id: str) -> str | None:
+    async def inbox_entry(self, sender: str, msg_id: str) -> InboxEntry | None:
+        """What the inbox holds of that message (outcome and reply body), or None."""
         key = (sender, msg_id)
         if key in self._staged.inbox:
             return self._staged.inbox[key]
         if key not in self._inbox:
-            self._inbox[key] = await self._tx.inbox_get(sender, msg_id)
+            self._inbox[key] = await self._tx.inbox_entry(sender, msg_id)
         return self._inbox[key]
 
     # -- verbs: what an item changes, kept only if the item completes -------------------------
@@ -119,9 +121,10 @@ class BatchUnitOfWork:
         """Anything else sent after the commit: an AppRec, an error report, an invalid command."""
         self._staged.outbox.append(message)
 
-    def record_receipt(self, sender: str, msg_id: str, record: str) -> None:
-        """The inbox row of an inbound message: a later copy of it is a duplicate (R12, R15)."""
-        self._staged.inbox[(sender, msg_id)] = record
+    def record_receipt(self, sender: str, msg_id: str, record: str, reply_body: bytes | None = None) -> None:
+        """The inbox row of an inbound message: a later copy of it is a duplicate (R12, R15).
+        The AppRec's body is kept here once (the outbox's copy is pruned a day after sending)."""
+        self._staged.inbox[(sender, msg_id)] = InboxEntry(record, reply_body)
 
     # -- items ---------------------------------------------------------------------------------
 
@@ -153,7 +156,8 @@ class BatchUnitOfWork:
             await tx.put_office(her_id, office.to_json())
         await tx.put_pairs((o, h, pair.to_json(), next_change(pair)) for (o, h), pair in done.pairs.items())
         await tx.inbox_put_many(
-            (sender, msg_id, outcome, self._now) for (sender, msg_id), outcome in done.inbox.items()
+            (sender, msg_id, entry.outcome, self._now, entry.reply_body)
+            for (sender, msg_id), entry in done.inbox.items()
         )
         for office_her_id, ref in sorted(done.closed):
             await tx.close_conversation(office_her_id, ref, self._now)

@@ -262,3 +262,13 @@ class HealthServer:
             pass
         finally:
             writer.close()
+
+
+# -- replicas and retention -------------------------------------------------------------------------
+
+RELAY_LEADER = Gauge("ddfl_relay_leader", "1 while this process's relay publishes the outbox (holds the relay role)")
+STORE_RETRIES = Counter(
+    "ddfl_store_contention_retries_total", "Batches run again because another transaction got in the way"
+)
+STORE_ROWS = Gauge("ddfl_store_rows", "Rows the store holds, by table", ["table"])
+RETENTION_PRUNED = Counter("ddfl_retention_pruned_total", "Rows deleted by retention, by table", ["table"])

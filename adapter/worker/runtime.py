@@ -1,15 +1,16 @@
 """The running adapter's lifecycle: FastStream, the store, the pipeline, the relay, the clock
 and the health endpoint, as `adapter.bootstrap` wired them (with the real parts or a test's).
 
-Start-up: open the store → connect and declare the queues → start the pipeline, the relay and the
-clock → consume. Shutdown (SIGTERM/SIGINT, or `stop()`): stop consuming and let in-flight
-messages finish (graceful_timeout) → drain the pipeline → stop the clock → flush the outbox →
-close the broker connection and the store. Nothing is left half-done: an item either committed
+Start-up: open the store → connect and declare the queues → start the pipeline, the relay, the
+clock and retention → consume. Shutdown (SIGTERM/SIGINT, or `stop()`): stop consuming and let
+in-flight messages finish (graceful_timeout) → drain the pipeline → stop the clock and retention →
+flush the outbox → close the broker connection and the store (handing every role over). Nothing is left half-done: an item either committed
 and was acknowledged, or was not acknowledged and will be redelivered.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import TYPE_CHECKING, Any, Literal
@@ -25,11 +26,12 @@ from ..config import Settings
 from ..messages.portal import PortalEvent
 from ..service.commands import Work
 from ..service.processor import Done, Processor
-from ..store.base import OutboxRow, Store
+from ..store.base import OutboxRow, RetainedRows, Store
 from . import observability as obs
 from .amqp import inbound_queue, plain_queue
 from .pipeline import Pipeline
 from .relay import Relay
+from .retention import Pruned, Retention
 from .scheduler import Scheduler
 
 if TYPE_CHECKING:
@@ -68,6 +70,7 @@ class Runtime:
         self.pipeline: Pipeline | None = None
         self.relay: Relay | None = None
         self.scheduler: Scheduler | None = None
+        self.retention: Retention | None = None
         self.health: obs.HealthServer | None = None
         self._watch: obs.ConnectionWatch | None = None
         self._subscribe()
@@ -147,9 +150,13 @@ class Runtime:
             on_commit=self._committed,
             on_published=self._published,
             on_backlog=obs.OUTBOX_BACKLOG.set,
+            on_contention=lambda error: obs.STORE_RETRIES.inc(),
+            on_leadership=obs.RELAY_LEADER.set,
+            on_pruned=_count_pruned,
+            on_retained=_count_retained,
         )
         self.store, self.processor, self.pipeline = parts.store, parts.processor, parts.pipeline
-        self.relay, self.scheduler = parts.relay, parts.scheduler
+        self.relay, self.scheduler, self.retention = parts.relay, parts.scheduler, parts.retention
 
     async def begin(self) -> None:
         """Once connected: declare the queues, start the pipeline (and the relay and the clock)."""
@@ -164,6 +171,8 @@ class Runtime:
             self.relay.start()
             self.relay.wake()  # publish whatever a previous run committed but did not publish
             self.scheduler.start()  # and catch up with whatever the clock passed while we were down
+            if self.retention:
+                self.retention.start()
         if self.settings.http_port is not None:
             self.health = obs.HealthServer(self.settings.http_port, self.checks)
             await self.health.start()
@@ -176,6 +185,8 @@ class Runtime:
             await subscriber.stop()  # no new deliveries; waits for in-flight handlers
         if self.scheduler:
             await self.scheduler.stop()
+        if self.retention:
+            await self.retention.stop()
         if self.pipeline:
             await self.pipeline.stop()
         if self.relay:
@@ -212,6 +223,7 @@ class Runtime:
             "pipeline": bool(self.pipeline and self.pipeline.alive),
             "relay": bool(self.relay and self.relay.alive),
             "clock": bool(self.scheduler and self.scheduler.alive),
+            "retention": bool(self.retention and self.retention.alive),
             "store": self.store is not None and await obs.store_commits(self.store, self.clock.now()),
         }
 
@@ -233,3 +245,13 @@ async def _raw_body(message: RabbitMessage) -> bytes:
     decoder parses by content type before the handler runs, and with manual acks a body it cannot
     decode (JSON that is not JSON, text that is not UTF-8) is dropped unsettled."""
     return message.body
+
+
+def _count_pruned(pruned: Pruned) -> None:
+    for table in ("outbox", "inbox", "closed_conversations"):
+        obs.RETENTION_PRUNED.labels(table=table).inc(getattr(pruned, table))
+
+
+def _count_retained(held: RetainedRows) -> None:
+    for column in dataclasses.fields(held):
+        obs.STORE_ROWS.labels(table=column.name).set(getattr(held, column.name))

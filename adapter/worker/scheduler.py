@@ -2,6 +2,8 @@
 
 Each round ticks every pair due at the earliest pending instant up to that instant only, so after
 a restart that slept through several midnights the changes are published in time order, once.
+Across replicas on one store only the holder of the "clock" role catches up (the others stand by
+and take over when it dies): one process ticks, so ticks do not contend with each other.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from .pipeline import Pipeline
 
 log = logging.getLogger("ddfl.clock")
 
+ROLE = "clock"
+
 
 class Scheduler(BackgroundLoop):
     name = "ddfl-clock"
@@ -27,6 +31,8 @@ class Scheduler(BackgroundLoop):
         self._clock = clock
         self._batch = batch
         self._interval = interval
+        #: Whether this process's clock ticks (holds the store's "clock" role); False until it asked.
+        self.leading = False
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -41,11 +47,16 @@ class Scheduler(BackgroundLoop):
                 ticked = 0
             if ticked:
                 continue
-            deadline = await self._store.next_due()
+            # A standby has no deadline of its own (the leader ticks what is due): it asks again
+            # after `interval`, rather than spinning on a due instant it may not tick.
+            deadline = await self._store.next_due() if self.leading else None
             await self._clock.wait(deadline, self._wake, self._interval)
 
     async def catch_up(self) -> int:
         """Tick every pair due by now, earliest instant first; returns how many pairs were ticked."""
+        self.leading = await self._store.try_lead(ROLE)
+        if not self.leading:
+            return 0  # another replica's clock ticks; ask again next round
         ticked = 0
         previous: tuple[object, list[PairKey]] | None = None
         while not self._stopping:
@@ -59,3 +70,10 @@ class Scheduler(BackgroundLoop):
             await self._pipeline.submit_many([Work(kind="tick", key=key, until=due_at) for key in keys])
             ticked += len(keys)
         return ticked
+
+    async def stop(self) -> None:
+        """End, and hand the role over at once (a standby's clock takes over on its next round)."""
+        await super().stop()
+        if self.leading:
+            await self._store.resign(ROLE)
+            self.leading = False
