@@ -14,11 +14,13 @@ import signal
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from .config import ConfigurationError, Settings, load_settings, redacted
+from .store.base import StoreInUse
 
 
 def _settings_help() -> str:
@@ -51,8 +53,14 @@ def _run(args: argparse.Namespace) -> int:
         uvloop.install()
     except ImportError:
         pass
+    return _serve(runtime.app.run(), settings)
+
+
+def _serve(main: Coroutine[Any, Any, None], settings: Settings) -> int:
+    """Run a long-lived command; a failure is one line for an operator (exit 1), with the
+    traceback only under DDFL_LOG_LEVEL=DEBUG."""
     try:
-        asyncio.run(runtime.app.run())
+        asyncio.run(main)
     except Exception as error:
         logging.getLogger("ddfl.cli").error(
             startup_problem(error, settings),
@@ -111,6 +119,8 @@ def startup_problem(error: BaseException, settings: Settings) -> str:
             f"a queue exists on {broker} with other arguments than the adapter declares ({_first_line(error)}): "
             "delete it or choose another name (DDFL_*_QUEUE)"
         )
+    if in_use := [e for e in chain if isinstance(e, StoreInUse)]:
+        return f"DDFL_STORE_URL: {_first_line(in_use[0])}"
     return f"start-up failed: {type(error).__name__}: {_first_line(error)} (DDFL_LOG_LEVEL=DEBUG shows the traceback)"
 
 
@@ -143,16 +153,7 @@ def _api(args: argparse.Namespace) -> int:
     from .worker.observability import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
-    try:
-        asyncio.run(serve(settings.store_url, settings.api_port, settings.api_host))
-    except Exception as error:
-        logging.getLogger("ddfl.cli").error(
-            startup_problem(error, settings),
-            extra={"event": "DDFL-STARTUP-FAILED", "error": type(error).__name__},
-            exc_info=settings.log_level == "DEBUG",
-        )
-        return 1
-    return 0
+    return _serve(serve(settings.store_url, settings.api_port, settings.api_host), settings)
 
 
 def _health(args: argparse.Namespace) -> int:

@@ -61,8 +61,9 @@ class Topology:
         )
 
     @classmethod
-    def isolated(cls, prefix: str, own_her_id: int = HELSENORGE_HER_ID) -> Topology:
-        """Queue names of one's own (replay, tests, benchmarks), whatever the environment says."""
+    def isolated(cls, prefix: str, own_her_id: int = HELSENORGE_HER_ID, *, own_replies: bool = False) -> Topology:
+        """Queue names of one's own (replay, tests, benchmarks), whatever the environment says;
+        with `own_replies`, the AppRecs and error reports too (replay on a real broker)."""
         return cls(
             own_her_id=own_her_id,
             inbound_queue=f"{prefix}-{receipts_queue(own_her_id)}",
@@ -70,7 +71,7 @@ class Topology:
             absence_invalid_queue=f"{prefix}-absences-invalid",
             portal_queue=f"{prefix}-portal",
             dead_letter_queue=f"{prefix}-dl",
-            replies_queue=f"{prefix}-replies",
+            replies_queue=f"{prefix}-replies" if own_replies else None,
         )
 
     def settings(self) -> dict[str, object]:
@@ -78,6 +79,10 @@ class Topology:
         fields: dict[str, object] = asdict(self)
         fields["her_id"] = fields.pop("own_her_id")
         return fields
+
+    def environment(self) -> dict[str, str]:
+        """As `DDFL_*` variables, for a process started with this topology (what is None is left out)."""
+        return {f"DDFL_{name.upper()}": str(value) for name, value in self.settings().items() if value is not None}
 
     def queues(self) -> tuple[str, ...]:
         """The queues this topology declares (to delete an isolated one afterwards)."""

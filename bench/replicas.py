@@ -37,7 +37,7 @@ GPS = 100
 
 def _env(prefix: str, store_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DDFL_")}
-    env.update({f"DDFL_{k.upper()}": str(v) for k, v in Topology.isolated(prefix).settings().items()})
+    env.update(Topology.isolated(prefix).environment())
     env.update(
         {"DDFL_AMQP_URL": AMQP, "DDFL_STORE_URL": store_url, "DDFL_HTTP_PORT": "none", "DDFL_LOG_LEVEL": "WARNING"}
     )

@@ -125,7 +125,7 @@ class Bench:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         env = {k: v for k, v in os.environ.items() if not k.startswith("DDFL_")}
-        env.update({f"DDFL_{k.upper()}": str(v) for k, v in Topology.isolated(prefix).settings().items()})
+        env.update(Topology.isolated(prefix).environment())
         env.update(
             {
                 "DDFL_AMQP_URL": AMQP_URL,

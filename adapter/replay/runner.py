@@ -181,7 +181,11 @@ class _AmqpReplay(_Replay):
     async def running(self, clock: ManualClock) -> AsyncIterator[tuple[Runtime, Parts]]:
         with tempfile.TemporaryDirectory(prefix="ddfl-replay-") as tmp:
             settings = isolated_settings(
-                self.prefix, amqp_url=self.amqp_url, store_url=f"sqlite:///{Path(tmp) / 'replay.sqlite3'}"
+                self.prefix,
+                amqp_url=self.amqp_url,
+                store_url=f"sqlite:///{Path(tmp) / 'replay.sqlite3'}",
+                # the AppRecs and error reports too: a replay never writes to the senders' queues
+                replies_queue=Topology.isolated(self.prefix, own_replies=True).replies_queue,
             )
             runtime = build(settings, clock=clock, background=False)
             await runtime.start()

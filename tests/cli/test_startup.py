@@ -175,3 +175,22 @@ def test_every_line_is_json_and_the_start_up_line_names_broker_store_and_port_wi
     assert any(e.get("event") == "DDFL-STOPPED" for e in entries)
     assert out == "", "nothing on stdout: FastStream's coloured lines went there"
     assert process.returncode == 0
+
+
+def test_a_second_process_on_one_sqlite_store_is_one_line(tmp_path: Path) -> None:
+    """Issue 9: SQLite serves one process; a second `run` on the same file is refused, not corrupting."""
+    import asyncio
+
+    from adapter.store import open_store
+
+    path = tmp_path / "shared.sqlite3"
+
+    async def hold_and_run() -> str:
+        store = await open_store(f"sqlite:///{path}")  # the first process's store
+        try:
+            return await asyncio.to_thread(_fails, tmp_path, DDFL_STORE_URL=f"sqlite:///{path}")
+        finally:
+            await store.close()
+
+    message = _message(asyncio.run(hold_and_run()))
+    assert message.startswith("DDFL_STORE_URL:") and "shared.sqlite3" in message and "PostgreSQL" in message

@@ -29,6 +29,7 @@ import aio_pika
 import pytest
 
 import adapter.worker.runtime as runtime_module
+from adapter.bootstrap import build, isolated_settings
 from adapter.config import Settings
 from adapter.domain.model import PROCESSES
 from adapter.service.handlers import Routing
@@ -37,7 +38,6 @@ from adapter.store import open_store
 from adapter.store.base import OutboxRow
 from adapter.worker.cluster import node, rabbit_broker
 from adapter.worker.relay import Relay
-from adapter.worker.runtime import Runtime
 from tests.support.synthetic import roster_xml, status_xml
 
 from .nodes import Cluster
@@ -88,15 +88,10 @@ def _without_time(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _settings(url: str, prefix: str, tmp_path: Path) -> Settings:
-    return Settings(
+    return isolated_settings(
+        prefix,
         amqp_url=url,
         store_url=f"sqlite:///{tmp_path / 'store.sqlite3'}",
-        inbound_queue=f"{prefix}-8093244_async",
-        absence_queue=f"{prefix}-absences",
-        absence_invalid_queue=f"{prefix}-absences-invalid",
-        portal_queue=f"{prefix}-portal",
-        dead_letter_queue=f"{prefix}-dl",
-        http_port=None,
         graceful_timeout=10,
         clock_interval=1.0,
         prefetch=PREFETCH,
@@ -151,7 +146,7 @@ async def test_killing_the_connected_node_mid_stream_loses_nothing_and_doubles_n
     assert len(expected) == offices * gps
 
     settings = _settings(cluster.url, f"t-{uuid.uuid4().hex[:10]}", tmp_path)
-    runtime = Runtime(settings)
+    runtime = build(settings)
     await runtime.start()
     try:
         first = node(runtime.broker)

@@ -91,7 +91,7 @@ def _without_time(event: dict) -> dict:
 def worker_env(tmp_path: Path, broker: Broker) -> dict[str, str]:
     prefix = f"t-{uuid.uuid4().hex[:10]}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DDFL_")}
-    env.update({f"DDFL_{name.upper()}": str(value) for name, value in Topology.isolated(prefix).settings().items()})
+    env.update(Topology.isolated(prefix).environment())
     env.update(
         {
             "DDFL_AMQP_URL": AMQP_URL,

@@ -31,8 +31,9 @@ from typing import Any
 import pytest
 
 from adapter.bootstrap import MemoryPublisher, default_settings, processor
+from adapter.domain.calendar import midnight
 from adapter.domain.model import PROCESSES, Service
-from adapter.domain.state import PairState
+from adapter.domain.state import PairState, is_on, was_on_since
 from adapter.messages.builders import absence_registered
 from adapter.service.processor import Work
 from adapter.store import open_store
@@ -153,6 +154,18 @@ async def _single_run(stream: Stream) -> tuple[dict[PairKey, PairState], list[di
     return states, events
 
 
+def _facts_answers(pair: PairState) -> tuple[Any, ...]:
+    """What R1–R4 can ask of a pair's facts: each process's status and "on since midnight D" for
+    the days around the stream, plus the absences, substitutes and listing as they are."""
+    facts = pair.facts
+    days = [dt.date(2023, 11, 1) + dt.timedelta(days=k) for k in range(90)]
+    answers = {
+        process: (is_on(history), tuple(was_on_since(history, midnight(day)) for day in days))
+        for process, history in facts.processes.items()
+    }
+    return facts.listed, answers, facts.absences, facts.substitutes
+
+
 async def _states(store: Store, keys: Iterable[PairKey]) -> dict[PairKey, PairState]:
     async with store.transaction() as tx:
         found = await tx.get_pairs(list(keys))
@@ -245,7 +258,7 @@ async def test_three_workers_killed_and_restarted_lose_nothing_and_end_as_one_wo
     prefix = f"t-{uuid.uuid4().hex[:10]}"
     topology = Topology.isolated(prefix)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DDFL_")}
-    env.update({f"DDFL_{name.upper()}": str(value) for name, value in topology.settings().items()})
+    env.update(topology.environment())
     clock_file = tmp_path / "clock"
     _set_clock(clock_file, T0)
     env.update(
@@ -355,7 +368,9 @@ async def test_three_workers_killed_and_restarted_lose_nothing_and_end_as_one_wo
     assert set(states) == set(expected_states) == set(stream.pairs())
     for key, state in states.items():
         assert state.published == expected_states[key].published, key
-        assert state.facts == expected_states[key].facts, key
+        # The same facts as far as the rules can tell: compaction keeps different reports depending
+        # on arrival order (issue 10), so the histories are compared by what R1 and R4 answer.
+        assert _facts_answers(state) == _facts_answers(expected_states[key]), key
         assert state.sequence == len(sequences.get(key, [])), key
     # (How many changes were published on the way may differ: arrival order differs, R12 numbers
     # each change; what the portal was told last may not.)

@@ -144,7 +144,7 @@ async def test_retention_runs_with_the_settings_windows_down_to_seconds(tmp_path
             dt.timedelta(seconds=60),
         )
         assert await retention.prune_once() is not None  # one process on SQLite: it leads
-        assert runtime.checks()["retention"] is False  # not started: /health says so
+        assert (await runtime.checks())["retention"] is False  # not started: /health says so
     finally:
         await runtime.close()
 
