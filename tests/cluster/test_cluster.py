@@ -28,7 +28,6 @@ from typing import Any
 import aio_pika
 import pytest
 
-import adapter.worker.runtime as runtime_module
 from adapter.bootstrap import build, isolated_settings
 from adapter.config import Settings
 from adapter.domain.model import PROCESSES
@@ -36,7 +35,7 @@ from adapter.service.handlers import Routing
 from adapter.service.processor import Processor, Work
 from adapter.store import open_store
 from adapter.store.base import OutboxRow
-from adapter.worker.cluster import node, rabbit_broker
+from adapter.worker.cluster import node
 from adapter.worker.relay import Relay
 from tests.support.synthetic import roster_xml, status_xml
 
@@ -100,14 +99,6 @@ def _settings(url: str, prefix: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def wired(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Until runtime.py builds its broker with `rabbit_broker` itself, the test puts it there: the
-    same single line the bootstrap is to carry (RabbitBroker(url, ...) → rabbit_broker(url, ...))."""
-    if hasattr(runtime_module, "RabbitBroker") and not hasattr(runtime_module, "rabbit_broker"):
-        monkeypatch.setattr(runtime_module, "RabbitBroker", rabbit_broker)
-
-
-@pytest.fixture
 async def observer(rabbit_cluster: Cluster) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
     """The test's connection, to the last node (never killed)."""
     connection = await aio_pika.connect(rabbit_cluster.nodes[-1].url, timeout=10)
@@ -130,7 +121,6 @@ async def _wait(condition: Any, timeout: float, what: str) -> None:
 async def test_killing_the_connected_node_mid_stream_loses_nothing_and_doubles_nothing(
     rabbit_cluster: Cluster,
     observer: aio_pika.abc.AbstractChannel,
-    wired: None,
     tmp_path: Path,
     offices: int,
     gps: int,
