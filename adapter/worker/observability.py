@@ -63,7 +63,13 @@ def reply_kind(row: OutboxRow) -> str:
 
 
 #: Attributes every LogRecord has; anything else came in through `extra=` and is logged as a field.
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
+#: (uvicorn adds `color_message`, a copy of the message with terminal colours: not a field.)
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 #: Fields that are identifiers: always strings, whatever type the caller logged them with, so a
 #: log query (`sender == "8141333"`) matches every line.
@@ -73,7 +79,7 @@ IDENTIFIERS = frozenset(
 
 #: Libraries that log on their own; their lines go through our handler, at WARNING unless DEBUG is
 #: asked for (and even then never the AMQP frames aiormq logs at DEBUG).
-LIBRARIES = ("faststream", "aio_pika", "aiormq", "pamqp", "asyncio", "psycopg")
+LIBRARIES = ("faststream", "aio_pika", "aiormq", "pamqp", "asyncio", "psycopg", "uvicorn")
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:

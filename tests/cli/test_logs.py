@@ -59,6 +59,17 @@ def test_faststream_and_library_lines_go_through_the_same_formatter_at_warning(l
     assert {line["logger"] for line in lines} == {"faststream", "aio_pika.robust_connection"}
 
 
+def test_the_read_apis_server_logs_like_the_rest(logs) -> None:
+    """uvicorn (`ddfl-adapter api`) is a library too: WARNING and up, one JSON line, no colour copy."""
+    configure_logging("INFO", "json")
+    logging.getLogger("uvicorn.error").info("Started server process", extra={"color_message": "\x1b[36mStarted\x1b[0m"})
+    logging.getLogger("uvicorn.error").warning(
+        "Invalid HTTP request", extra={"color_message": "\x1b[33mInvalid\x1b[0m"}
+    )
+    (line,) = logs()
+    assert line["message"] == "Invalid HTTP request" and "color_message" not in line
+
+
 def test_debug_shows_the_adapter_and_library_info_but_no_amqp_frames(logs) -> None:
     configure_logging("DEBUG", "json")
     logging.getLogger("ddfl.test").debug("a debug line of ours")
