@@ -149,9 +149,8 @@ async def connect(url: str, **kwargs: Any) -> AbstractRobustConnection:
     return connection
 
 
-def node(broker: RabbitBroker) -> str | None:
-    """The `host:port` of the node the broker is connected to (for logs and health), if any."""
-    connection = broker._connection
+def node(connection: AbstractRobustConnection | None) -> str | None:
+    """The `host:port` of the node a connection (`ClusterConnection`) is on (for logs and tests), if any."""
     rotation = getattr(connection, "rotation", None)
     if connection is None or connection.is_closed or rotation is None or rotation.current is None:
         return None

@@ -61,7 +61,7 @@ async def test_the_broker_skips_a_dead_node_of_its_url(connection: AbstractRobus
     try:
         connected = await asyncio.wait_for(broker.connect(), timeout=20)
         assert isinstance(connected, ClusterConnection)
-        assert node(broker) == live
+        assert node(connected) == live
         queue = f"t-{uuid.uuid4().hex[:10]}"
         channel = await connected.channel()
         await channel.declare_queue(queue, auto_delete=True)
@@ -71,7 +71,7 @@ async def test_the_broker_skips_a_dead_node_of_its_url(connection: AbstractRobus
         await got.ack()
     finally:
         await broker.stop()
-    assert node(broker) is None
+    assert node(connected) is None
 
 
 async def test_a_plain_connection_skips_a_dead_node_too() -> None:
@@ -88,8 +88,8 @@ async def test_a_plain_connection_skips_a_dead_node_too() -> None:
 async def test_the_broker_with_one_node_is_faststreams_own() -> None:
     broker = rabbit_broker(AMQP_URL, logger=None)
     try:
-        await asyncio.wait_for(broker.connect(), timeout=20)
-        assert node(broker) == AMQP_URL.split("@", 1)[1].split("/", 1)[0]
+        connected = await asyncio.wait_for(broker.connect(), timeout=20)
+        assert node(connected) == AMQP_URL.split("@", 1)[1].split("/", 1)[0]
         assert await broker.ping(timeout=5)
     finally:
         await broker.stop()

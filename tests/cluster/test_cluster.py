@@ -139,7 +139,7 @@ async def test_killing_the_connected_node_mid_stream_loses_nothing_and_doubles_n
     runtime = build(settings)
     await runtime.start()
     try:
-        first = node(runtime.broker)
+        first = node(runtime.connection)
         assert first is not None and first != f"127.0.0.1:{cluster.nodes[-1].port}", first
 
         portal: list[aio_pika.abc.AbstractIncomingMessage] = []
@@ -170,7 +170,7 @@ async def test_killing_the_connected_node_mid_stream_loses_nothing_and_doubles_n
         processor, relay = runtime.processor, runtime.relay
         for k in range(kills):
             await _wait(lambda k=k: processor.stats.items >= (k + 1) * len(messages) // (kills + 2), 120, "a kill")
-            connected = node(runtime.broker)
+            connected = node(runtime.connection)
             assert connected is not None
             victim = cluster.by_port(int(connected.rsplit(":", 1)[1]))
             items, published = processor.stats.items, relay.published_to(settings.portal_queue)
@@ -178,7 +178,9 @@ async def test_killing_the_connected_node_mid_stream_loses_nothing_and_doubles_n
             killed_at = time.monotonic()
             await asyncio.to_thread(victim.kill)
 
-            await _wait(lambda c=connected: node(runtime.broker) not in (None, c), 60, "a connection to another node")
+            await _wait(
+                lambda c=connected: node(runtime.connection) not in (None, c), 60, "a connection to another node"
+            )
             reconnected = time.monotonic() - killed_at
             await _wait(
                 lambda i=items, p=published: (
@@ -189,7 +191,7 @@ async def test_killing_the_connected_node_mid_stream_loses_nothing_and_doubles_n
             )
             resumed = time.monotonic() - killed_at
             figures.append(
-                f"kill {k + 1} of {victim.node} at {items} items: reconnected to {node(runtime.broker)} "
+                f"kill {k + 1} of {victim.node} at {items} items: reconnected to {node(runtime.connection)} "
                 f"in {reconnected:.2f} s, new inputs processed and their events confirmed {resumed:.2f} s after the kill"
             )
             if k + 1 < kills:  # keep the majority: the killed node comes back before the next kill
