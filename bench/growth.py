@@ -24,6 +24,7 @@ import random
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -56,7 +57,7 @@ class Arrivals:
         return len(self.times)
 
 
-def traffic(seed: int, gps: int, reports: int) -> tuple[list[bytes], list[bytes], set[int]]:
+def traffic(seed: int, gps: int, reports: int) -> tuple[list[bytes], list[bytes]]:
     """The offices' behandleroversikt, and every hourly sync in GenDate order."""
     rng = random.Random(seed)
     offices = max(1, -(-gps // GPS_PER_OFFICE))
@@ -91,17 +92,44 @@ def traffic(seed: int, gps: int, reports: int) -> tuple[list[bytes], list[bytes]
                     source="AR" if hour == 0 else "EPJ",
                 )
             )
-    return rosters, statuses, {plan.office.her_id for plan in plans}
+    return rosters, statuses
 
 
-def rate(times: list[float], start: float, first: int, last: int) -> float:
-    """AppRecs per second from the arrival of number `first` (or `start`) to that of `last`."""
-    t0 = start if first == 0 else times[first - 1]
-    return (last - first) / (times[last - 1] - t0)
+async def committed(port: int, series: list[tuple[float, int]], stop: asyncio.Event) -> None:
+    """Polls the worker's /metrics: (when, status messages processed and committed so far)."""
+
+    def read() -> int:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+            text = answer.read().decode()
+        return int(
+            sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith("ddfl_messages_total{") and 'kind="xml"' in line
+            )
+        )
+
+    while not stop.is_set():
+        try:
+            series.append((time.perf_counter(), await asyncio.to_thread(read)))
+        except OSError:
+            pass
+        await asyncio.sleep(0.02)
+
+
+def reached(series: list[tuple[float, int]], count: int) -> float:
+    """When the processed count first reached `count` (the first poll that saw it)."""
+    return next(t for t, n in series if n >= count)
+
+
+def rate(times: list[float], first: int, last: int) -> float:
+    """AppRecs per second between the arrival of AppRec number `first` and that of `last` (from 0):
+    timed from an arrival, so the worker's start-up (connecting, loading the schemas) is left out."""
+    return (last - first) / (times[last] - times[first])
 
 
 async def measure(bench: Bench, gps: int, reports: int, window: int) -> None:
-    rosters, statuses, offices = traffic(10, gps, reports)
+    rosters, statuses = traffic(10, gps, reports)
     n = len(statuses)
     window = min(window, n // 2)
     print(
@@ -115,13 +143,11 @@ async def measure(bench: Bench, gps: int, reports: int, window: int) -> None:
         env["DDFL_INBOUND_QUEUE"], {**INBOUND_ARGS, "x-dead-letter-routing-key": env["DDFL_DEAD_LETTER_QUEUE"]}
     )
     await bench.declare(env["DDFL_PORTAL_QUEUE"])
-    for office in offices:
-        await bench.declare(f"{office}_async")
+    await bench.declare(env["DDFL_REPLIES_QUEUE"])  # every AppRec goes out through it
     receipts = Arrivals()
     channel = await bench.channel()
     await channel.set_qos(prefetch_count=2000)
-    for office in offices:
-        await (await channel.get_queue(f"{office}_async")).consume(receipts, no_ack=True)
+    await (await channel.get_queue(env["DDFL_REPLIES_QUEUE"])).consume(receipts, no_ack=True)
     await bench.count([env["DDFL_PORTAL_QUEUE"]])  # drained, so the portal queue does not grow
 
     process, _ = await bench.start_adapter(env, log)
@@ -134,16 +160,34 @@ async def measure(bench: Bench, gps: int, reports: int, window: int) -> None:
     print(f"  published {n} messages in {time.perf_counter() - t_fill:.1f} s; starting the worker")
     before = receipts.n
     process, t0 = await bench.start_adapter(env, log)
+    series: list[tuple[float, int]] = []
+    stop = asyncio.Event()
+    poller = asyncio.create_task(committed(int(env["DDFL_HTTP_PORT"]), series, stop))
     await until(lambda: receipts.n - before >= n, 3600, "the adapter's AppRecs")
     memory = rss_kib(process.pid)
+    stop.set()
+    await poller
     await bench.stop(process)
     times = receipts.times[before:]
-    start_rate = rate(times, t0, 0, window)
-    end_rate = rate(times, t0, n - window, n)
-    print(f"  first {window:6d} messages : {start_rate:8.0f} AppRecs/s")
-    print(f"  last  {window:6d} messages : {end_rate:8.0f} AppRecs/s")
-    print(f"  ratio last / first      : {end_rate / start_rate:8.2f}   (target >= 0.9)")
-    print(f"  all {n} in {times[-1] - t0:.1f} s ({n / (times[-1] - t0):.0f}/s); worker RSS {memory / 1024:.0f} MiB")
+    start_rate = rate(times, 0, window)
+    end_rate = rate(times, n - 1 - window, n - 1)
+    seconds = [round(times[i] - times[0], 2) for i in range(0, n, max(1, n // 10))]
+    print(f"  AppRec k*n/10 arrived after (s): {seconds}")
+    print(f"  AppRecs received, first {window:6d} : {start_rate:8.0f} /s")
+    print(f"  AppRecs received, last  {window:6d} : {end_rate:8.0f} /s")
+    print(f"  ratio last / first                : {end_rate / start_rate:8.2f}   (target >= 0.9)")
+    if series and series[-1][1] >= n:
+        marks = [round(reached(series, k) - t0, 2) for k in range(1, n + 1, max(1, n // 10))]
+        print(f"  committed k*n/10 after the worker's start (s): {marks}")
+        first = window / (reached(series, window + 1) - reached(series, 1))
+        last = window / (reached(series, n) - reached(series, n - window))
+        print(f"  committed (/metrics), first {window:6d} : {first:8.0f} /s")
+        print(f"  committed (/metrics), last  {window:6d} : {last:8.0f} /s")
+        print(f"  ratio last / first                    : {last / first:8.2f}")
+    print(
+        f"  all {n} in {times[-1] - t0:.1f} s from the worker's start ({n / (times[-1] - t0):.0f}/s);"
+        f" first AppRec {times[0] - t0:.1f} s after it; worker RSS {memory / 1024:.0f} MiB"
+    )
     store = bench.tmp / f"{prefix}.sqlite3"
     sizes = sum(p.stat().st_size for p in bench.tmp.glob(f"{prefix}.sqlite3*"))
     print(f"  store {store.name}: {sizes / 2**20:.1f} MiB with its WAL")
@@ -164,6 +208,11 @@ async def main() -> None:
         bench = Bench(connection, Path(tmp))
         try:
             await measure(bench, args.gps, args.reports, args.window)
+        except BaseException:
+            log = Path(tmp) / "growth.log"
+            if log.exists():  # the worker's own account of what went wrong
+                print(log.read_text()[-3000:], file=sys.stderr)
+            raise
         finally:
             await bench.cleanup()
             await connection.close()
