@@ -40,6 +40,7 @@ from adapter.messages.builders import behandleroversikt, new_id, tjenestestatus 
 from adapter.replay.generate import plan_offices  # noqa: E402
 
 GPS_PER_OFFICE = 5
+CHUNK = 500
 TOGGLE_SHARE = 0.1
 
 
@@ -128,13 +129,14 @@ def rate(times: list[float], first: int, last: int) -> float:
     return (last - first) / (times[last] - times[first])
 
 
-async def measure(bench: Bench, gps: int, reports: int, window: int) -> None:
+async def measure(bench: Bench, gps: int, reports: int, window: int, backlog: int) -> None:
     rosters, statuses = traffic(10, gps, reports)
     n = len(statuses)
     window = min(window, n // 2)
     print(
         f"growth: {gps} GPs x {reports} hourly status syncs (Ack J) = {n} messages, DDFL_BATCH_SIZE=1, "
-        f"real worker (ddfl-adapter run, SQLite), rate over the first and last {window}"
+        f"real worker (ddfl-adapter run, SQLite), rate over the first and last {window}; "
+        + (f"fed with at most {backlog} awaiting their AppRec" if backlog else "all queued before the worker starts")
     )
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     env = {**bench.adapter_env(prefix), "DDFL_BATCH_SIZE": "1"}
@@ -155,14 +157,20 @@ async def measure(bench: Bench, gps: int, reports: int, window: int) -> None:
     await until(lambda: receipts.n >= len(rosters), 120, "the rosters' AppRecs")
     await bench.stop(process)
 
-    t_fill = time.perf_counter()
-    await bench.fill(env["DDFL_INBOUND_QUEUE"], statuses)
-    print(f"  published {n} messages in {time.perf_counter() - t_fill:.1f} s; starting the worker")
     before = receipts.n
-    process, t0 = await bench.start_adapter(env, log)
+    if backlog:  # fed as it goes: at most `backlog` messages waiting for their AppRec
+        process, t0 = await bench.start_adapter(env, log)
+    else:  # everything waiting in the queue before the worker starts
+        t_fill = time.perf_counter()
+        await bench.fill(env["DDFL_INBOUND_QUEUE"], statuses)
+        print(f"  published {n} messages in {time.perf_counter() - t_fill:.1f} s; starting the worker")
+        process, t0 = await bench.start_adapter(env, log)
     series: list[tuple[float, int]] = []
     stop = asyncio.Event()
     poller = asyncio.create_task(committed(int(env["DDFL_HTTP_PORT"]), series, stop))
+    for offset in range(0, n if backlog else 0, CHUNK):
+        await until(lambda sent=offset: sent - (receipts.n - before) <= backlog - CHUNK, 600, "the backlog to shrink")
+        await bench.fill(env["DDFL_INBOUND_QUEUE"], statuses[offset : offset + CHUNK])
     await until(lambda: receipts.n - before >= n, 3600, "the adapter's AppRecs")
     memory = rss_kib(process.pid)
     stop.set()
@@ -197,6 +205,12 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gps", type=int, default=20)
     parser.add_argument("--reports", type=int, default=1500, help="hourly status syncs per GP")
+    parser.add_argument(
+        "--backlog",
+        type=int,
+        default=2000,
+        help="messages published ahead of their AppRec (0: queue them all before the worker starts)",
+    )
     parser.add_argument("--window", type=int, default=2000, help="messages in each measured window")
     args = parser.parse_args()
     print(
@@ -207,7 +221,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ddfl-growth-") as tmp:
         bench = Bench(connection, Path(tmp))
         try:
-            await measure(bench, args.gps, args.reports, args.window)
+            await measure(bench, args.gps, args.reports, args.window, args.backlog)
         except BaseException:
             log = Path(tmp) / "growth.log"
             if log.exists():  # the worker's own account of what went wrong
