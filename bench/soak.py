@@ -15,7 +15,7 @@ window shortened to `--closed-days` so it fills inside the run (400 days by defa
 run itself): the store must level off once every window is full.
 
 Printed every 30 simulated days: messages so far, per-message cost, the store's file size and
-rows held (retained_rows), state bytes per pair (max, median), RSS; then the per-message cost of
+rows held (retained_rows), state bytes per pair (max, median) and per office (max), RSS; then the per-message cost of
 the last 30 days against days 2–31 (day one is the initial load). Nothing is asserted.
 """
 
@@ -123,9 +123,9 @@ class Soak:
                 break
             await self.process([Work(kind="tick", key=key, until=due_at) for key in keys])
 
-    def state_bytes(self) -> list[int]:
+    def state_bytes(self, table: str = "pairs") -> list[int]:
         with sqlite3.connect(f"file:{self.path}?mode=ro", uri=True) as db:
-            return sorted(n for (n,) in db.execute("SELECT length(state) FROM pairs"))
+            return sorted(n for (n,) in db.execute(f"SELECT length(state) FROM {table}"))
 
     def store_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*"))
@@ -169,7 +169,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
     )
     print(
         f"{'day':>5} {'messages':>9} {'µs/msg':>7} {'store MiB':>9} {'inbox':>7} {'outbox':>7} {'closed':>7}"
-        f" {'pairs':>6} {'state max B':>11} {'median B':>8} {'RSS MiB':>7}"
+        f" {'pairs':>6} {'state max B':>11} {'median B':>8} {'office max B':>12} {'RSS MiB':>7}"
     )
     pending_deletes: dict[dt.date, list[Work]] = {}
     conversation = 0
@@ -242,7 +242,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
                 f"{day_index + 1:5d} {soak.messages:9d} {soak.cost.per_message(recent) * 1e6:7.0f}"
                 f" {soak.store_bytes() / 2**20:9.1f} {held.inbox:7d} {held.outbox_sent + held.outbox_unsent:7d}"
                 f" {held.closed_conversations:7d} {held.pairs:6d} {sizes[-1]:11d} {int(statistics.median(sizes)):8d}"
-                f" {rss_mib():7.0f}",
+                f" {soak.state_bytes('offices')[-1]:12d} {rss_mib():7.0f}",
                 flush=True,
             )
     first, last = slice(1, 1 + REPORT_EVERY), slice(max(1, args.days - REPORT_EVERY), None)
