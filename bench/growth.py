@@ -96,8 +96,15 @@ def traffic(seed: int, gps: int, reports: int) -> tuple[list[bytes], list[bytes]
     return rosters, statuses
 
 
-async def committed(port: int, series: list[tuple[float, int]], stop: asyncio.Event) -> None:
-    """Polls the worker's /metrics: (when, status messages processed and committed so far)."""
+def cpu_seconds(pid: int) -> float:
+    """The process's CPU time so far (user + system): what a message costs the worker, whatever
+    else the machine's cores are doing."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def committed(port: int, pid: int, series: list[tuple[float, int, float]], stop: asyncio.Event) -> None:
+    """Polls the worker's /metrics: (when, status messages processed and committed so far, its CPU time)."""
 
     def read() -> int:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
@@ -112,15 +119,17 @@ async def committed(port: int, series: list[tuple[float, int]], stop: asyncio.Ev
 
     while not stop.is_set():
         try:
-            series.append((time.perf_counter(), await asyncio.to_thread(read)))
+            count = await asyncio.to_thread(read)
+            series.append((time.perf_counter(), count, cpu_seconds(pid)))
         except OSError:
             pass
         await asyncio.sleep(0.02)
 
 
-def reached(series: list[tuple[float, int]], count: int) -> float:
-    """When the processed count first reached `count` (the first poll that saw it)."""
-    return next(t for t, n in series if n >= count)
+def reached(series: list[tuple[float, int, float]], count: int, cpu: bool = False) -> float:
+    """When (or after how much CPU time) the processed count first reached `count` (the first poll
+    that saw it)."""
+    return next(c if cpu else t for t, n, c in series if n >= count)
 
 
 def rate(times: list[float], first: int, last: int) -> float:
@@ -165,9 +174,9 @@ async def measure(bench: Bench, gps: int, reports: int, window: int, backlog: in
         await bench.fill(env["DDFL_INBOUND_QUEUE"], statuses)
         print(f"  published {n} messages in {time.perf_counter() - t_fill:.1f} s; starting the worker")
         process, t0 = await bench.start_adapter(env, log)
-    series: list[tuple[float, int]] = []
+    series: list[tuple[float, int, float]] = []
     stop = asyncio.Event()
-    poller = asyncio.create_task(committed(int(env["DDFL_HTTP_PORT"]), series, stop))
+    poller = asyncio.create_task(committed(int(env["DDFL_HTTP_PORT"]), process.pid, series, stop))
     for offset in range(0, n if backlog else 0, CHUNK):
         await until(lambda sent=offset: sent - (receipts.n - before) <= backlog - CHUNK, 600, "the backlog to shrink")
         await bench.fill(env["DDFL_INBOUND_QUEUE"], statuses[offset : offset + CHUNK])
@@ -192,6 +201,11 @@ async def measure(bench: Bench, gps: int, reports: int, window: int, backlog: in
         print(f"  committed (/metrics), first {window:6d} : {first:8.0f} /s")
         print(f"  committed (/metrics), last  {window:6d} : {last:8.0f} /s")
         print(f"  ratio last / first                    : {last / first:8.2f}")
+        cpu_first = (reached(series, window + 1, True) - reached(series, 1, True)) / window
+        cpu_last = (reached(series, n, True) - reached(series, n - window, True)) / window
+        print(f"  worker CPU per message, first {window:6d} : {cpu_first * 1e3:8.2f} ms")
+        print(f"  worker CPU per message, last  {window:6d} : {cpu_last * 1e3:8.2f} ms")
+        print(f"  ratio first / last (as a rate)        : {cpu_first / cpu_last:8.2f}")
     print(
         f"  all {n} in {times[-1] - t0:.1f} s from the worker's start ({n / (times[-1] - t0):.0f}/s);"
         f" first AppRec {times[0] - t0:.1f} s after it; worker RSS {memory / 1024:.0f} MiB"
