@@ -38,6 +38,7 @@ from throughput import AMQP_URL, INBOUND_ARGS, Bench, rss_kib, until  # noqa: E4
 from adapter.domain.model import Process  # noqa: E402
 from adapter.messages.builders import behandleroversikt, new_id, tjenestestatus  # noqa: E402
 from adapter.replay.generate import plan_offices  # noqa: E402
+from adapter.topology import Topology  # noqa: E402
 
 GPS_PER_OFFICE = 5
 CHUNK = 500
@@ -148,7 +149,8 @@ async def measure(bench: Bench, gps: int, reports: int, window: int, backlog: in
         + (f"fed with at most {backlog} awaiting their AppRec" if backlog else "all queued before the worker starts")
     )
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
-    env = {**bench.adapter_env(prefix), "DDFL_BATCH_SIZE": "1"}
+    replies = Topology.isolated(prefix, own_replies=True).replies_queue
+    env = {**bench.adapter_env(prefix), "DDFL_BATCH_SIZE": "1", "DDFL_REPLIES_QUEUE": str(replies)}
     log = bench.tmp / "growth.log"
     await bench.declare(
         env["DDFL_INBOUND_QUEUE"], {**INBOUND_ARGS, "x-dead-letter-routing-key": env["DDFL_DEAD_LETTER_QUEUE"]}
