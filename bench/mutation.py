@@ -70,8 +70,11 @@ def copy_tree(destination: Path, rev: str | None) -> None:
     for raw in filter(None, listed):
         relative = raw.decode()
         source = PROJECT / relative
-        if source.is_file():
-            target = destination / relative
+        target = destination / relative
+        if source.is_symlink():  # adapter/published_schemas -> ../schemas: a link, as in the checkout
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(os.readlink(source))
+        elif source.is_file():
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
 
