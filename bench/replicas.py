@@ -24,9 +24,11 @@ from pathlib import Path
 import aio_pika
 import psycopg
 
+from adapter.bootstrap import default_settings
 from adapter.domain.model import PROCESSES
 from adapter.store import open_store
 from adapter.topology import Topology
+from adapter.worker.amqp import inbound_arguments
 from tests.support.synthetic import roster_xml, status_xml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,11 +105,7 @@ async def run(n: int, count: int) -> float:
             durable=True,
             arguments={
                 "x-queue-type": "quorum",
-                "x-delivery-limit": 5,
-                "x-dead-letter-exchange": "",
-                "x-dead-letter-routing-key": env["DDFL_DEAD_LETTER_QUEUE"],
-                "x-dead-letter-strategy": "at-least-once",
-                "x-overflow": "reject-publish",
+                **inbound_arguments(default_settings(dead_letter_queue=env["DDFL_DEAD_LETTER_QUEUE"])),
             },
         )
         workers = _spawn(env, 1)  # takes the rosters

@@ -12,6 +12,7 @@ import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from faststream.rabbit import QueueType, RabbitQueue
+from faststream.rabbit.schemas.queue import QuorumQueueArgs
 
 from ..config import Settings
 from ..store.base import OutboxRow
@@ -20,20 +21,21 @@ from .relay import Unroutable
 log = logging.getLogger("ddfl.relay")
 
 
+def inbound_arguments(settings: Settings) -> QuorumQueueArgs:
+    """The inbound queues' arguments besides the quorum type: a delivery limit, and dead-lettering
+    at least once to the DL queue. Anything that declares them ahead of the adapter uses these."""
+    return {
+        "x-delivery-limit": settings.delivery_limit,
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": settings.dead_letter_queue,
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",  # required by at-least-once dead-lettering
+    }
+
+
 def inbound_queue(name: str, settings: Settings) -> RabbitQueue:
     """A quorum queue with a delivery limit that dead-letters at least once to the DL queue."""
-    return RabbitQueue(
-        name,
-        queue_type=QueueType.QUORUM,
-        durable=True,
-        arguments={
-            "x-delivery-limit": settings.delivery_limit,
-            "x-dead-letter-exchange": "",
-            "x-dead-letter-routing-key": settings.dead_letter_queue,
-            "x-dead-letter-strategy": "at-least-once",
-            "x-overflow": "reject-publish",  # required by at-least-once dead-lettering
-        },
-    )
+    return RabbitQueue(name, queue_type=QueueType.QUORUM, durable=True, arguments=inbound_arguments(settings))
 
 
 def plain_queue(name: str) -> RabbitQueue:

@@ -22,6 +22,7 @@ from adapter.service.processor import Work
 from adapter.store import open_store
 from adapter.store.base import OutboxRow
 from adapter.topology import Topology
+from adapter.worker.amqp import inbound_arguments
 from adapter.worker.clock import SystemClock
 from tests.support.synthetic import roster_xml, status_xml
 
@@ -112,11 +113,7 @@ async def _declare_inbound(broker: Broker, env: dict[str, str]) -> None:
         durable=True,
         arguments={
             "x-queue-type": "quorum",
-            "x-delivery-limit": 5,
-            "x-dead-letter-exchange": "",
-            "x-dead-letter-routing-key": env["DDFL_DEAD_LETTER_QUEUE"],
-            "x-dead-letter-strategy": "at-least-once",
-            "x-overflow": "reject-publish",
+            **inbound_arguments(default_settings(dead_letter_queue=env["DDFL_DEAD_LETTER_QUEUE"])),
         },
     )
 
