@@ -137,4 +137,33 @@ class DialogueClosed(_Wire):
     closed_at: OsloInstant
 
 
-Event = Annotated[AvailabilityChanged | AvailabilityWarning | DialogueClosed, Field(discriminator="type")]
+class BookablePractitioner(_Wire):
+    """One line of an office's booking list ("Velg behandler", seeds/004): whom a citizen can book
+    with now, named as the guide names them (`domain/booking.py` decides who is on it)."""
+
+    hpr: str
+    name: str
+    role: str = Field(description="The role's kodeverk 9034 code: 6 fastlege, 15 vikar for fastlege, others as listed.")
+    role_name: str = Field(description="The role as the list names it: fastlege, vikar for fastlege, jordmor, …")
+    label: str = Field(
+        description='The line as Helsenorge words it: "<name> fastlege", "<name> (vikar for fastlege)", '
+        '"<name> (<role>)".'
+    )
+    covers_hpr: str | None = Field(description="For a substitute, the GP covered (R9); otherwise null.")
+
+
+class PractitionersChanged(_Wire):
+    """The complete booking list of one office, each time it changes (issue 12)."""
+
+    type: Literal["office.practitioners.changed"] = "office.practitioners.changed"
+    event_id: str
+    office_her_id: int
+    sequence: int = Field(description="Strictly increasing per office: drop a list older than the one you have.")
+    effective_at: OsloInstant
+    practitioners: list[BookablePractitioner]
+    caused_by: Cause
+
+
+Event = Annotated[
+    AvailabilityChanged | AvailabilityWarning | DialogueClosed | PractitionersChanged, Field(discriminator="type")
+]

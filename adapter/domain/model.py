@@ -91,6 +91,11 @@ class Role(StrEnum):
     VIKAR_FOR_FASTLEGE = "15"
 
 
+#: How the booking list ("Velg behandler", seeds/004) names the roles the adapter acts on; any
+#: other role goes by the name its behandleroversikt gives it (`Practitioner.role_name`).
+ROLE_NAMES: dict[Role, str] = {Role.FASTLEGE: "fastlege", Role.VIKAR_FOR_FASTLEGE: "vikar for fastlege"}
+
+
 #: Kodeverk 7602 codes that close a conversation (R7).
 CLOSING_CODES: dict[str, str] = {"13": "Dialog avsluttet", "27": "Attest vedlagt, dialog avsluttet"}
 TEMA_CODE_SYSTEM = "2.16.578.1.12.4.1.1.7602"
@@ -156,6 +161,8 @@ class Practitioner(_Value):
     given_name: str = ""
     family_name: str = ""
     role: str
+    #: The role's name as the behandleroversikt gives it (kodeverk 9034's `DN`, "Jordmor"), if any.
+    role_name: str = ""
     covers: SubstituteFor | None = None
 
     @property

@@ -19,7 +19,15 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .events import Availability, BookingView, ConsultationView, ServicesView, ServiceView, SubstituteView
+from .events import (
+    Availability,
+    BookablePractitioner,
+    BookingView,
+    ConsultationView,
+    ServicesView,
+    ServiceView,
+    SubstituteView,
+)
 from .model import BookingMode, Practitioner, Process, Service, Status, SubstituteFor
 from .state import (
     EMPTY_HISTORY,
@@ -276,6 +284,7 @@ def dump_office(office: OfficeState) -> str:
                 "given_name": p.given_name,
                 "family_name": p.family_name,
                 "role": p.role,
+                "role_name": p.role_name,
                 "covers": None
                 if p.covers is None
                 else {
@@ -291,6 +300,20 @@ def dump_office(office: OfficeState) -> str:
         else [office.roster_version[0].isoformat(), office.roster_version[1]],
         "absence_owner": dict(office.absence_owner),
         "deleted_absences": sorted(office.deleted_absences),
+        "booking": {
+            "sequence": office.booking_sequence,
+            "practitioners": [
+                {
+                    "hpr": e.hpr,
+                    "name": e.name,
+                    "role": e.role,
+                    "role_name": e.role_name,
+                    "label": e.label,
+                    "covers_hpr": e.covers_hpr,
+                }
+                for e in office.booking
+            ],
+        },
     }
     return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
@@ -302,12 +325,28 @@ def load_office(text: str | bytes) -> OfficeState:
     _check_version(document)
     roster = document.get("roster")
     version = document.get("roster_version")
+    booking = document.get("booking") or {}
     return OfficeState(
         her_id=document["her_id"],
         roster=None if roster is None else {p["hpr"]: _read_practitioner(p) for p in roster},
         roster_version=None if version is None else (version[0], version[1]),
         absence_owner=document.get("absence_owner", {}),
         deleted_absences=frozenset(document.get("deleted_absences", [])),
+        # a document written before the booking list: the baseline (the list is rebuilt, and
+        # published, the first time a practitioner of the office is changed: `domain/booking.py`)
+        booking=tuple(_read_bookable(entry) for entry in booking.get("practitioners", [])),
+        booking_sequence=booking.get("sequence", 0),
+    )
+
+
+def _read_bookable(document: Mapping[str, Any]) -> BookablePractitioner:
+    return BookablePractitioner(
+        hpr=document["hpr"],
+        name=document.get("name", ""),
+        role=document["role"],
+        role_name=document.get("role_name", ""),
+        label=document.get("label", ""),
+        covers_hpr=document.get("covers_hpr"),
     )
 
 
@@ -319,6 +358,7 @@ def _read_practitioner(document: Mapping[str, Any]) -> Practitioner:
         given_name=document.get("given_name", ""),
         family_name=document.get("family_name", ""),
         role=document["role"],
+        role_name=document.get("role_name", ""),
         covers=None
         if covers is None
         else SubstituteFor(gp_hpr=covers["gp_hpr"], from_date=covers["from"], to_date=covers.get("to")),

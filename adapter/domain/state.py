@@ -13,7 +13,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from .calendar import local_date
-from .events import Availability, BookingView, ConsultationView, ServicesView, ServiceView
+from .events import Availability, BookablePractitioner, BookingView, ConsultationView, ServicesView, ServiceView
 from .model import Instant, Practitioner, Process, Service, Status
 
 
@@ -281,6 +281,10 @@ class OfficeState(_State):
     absence_owner: dict[str, str] = {}
     #: absence ids deleted, known or not (R14: a later registration must not bring them back).
     deleted_absences: frozenset[str] = frozenset()
+    #: The booking list last published (`office.practitioners.changed`) and its sequence; the empty
+    #: list, sequence 0, is the baseline the portal starts from (`domain/booking.py`).
+    booking: tuple[BookablePractitioner, ...] = ()
+    booking_sequence: int = 0
 
     def to_json(self) -> str:
         """The stored form: a versioned document of its own (`persisted`), not this model's dump."""

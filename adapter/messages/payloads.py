@@ -78,7 +78,8 @@ def roster(payload: etree._Element, envelope: Envelope) -> ReplaceRoster:
     practitioners = []
     for entry in payload.iterfind("bo:Behandler", ns):
         hpr = required_text(entry, "bo:HPR", ns)
-        role = required_attribute(entry.find("bo:Rolle", ns), "V")
+        role_code = entry.find("bo:Rolle", ns)
+        role = required_attribute(role_code, "V")
         cover = entry.find("bo:VikarFor", ns)
         if role == Role.VIKAR_FOR_FASTLEGE and cover is None:
             raise InvalidMessage(
@@ -95,6 +96,7 @@ def roster(payload: etree._Element, envelope: Envelope) -> ReplaceRoster:
                 given_name=required_text(entry, "bo:Fornavn", ns),
                 family_name=required_text(entry, "bo:Etternavn", ns),
                 role=role,
+                role_name=(role_code.get("DN") or "").strip() if role_code is not None else "",
                 covers=_cover(cover, hpr, envelope) if cover is not None else None,
             )
         )

@@ -14,13 +14,14 @@ import datetime as dt
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, TypeVar
 
-from ..domain import engine
+from ..domain import booking, engine
+from ..domain.events import CLOCK, AvailabilityChanged, Cause, Event
 from ..domain.model import DeleteAbsence, DialogueNote, RegisterAbsence, ReplaceRoster, ReportServiceStatus
-from ..domain.state import OfficeState
+from ..domain.state import OfficeState, PairState
 from ..messages.apprec import build_apprec, build_error_report
 from ..messages.envelope import Envelope
 from ..store.base import OutboxMessage
@@ -110,14 +111,46 @@ async def _decide(uow: BatchUnitOfWork, office: OfficeState, command: object, no
     return await decider(uow, office, command, now)
 
 
-def _stage_outcome(uow: BatchUnitOfWork, outcome: engine.Outcome, office_her_id: int) -> None:
+async def _stage_outcome(
+    uow: BatchUnitOfWork, outcome: engine.Outcome, before: OfficeState, now: dt.datetime, cause: Cause
+) -> None:
     if outcome.office is not None:
         uow.save_office(outcome.office)
     for pair in outcome.pairs:
         uow.save_pair(pair)
     for ref in outcome.closed_conversations:
-        uow.close_conversation(office_her_id, ref)
+        uow.close_conversation(before.her_id, ref)
     for event in outcome.events:
+        uow.publish_event(event)
+    await _follow_booking_list(uow, before, outcome.pairs, outcome.events, now, cause)
+
+
+async def _follow_booking_list(
+    uow: BatchUnitOfWork,
+    before: OfficeState,
+    pairs: Iterable[PairState],
+    events: Iterable[Event],
+    now: dt.datetime,
+    cause: Cause,
+) -> None:
+    """Issue 12: publish the office's booking list when this item changed it (`domain/booking.py`).
+
+    Only a new roster, or a pair whose lines on the list differ from the ones last published,
+    rebuilds it: then every practitioner's pair of the office is read (once per batch, through the
+    unit of work) and the list compared whole, so an unrelated change publishes nothing. Per item,
+    not per batch, so what is published does not depend on how deliveries were batched.
+    """
+    office = await uow.office(before.her_id)  # as this item left it
+    if office.roster == before.roster and not any(
+        booking.changes_with(office, pair.facts.practitioner_hpr, pair.published) for pair in pairs
+    ):
+        return
+    stored = await uow.pairs(office.her_id, set(office.roster or {}))
+    listed = booking.booking_list(office, {hpr: pair.published for hpr, pair in stored.items()})
+    at = max((e.effective_at for e in events if isinstance(e, AvailabilityChanged)), default=now)
+    office, event = booking.publish(office, listed, at, cause)
+    if event is not None:
+        uow.save_office(office)
         uow.publish_event(event)
 
 
@@ -134,7 +167,7 @@ async def handle_xml(uow: BatchUnitOfWork, item: XmlMessage, now: dt.datetime, r
 
     office = await uow.office(envelope.sender_her_id)
     outcome = await _decide(uow, office, command, now)
-    _stage_outcome(uow, outcome, office.her_id)
+    await _stage_outcome(uow, outcome, office, now, Cause(kind="message", id=envelope.msg_id))
 
     rejection = outcome.rejection
     if rejection is None:
@@ -285,7 +318,7 @@ async def handle_absence(uow: BatchUnitOfWork, item: AbsenceMessage, now: dt.dat
     if (rejection := outcome.rejection) is not None:
         receipt = _refuse_absence(uow, command.absence_id, rejection.code, rejection.reason, item, routing)
     else:
-        _stage_outcome(uow, outcome, office.her_id)
+        await _stage_outcome(uow, outcome, office, now, Cause(kind="absence", id=command.absence_id))
         receipt = Receipt("absence", command.absence_id, "OK")
     return _record_absence(uow, item.digest, receipt)
 
@@ -337,6 +370,8 @@ async def handle_tick(uow: BatchUnitOfWork, item: Tick, now: dt.datetime, routin
     uow.save_pair(pair)
     for event in events:
         uow.publish_event(event)
+    office = await uow.office(item.key[0])
+    await _follow_booking_list(uow, office, (pair,), events, item.until, CLOCK)
     return Done(ok=True, events=len(events))
 
 
