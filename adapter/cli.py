@@ -331,7 +331,7 @@ def _directory_names(path: Path | None, office: int) -> dict[str, str]:
 
 async def _stored_view(url: str, office: int) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """The availability the portal was last told for every practitioner of an office, from a store."""
-    from .domain.state import PairState
+    from .domain.state import OfficeState, PairState
     from .replay.runner import office_names
     from .store import open_store
 
@@ -349,6 +349,17 @@ async def _stored_view(url: str, office: int) -> tuple[list[dict[str, Any]], dic
                         "practitioner_hpr": hpr,
                         "effective_at": pair.as_of.isoformat() if pair.as_of else "",
                         **view,
+                    }
+                )
+            text = await tx.get_office(office)
+            state = OfficeState.from_json(text) if text is not None else None
+            if state is not None and state.booking_sequence > 0:  # the booking list last published
+                events.append(
+                    {
+                        "type": "office.practitioners.changed",
+                        "office_her_id": office,
+                        "sequence": state.booking_sequence,
+                        "practitioners": [entry.to_json() for entry in state.booking],
                     }
                 )
         return events, (await office_names(store, {office}))[office]

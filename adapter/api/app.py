@@ -32,12 +32,12 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..domain import engine
+from ..domain import booking, engine
 from ..domain.events import Availability
 from ..domain.state import OfficeState, PairState
 from ..messages.identifiers import HER_ID_PATTERN, HPR_PATTERN
 from ..store.base import PairKey
-from .models import AvailabilityEntry, AvailabilityPage, OfficeAvailability, Problem
+from .models import AvailabilityEntry, AvailabilityPage, OfficeAvailability, OfficePractitioners, Problem
 from .reads import Reader, StoredPair
 
 log = logging.getLogger("ddfl.api")
@@ -96,6 +96,17 @@ class _Published(BaseModel):
     sequence: int = PairState.model_fields["sequence"].default
 
 
+def current(stored: StoredPair, now: dt.datetime) -> tuple[Availability, int]:
+    """A stored pair's availability at `now` and the sequence of the event carrying it. Only a pair
+    whose next change is due by `now` is parsed whole and ticked on a copy (R11); otherwise what
+    was last published is what holds (the writer keeps `next_change_at`)."""
+    if stored.next_change_at is not None and stored.next_change_at <= now:
+        ticked, _ = engine.tick(PairState.from_json(stored.state), now)
+        return ticked.published, ticked.sequence
+    view = _Published.model_validate_json(stored.state)
+    return view.published, view.sequence
+
+
 def _entry(office: int, hpr: str, availability: Availability, sequence: int) -> AvailabilityEntry:
     return AvailabilityEntry(
         office_her_id=office,
@@ -114,12 +125,8 @@ def entry(pair: PairState, now: dt.datetime) -> AvailabilityEntry:
 
 
 def stored_entry(stored: StoredPair, now: dt.datetime) -> AvailabilityEntry:
-    """A stored pair at `now`. Only a pair whose next change is due by `now` is parsed whole and
-    ticked; otherwise what was last published is what holds (the writer keeps `next_change_at`)."""
-    if stored.next_change_at is not None and stored.next_change_at <= now:
-        return entry(PairState.from_json(stored.state), now)
-    view = _Published.model_validate_json(stored.state)
-    return _entry(stored.office_her_id, stored.practitioner_hpr, view.published, view.sequence)
+    """A stored pair at `now` (`current`)."""
+    return _entry(stored.office_her_id, stored.practitioner_hpr, *current(stored, now))
 
 
 def encode_cursor(key: PairKey) -> str:
@@ -214,6 +221,32 @@ def create_app(
                     answers[hpr] = entry(engine.new_pair(office, hpr), at)
         entries = [answers[hpr] for hpr in sorted(answers)]
         return OfficeAvailability(office_her_id=office_her_id, as_of=at, practitioners=entries)
+
+    @app.get(
+        "/v1/offices/{office_her_id}/practitioners",
+        response_model=OfficePractitioners,
+        responses=_PROBLEMS,
+        summary='The office\'s booking list ("Velg behandler") now: whom a citizen can book with',
+    )
+    async def office_practitioners(office_her_id: OfficeId) -> OfficePractitioners:
+        rows = await reader.office_pairs(office_her_id)
+        text = await reader.office_state(office_her_id)
+        if text is None:
+            if not rows:
+                raise _not_found(f"office {office_her_id} is unknown")
+            # pairs but no office row: the roster is the writer's directory, and no list has been
+            # published (publishing one saves the office): the baseline
+            return OfficePractitioners(office_her_id=office_her_id, as_of=now(), sequence=0, practitioners=[])
+        office = OfficeState.from_json(text)
+        at = now()
+        availabilities = {row.practitioner_hpr: current(row, at)[0] for row in rows}
+        listed = booking.booking_list(office, availabilities)
+        return OfficePractitioners(
+            office_her_id=office_her_id,
+            as_of=at,
+            sequence=booking.sequence_now(office, listed),
+            practitioners=list(listed),
+        )
 
     async def _office(office_her_id: int) -> OfficeState:
         text = await reader.office_state(office_her_id)

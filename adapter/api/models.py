@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..domain.events import OsloInstant, ServicesView, SubstituteView
+from ..domain.events import BookablePractitioner, OsloInstant, ServicesView, SubstituteView
 
 
 class _Answer(BaseModel):
@@ -49,6 +49,22 @@ class AvailabilityPage(_Answer):
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null on the last page. Keyset paging: a pair added "
         "meanwhile after the cursor appears on a later page, none is listed twice."
+    )
+
+
+class OfficePractitioners(_Answer):
+    """An office's booking list ("Velg behandler") now: the `office.practitioners.changed` payload."""
+
+    office_her_id: int
+    as_of: OsloInstant = Field(description="The instant the answer is true at.")
+    sequence: int = Field(
+        description="The sequence of the office.practitioners.changed event that carries exactly this list: the "
+        "last one published, or, when the list is different now (a change due at midnight not yet published), "
+        "the next one. 0 when no list has been published yet (the empty list). Keep whichever of an event and "
+        "an answer has the higher sequence, the event on a tie."
+    )
+    practitioners: list[BookablePractitioner] = Field(
+        description="Whom a citizen can book with now, in the guide's order: GPs, substitutes, other roles."
     )
 
 

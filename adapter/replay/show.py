@@ -5,7 +5,10 @@ button by its Helsenorge label and whether it is shown and works, is temporarily
 date it opens again) or is not shown; how Bestill time books; whether existing e-consultations can
 still be answered; the substitute; and whether the panel's information message shows. The
 wording follows Helsenorge's own (seeds/003 and seeds/004: "Fastlegen din er Astrid", "vikar for
-fastlege", "kan svare på eksisterende samtaler … men kan ikke starte nye"). Pure functions: no I/O.
+fastlege", "kan svare på eksisterende samtaler … men kan ikke starte nye"). `render_booking` turns
+an `office.practitioners.changed` event into the booking guide's step 2, "Velg behandler"
+(seeds/004: "Benedikte fastlege", "Ingar (vikar for fastlege)", "Arna (jordmor)"). Pure functions:
+no I/O.
 """
 
 from __future__ import annotations
@@ -49,6 +52,9 @@ NOTHING_OFFERED = (
     "Din fastlege tilbyr ikke timebestilling og dialog på Helsenorge, "
     "men kan ha andre digitale kontaktmuligheter på sin hjemmeside."
 )
+#: The booking guide's step 2 (seeds/004), and what it says when nobody can be booked now.
+CHOOSE = "Velg behandler"
+NOBODY_TO_CHOOSE = "ingen behandler kan bestilles time hos på Helsenorge nå"
 PANEL_VISIBLE = "Informasjonsmeldingen vises"
 PANEL_HIDDEN = "Informasjonsmeldingen vises ikke"
 
@@ -124,6 +130,31 @@ def latest_availability(
     return latest
 
 
+def render_booking(listed: Mapping[str, Any], *, office_name: str | None = None) -> str:
+    """The booking list ("Velg behandler") of an `office.practitioners.changed` event, one line each,
+    as the guide words them ("Ingar Vik (vikar for fastlege)")."""
+    heading = CHOOSE + (f" ved {office_name}" if office_name else "")
+    labels = [entry["label"] for entry in listed["practitioners"]]
+    if not labels:
+        return f"{heading}: {NOBODY_TO_CHOOSE}"
+    return "\n".join([f"{heading}:", *(f"  {label}" for label in labels)])
+
+
+def latest_booking(
+    events: Iterable[Mapping[str, Any]], *, office_her_id: int, at: dt.datetime | None = None
+) -> Mapping[str, Any] | None:
+    """The office's latest `office.practitioners.changed` (effective at or before `at`), if any."""
+    latest = None
+    for event in events:
+        if event.get("type") != "office.practitioners.changed" or event["office_her_id"] != office_her_id:
+            continue
+        effective = event.get("effective_at")
+        if at is not None and effective and dt.datetime.fromisoformat(effective) > at:
+            continue
+        latest = event
+    return latest
+
+
 def render_office(
     events: list[dict[str, Any]],
     names: Mapping[str, str],
@@ -132,11 +163,18 @@ def render_office(
     office_name: str | None = None,
     at: dt.datetime | None = None,
 ) -> str:
-    """What the citizens of every practitioner at one office see, from all the events published.
+    """What the citizens of every practitioner at one office see, from all the events published,
+    and the office's booking list when one has been published.
 
     `names` maps HPR-nummer to the practitioner's name. The office is `office_her_id`, or the only
     office the events are about; `at` renders the state at that instant instead of the latest.
     """
     latest = latest_availability(events, office_her_id=office_her_id, at=at)
     blocks = [render(event, practitioner_name=names.get(hpr), office_name=office_name) for hpr, event in latest.items()]
+    office = (
+        office_her_id if office_her_id is not None else next(iter({e["office_her_id"] for e in latest.values()}), None)
+    )
+    listed = None if office is None else latest_booking(events, office_her_id=office, at=at)
+    if listed is not None:
+        blocks.append(render_booking(listed, office_name=office_name))
     return "\n\n".join(blocks)

@@ -97,7 +97,8 @@ class Runtime:
         self.broker.publisher(
             settings.portal_queue,
             title="portal events",
-            description="availability.changed, availability.warning and dialogue.closed (JSON); "
+            description="availability.changed, availability.warning, dialogue.closed and "
+            "office.practitioners.changed (JSON); "
             "AppRecs go to {sender HER-id}_async, error reports to {sender HER-id}_error.",
             schema=PortalEvent,
             persist=True,
