@@ -51,7 +51,7 @@ def test_every_event_the_fixture_scenarios_publish_validates() -> None:
         for event in run_scenario(scenario).events:
             validator.validate(event)
             types.add(event["type"])
-    assert types == {"availability.changed", "availability.warning", "dialogue.closed"}
+    assert types == {"availability.changed", "availability.warning", "dialogue.closed", "office.practitioners.changed"}
 
 
 def test_asyncapi_names_the_contract_queues() -> None:
