@@ -132,8 +132,9 @@ async def _follow_booking_list(
     events: Iterable[Event],
     now: dt.datetime,
     cause: Cause,
-) -> None:
-    """Issue 12: publish the office's booking list when this item changed it (`domain/booking.py`).
+) -> int:
+    """Issue 12: publish the office's booking list when this item changed it (`domain/booking.py`);
+    returns how many events that made (0 or 1).
 
     Only a new roster, or a pair whose lines on the list differ from the ones last published,
     rebuilds it: then every practitioner's pair of the office is read (once per batch, through the
@@ -144,14 +145,16 @@ async def _follow_booking_list(
     if office.roster == before.roster and not any(
         booking.changes_with(office, pair.facts.practitioner_hpr, pair.published) for pair in pairs
     ):
-        return
+        return 0
     stored = await uow.pairs(office.her_id, set(office.roster or {}))
     listed = booking.booking_list(office, {hpr: pair.published for hpr, pair in stored.items()})
     at = max((e.effective_at for e in events if isinstance(e, AvailabilityChanged)), default=now)
     office, event = booking.publish(office, listed, at, cause)
-    if event is not None:
-        uow.save_office(office)
-        uow.publish_event(event)
+    if event is None:
+        return 0
+    uow.save_office(office)
+    uow.publish_event(event)
+    return 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -371,8 +374,8 @@ async def handle_tick(uow: BatchUnitOfWork, item: Tick, now: dt.datetime, routin
     for event in events:
         uow.publish_event(event)
     office = await uow.office(item.key[0])
-    await _follow_booking_list(uow, office, (pair,), events, item.until, CLOCK)
-    return Done(ok=True, events=len(events))
+    listed = await _follow_booking_list(uow, office, (pair,), events, item.until, CLOCK)
+    return Done(ok=True, events=len(events) + listed)
 
 
 # ---------------------------------------------------------------------------------------------

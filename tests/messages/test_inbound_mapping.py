@@ -109,15 +109,18 @@ def test_behandleroversikt() -> None:
         message=inbound.envelope.message_ref,
         office_her_id=8141333,
         practitioners=(
-            Practitioner(hpr="9144900", her_id=8141705, given_name="Astrid", family_name="Info", role="6"),
+            Practitioner(
+                hpr="9144900", her_id=8141705, given_name="Astrid", family_name="Info", role="6", role_name="Fastlege"
+            ),
             Practitioner(
                 hpr="5522113",
                 given_name="Ingar",
                 family_name="Vik",
                 role="15",
+                role_name="Vikar for fastlege",
                 covers=SubstituteFor(gp_hpr="9144900", from_date=dt.date(2024, 7, 1), to_date=dt.date(2024, 7, 31)),
             ),
-            Practitioner(hpr="7310428", given_name="Arna", family_name="Berg", role="99"),
+            Practitioner(hpr="7310428", given_name="Arna", family_name="Berg", role="99", role_name="Jordmor"),
         ),
     )
 

@@ -94,8 +94,14 @@ async def test_two_first_messages_for_a_new_pair_on_two_replicas_make_two_events
         assert len(retried) == 1  # one of the two found its new row taken, and ran again
         assert [(d.ok, d.receipt and d.receipt.status) for (d,) in results] == [(True, "OK"), (True, "OK")]
         rows = await a.outbox_pending(100)
-        events = [json.loads(row.body) for row in rows if row.routing_key == routing.portal_queue]
+        published = [json.loads(row.body) for row in rows if row.routing_key == routing.portal_queue]
+        events = [e for e in published if e["type"] == "availability.changed"]
         assert [(e["event_id"], e["sequence"]) for e in events] == [(f"{OFFICE}-{HPR}-1", 1), (f"{OFFICE}-{HPR}-2", 2)]
+        # Bestill time on makes the GP bookable: one booking list, whichever replica went first
+        lists = [e for e in published if e["type"] == "office.practitioners.changed"]
+        assert [(e["event_id"], [p["hpr"] for p in e["practitioners"]]) for e in lists] == [
+            (f"{OFFICE}-practitioners-1", [HPR])
+        ]
         last = events[-1]["services"]
         assert (last["TIMEBESTILLING"]["status"], last["RESEPTFORNYELSE"]["status"]) == ("AVAILABLE", "AVAILABLE")
         apprecs = [row.message_id for row in rows if row.routing_key == routing.receipts_queue(OFFICE)]
