@@ -443,7 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.set_defaults(handler=_replay)
     show = commands.add_parser(
         "show",
-        help="what citizens see of an office's GPs, in Helsenorge's words",
+        help="what citizens see of an office's GPs and whom they can book with, in Helsenorge's words",
         description="From the store (default: $DDFL_STORE_URL), from the end of a replay, or from an events file.",
     )
     show.add_argument("--office", type=int, required=True, help="the office's HER-id")

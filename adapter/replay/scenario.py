@@ -2,6 +2,12 @@
 
 A scenario that cannot be run is a `ScenarioError` naming the file, the step and the reason
 (exit status 2). A failed expectation is an `ExpectFailure` with a field-by-field diff.
+
+Beyond the contract's expects (one pair's latest `availability.changed`), an entry with
+`practitioners` and no `practitioner_hpr` expects the office's booking list: the latest
+`office.practitioners.changed` effective at or before `at` (the empty list before any), its
+`practitioners` given as the lines' labels (`["Astrid Info fastlege"]`) or as objects compared
+field by field.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from typing import Any, get_args
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from ..domain.events import AvailabilityChanged, ServicesView
+from ..domain.events import AvailabilityChanged, BookablePractitioner, PractitionersChanged, ServicesView
 
 
 class ScenarioError(Exception):
@@ -42,8 +48,13 @@ class Expect:
     index: int
     at: dt.datetime
     office_her_id: int
-    practitioner_hpr: str
+    #: None for an expect of the office's booking list (`office.practitioners.changed`)
+    practitioner_hpr: str | None
     fields: dict[str, Any]
+
+    @property
+    def event_type(self) -> str:
+        return "availability.changed" if self.practitioner_hpr is not None else "office.practitioners.changed"
 
 
 @dataclass(frozen=True)
@@ -140,16 +151,34 @@ def _expect(entry: Any, index: int, path: Path) -> Expect:
     if not isinstance(entry, dict):
         raise ScenarioError(path, "an expect entry is a mapping", index, "expect")
     at = _instant(entry.get("at"), path, "`at`", index, "expect")
+    booking = "practitioner_hpr" not in entry and "practitioners" in entry
     try:
         office = int(entry["office_her_id"])
-        hpr = str(entry["practitioner_hpr"])
+        hpr = None if booking else str(entry["practitioner_hpr"])
     except (KeyError, TypeError, ValueError):
-        raise ScenarioError(path, "`office_her_id` and `practitioner_hpr` are required", index, "expect") from None
+        raise ScenarioError(
+            path, "`office_her_id` and `practitioner_hpr` (or `practitioners`) are required", index, "expect"
+        ) from None
     fields = {k: v for k, v in entry.items() if k not in ("at", "office_her_id", "practitioner_hpr")}
-    problem = _against_model(AvailabilityChanged, fields, "")
+    problem = _against_booking(fields) if booking else _against_model(AvailabilityChanged, fields, "")
     if problem is not None:
         raise ScenarioError(path, problem, index, "expect")
     return Expect(index, at, office, hpr, fields)
+
+
+def _against_booking(fields: Mapping[str, Any]) -> str | None:
+    """An expect of the booking list: `practitioners` as labels (strings), or as the event's objects."""
+    lines = fields["practitioners"]
+    if not isinstance(lines, list):
+        return "`practitioners` must be a list of labels or objects"
+    if all(isinstance(line, str) for line in lines):
+        return _against_model(PractitionersChanged, {k: v for k, v in fields.items() if k != "practitioners"}, "")
+    for number, line in enumerate(lines, start=1):
+        if not isinstance(line, Mapping):
+            return f"`practitioners` {number}: all labels or all objects, not both kinds"
+        if (problem := _against_model(BookablePractitioner, line, f"practitioners.{number}")) is not None:
+            return problem
+    return _against_model(PractitionersChanged, {k: v for k, v in fields.items() if k != "practitioners"}, "")
 
 
 def _against_model(model: type[BaseModel], fields: Mapping[Any, Any], where: str) -> str | None:
@@ -206,10 +235,8 @@ class ExpectFailure:
 
     def describe(self) -> str:
         e = self.expect
-        head = (
-            f"expect {e.index} (at {e.at.isoformat()}, office {e.office_her_id}, "
-            f"practitioner {e.practitioner_hpr}) failed"
-        )
+        whose = f"practitioner {e.practitioner_hpr}" if e.practitioner_hpr is not None else "booking list"
+        head = f"expect {e.index} (at {e.at.isoformat()}, office {e.office_her_id}, {whose}) failed"
         if self.event is None:
             return f"{head}: no availability.changed event for that pair at or before that instant"
         lines = [
@@ -243,6 +270,13 @@ def _compare(expected: Any, actual: Any, where: str, out: list[Mismatch]) -> Non
         for key, value in expected.items():
             _compare(value, actual.get(str(key), _MISSING), f"{where}.{key}" if where else str(key), out)
         return
+    if isinstance(expected, list) and any(isinstance(item, dict) for item in expected):
+        if not isinstance(actual, list) or len(actual) != len(expected):
+            out.append(Mismatch(where, expected, actual))
+            return
+        for number, (item, other) in enumerate(zip(expected, actual, strict=True), start=1):
+            _compare(item, other, f"{where}.{number}", out)
+        return
     expected = _normal(expected)
     if actual is _MISSING:
         out.append(Mismatch(where, expected, "(absent)"))
@@ -261,24 +295,30 @@ _MISSING = object()
 
 
 def check(expects: list[Expect], events: list[tuple[int, dict[str, Any]]]) -> list[ExpectFailure]:
-    """Each expect against the latest availability.changed of its pair effective at or before its
-    `at`; `events` are (step index, event) in publishing order."""
+    """Each expect against the latest availability.changed of its pair (or, for the booking list,
+    office.practitioners.changed of its office) effective at or before its `at`; `events` are
+    (step index, event) in publishing order."""
     failures: list[ExpectFailure] = []
     for expect in expects:
         match: tuple[int, dict[str, Any]] | None = None
         for step, event in events:
             if (
-                event.get("type") == "availability.changed"
+                event.get("type") == expect.event_type
                 and event["office_her_id"] == expect.office_her_id
-                and event["practitioner_hpr"] == expect.practitioner_hpr
+                and event.get("practitioner_hpr") == expect.practitioner_hpr
                 and dt.datetime.fromisoformat(event["effective_at"]) <= expect.at
             ):
                 match = (step, event)
+        if match is None and expect.practitioner_hpr is None:  # before any list: the empty baseline
+            match = (0, {"event_id": "(none yet)", "effective_at": "", "sequence": 0, "practitioners": []})
         if match is None:
             failures.append(ExpectFailure(expect, None, None, []))
             continue
         mismatches: list[Mismatch] = []
-        _compare(expect.fields, match[1], "", mismatches)
+        actual = match[1]
+        if expect.practitioner_hpr is None and all(isinstance(p, str) for p in expect.fields["practitioners"]):
+            actual = {**actual, "practitioners": [p["label"] for p in actual["practitioners"]]}
+        _compare(expect.fields, actual, "", mismatches)
         if mismatches:
             failures.append(ExpectFailure(expect, match[1], match[0], mismatches))
     return failures
