@@ -60,8 +60,8 @@ class OfficePractitioners(_Answer):
     sequence: int = Field(
         description="The sequence of the office.practitioners.changed event that carries exactly this list: the "
         "last one published, or, when the list is different now (a change due at midnight not yet published), "
-        "the next one. 0 when no list has been published yet (the empty list). Keep whichever of an event and "
-        "an answer has the higher sequence, the event on a tie."
+        "the one the next event will carry. 0 when no list has been published yet (the empty list). Keep "
+        "whichever of an event and an answer has the higher sequence, the event on a tie."
     )
     practitioners: list[BookablePractitioner] = Field(
         description="Whom a citizen can book with now, in the guide's order: GPs, substitutes, other roles."

@@ -35,6 +35,9 @@ shows, so it never says anything the availability events do not:
 The list is published as `office.practitioners.changed` (complete list, its own per-office
 `sequence`) whenever it differs from the one last published, which the office's state keeps; the
 empty list with sequence 0 is the baseline the portal starts from (like a pair's NOTHING_OFFERED).
+The list is built from every pair as it is at the instant it is published (`booking_list_at`), so
+it is one list per instant: at a midnight where several of the office's GPs close, it may precede
+some of their own `availability.changed` events (all effective at that midnight).
 Because each line is derived from exactly one pair (a practitioner from their own, a substitute
 from the GP's), a change of one pair can change only that pair's lines: `changes_with` tells the
 writer, without loading the office's other pairs, whether the list must be rebuilt.
@@ -47,9 +50,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
+from .engine import tick
 from .events import Availability, BookablePractitioner, Cause, PractitionersChanged
 from .model import ROLE_NAMES, Practitioner, Role, Status
-from .state import NOTHING_OFFERED, OfficeState
+from .state import NOTHING_OFFERED, OfficeState, PairState
 
 #: The booking list as published: the practitioners in the guide's order.
 BookingList = tuple[BookablePractitioner, ...]
@@ -111,6 +115,14 @@ def booking_list(office: OfficeState, availabilities: Mapping[str, Availability]
         for line in lines_of(office, hpr, availabilities.get(hpr, NOTHING_OFFERED))
     ]
     return tuple(sorted(lines, key=_order))
+
+
+def booking_list_at(office: OfficeState, pairs: Mapping[str, PairState], at: dt.datetime) -> BookingList:
+    """The office's booking list at `at`, each pair as it is then: a time-driven change due by `at`
+    is applied to a copy (R11), as the read API answers. So when several practitioners of an office
+    change at the same midnight, the first of their clock ticks publishes the list of that instant
+    and the others find it unchanged: one list per instant, not one per practitioner."""
+    return booking_list(office, {hpr: tick(pair, at)[0].published for hpr, pair in pairs.items()})
 
 
 def changes_with(office: OfficeState, hpr: str, availability: Availability) -> bool:

@@ -138,8 +138,9 @@ async def _follow_booking_list(
 
     Only a new roster, or a pair whose lines on the list differ from the ones last published,
     rebuilds it: then every practitioner's pair of the office is read (once per batch, through the
-    unit of work) and the list compared whole, so an unrelated change publishes nothing. Per item,
-    not per batch, so what is published does not depend on how deliveries were batched.
+    unit of work), brought to the item's instant on a copy, and the list compared whole, so an
+    unrelated change publishes nothing. Per item, not per batch, so what is published does not
+    depend on how deliveries were batched.
     """
     office = await uow.office(before.her_id)  # as this item left it
     if office.roster == before.roster and not any(
@@ -147,8 +148,8 @@ async def _follow_booking_list(
     ):
         return 0
     stored = await uow.pairs(office.her_id, set(office.roster or {}))
-    listed = booking.booking_list(office, {hpr: pair.published for hpr, pair in stored.items()})
     at = max((e.effective_at for e in events if isinstance(e, AvailabilityChanged)), default=now)
+    listed = booking.booking_list_at(office, stored, at)
     office, event = booking.publish(office, listed, at, cause)
     if event is None:
         return 0

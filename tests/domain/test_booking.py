@@ -250,3 +250,20 @@ def test_an_office_stored_before_the_list_loads_with_the_empty_baseline() -> Non
     old = load_office(json.dumps(document))
     assert (old.booking, old.booking_sequence) == ((), 0)
     assert old.roster is not None and old.roster[ARNA].role_name == ""
+
+
+def test_the_list_at_an_instant_applies_what_is_due_by_then_to_copies_r11() -> None:
+    world = lysaker(gp(BJORN, "Bjørn", "Aas"))
+    world.send(status(world.now, on=ALL_FOUR_ON))
+    world.send(status(world.now, on=ALL_FOUR_ON, hpr=BJORN))
+    world.send(absence("ferie", "2024-06-17", "2024-06-21", hpr=BJORN, at=world.now))
+    pairs = {hpr: pair for (_, hpr), pair in world.pairs.items()}
+    midnight = oslo(2024, 6, 17)
+    assert [e.label for e in booking.booking_list_at(world.office(), pairs, midnight)] == ["Astrid Info fastlege"]
+    assert [e.label for e in booking.booking_list_at(world.office(), pairs, oslo(2024, 7, 1))] == [
+        "Astrid Info fastlege",
+        "Bjørn Aas fastlege",
+        "Ingar Vik (vikar for fastlege)",
+    ]
+    assert {hpr: p.as_of for hpr, p in pairs.items()} == {hpr: p.as_of for (_, hpr), p in world.pairs.items()}
+    assert world.pair(BJORN).published.services.TIMEBESTILLING.status == "AVAILABLE", "copies: nothing saved"

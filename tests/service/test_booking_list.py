@@ -212,3 +212,50 @@ def test_show_from_an_events_file_says_when_nobody_can_be_booked(
 def test_on_rabbitmq_the_same_lists_are_published(scenario: Path, result: ReplayResult) -> None:
     real = run_scenario(scenario, amqp_url=AMQP_URL)
     assert real.events == result.events
+
+
+def test_two_gps_closing_at_the_same_midnight_make_one_list_for_that_instant(tmp_path: Path) -> None:
+    """Both GPs of the office go on holiday the same week: at its first midnight the first clock
+    tick publishes the list of that instant (nobody bookable), the second finds it unchanged."""
+    steps: list[dict[str, Any]] = []
+    roster = behandleroversikt(office=LYSAKER, entries=_roster(ASTRID, BJORN), gen_date=START, msg_id="r")
+    (tmp_path / "r.xml").write_bytes(roster)
+    steps.append({"at": START.isoformat(), "xml": "r.xml"})
+    for minute, person in ((1, ASTRID), (2, BJORN)):
+        body = tjenestestatus(
+            office=LYSAKER,
+            gp=person,
+            gen_date=at(6, 10, 8, minute),
+            msg_id=f"on-{person.hpr}",
+            statuses=ALL_ON,
+            complete=True,
+        )
+        (tmp_path / f"on-{person.hpr}.xml").write_bytes(body)
+        steps.append({"at": at(6, 10, 8, minute).isoformat(), "xml": f"on-{person.hpr}.xml"})
+        holiday = absence_registered(
+            absence_id=f"ferie-{person.hpr}",
+            office_her_id=LYSAKER.her_id,
+            practitioner_hpr=person.hpr,
+            from_date=dt.date(2024, 6, 17),
+            to_date=dt.date(2024, 6, 21),
+            services=list(Service),
+            registered_at=at(6, 10, 9, minute),
+        )
+        steps.append({"at": at(6, 10, 9, minute).isoformat(), "absence": holiday})
+    steps.sort(key=lambda step: str(step["at"]))  # one offset: the text orders as the instants do
+    steps.append({"at": at(6, 25).isoformat()})
+    path = tmp_path / "both-on-holiday.yaml"
+    scenario = {"name": "both GPs on holiday", "start": START.isoformat(), "steps": steps}
+    path.write_text(yaml.safe_dump(scenario, allow_unicode=True), encoding="utf-8")
+    result = run_scenario(path)
+    published = [(e["sequence"], e["effective_at"], [p["hpr"] for p in e["practitioners"]]) for e in lists(result)]
+    assert published == [
+        (1, "2024-06-10T08:01:00+02:00", [ASTRID.hpr]),
+        (2, "2024-06-10T08:02:00+02:00", [ASTRID.hpr, BJORN.hpr]),
+        (3, "2024-06-17T00:00:00+02:00", []),
+        (4, "2024-06-22T00:00:00+02:00", [ASTRID.hpr, BJORN.hpr]),
+    ]
+    midnight = [
+        e["type"] for e in result.events if e["effective_at"] == "2024-06-17T00:00:00+02:00"
+    ]  # the first GP's tick, the list of the instant, the second GP's tick
+    assert midnight == ["availability.changed", "office.practitioners.changed", "availability.changed"]
