@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,10 +64,13 @@ class Count:
     last: float = 0.0
     bodies: list[bytes] = field(default_factory=list)
     keep: bool = False
+    #: portal events by their `type` header (availability.changed, office.practitioners.changed, …)
+    by_type: Counter[str] = field(default_factory=Counter)
 
     def __call__(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         self.n += 1
         self.last = time.perf_counter()
+        self.by_type[str(message.headers.get("type", ""))] += 1
         if self.keep:
             self.bodies.append(message.body)
 
@@ -261,7 +265,7 @@ async def latency(bench: Bench, seconds: float, rate: float = 200.0) -> None:
 
     def on_event(message: aio_pika.abc.AbstractIncomingMessage) -> None:
         cause = json.loads(message.body).get("caused_by", {})
-        if cause.get("kind") == "message":
+        if cause.get("kind") == "message" and message.headers.get("type") == "availability.changed":
             arrived[cause["id"]] = time.perf_counter()
 
     channel = await bench.channel()
@@ -332,7 +336,7 @@ async def midnight(bench: Bench, absences: int) -> None:
         lambda: runtime.processor.stats.items >= len(rosters) + len(statuses) + len(commands), 300, "the absences"
     )
     await runtime.relay.flush()
-    before = events.n
+    before, pairs_before = events.n, events.by_type["availability.changed"]
     at = oslo_midnight(tomorrow)
     clock.set(at)
     t0 = time.perf_counter()
@@ -345,8 +349,10 @@ async def midnight(bench: Bench, absences: int) -> None:
         await asyncio.sleep(0.002)
     ticked = events.n - before
     await until(lambda: events.n - before >= ticked, 60, "the last events to arrive")
+    closed = events.by_type["availability.changed"] - pairs_before
     print(
-        f"midnight: {len(commands)} absences starting on {tomorrow} ({ticked} GPs with services to close): "
+        f"midnight: {len(commands)} absences starting on {tomorrow} ({closed} GPs with services to close, "
+        f"{ticked - closed} booking lists): "
         f"all events published {events.last - t0:.2f} s after the clock passed midnight"
     )
     await runtime.stop()
