@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import signal
 import socket
 from collections.abc import Callable, Iterator
 
@@ -26,7 +27,8 @@ from .reads import Reader, open_reader
 
 
 class _EmbeddedServer(uvicorn.Server):
-    """uvicorn without its signal handlers: the process that embeds the API owns SIGTERM/SIGINT."""
+    """uvicorn without its signal handlers: the process that embeds the API owns SIGTERM/SIGINT
+    (uvicorn's own would re-raise the signal after shutting down: exit status -15, not 0)."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -84,8 +86,8 @@ def _config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
 
 
 async def serve(store_url: str, port: int, host: str = "0.0.0.0") -> None:
-    """`ddfl-adapter api`: the read API alone, until SIGTERM/SIGINT (uvicorn's handlers); its
-    /health says whether its own store connection answers."""
+    """`ddfl-adapter api`: the read API alone, until SIGTERM/SIGINT (then it finishes the requests
+    in flight and returns: exit status 0); its /health says whether its store connection answers."""
     from ..worker.clock import SystemClock
 
     reader = await open_reader(store_url)
@@ -95,8 +97,11 @@ async def serve(store_url: str, port: int, host: str = "0.0.0.0") -> None:
         async def healthy() -> dict[str, bool]:
             return {"store": await reader.answers()}
 
-        app = create_app(reader, SystemClock().now, healthy=healthy)
-        await uvicorn.Server(_config(app, host, port)).serve(sockets=[listening])
+        server = _EmbeddedServer(_config(create_app(reader, SystemClock().now, healthy=healthy), host, port))
+        loop = asyncio.get_running_loop()
+        for stop in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(stop, setattr, server, "should_exit", True)
+        await server.serve(sockets=[listening])
     finally:
         await reader.close()
 
