@@ -3,15 +3,13 @@ one port (DDFL_HTTP_PORT), the API reading the worker's store through a connecti
 
 from __future__ import annotations
 
-import datetime as dt
-
 import httpx
 import pytest
 
 from adapter.store import open_store
 
-from .conftest import OFFICE, Adapter, Broker, example, wait_until
-from .test_broker_flow import processed
+from .conftest import OFFICE, Adapter, Broker, wait_until
+from .test_broker_flow import _prepare_absence
 
 pytestmark = pytest.mark.broker
 
@@ -23,14 +21,7 @@ async def test_the_worker_answers_reads_health_and_metrics_on_one_port(adapter: 
     adapter.settings = adapter.settings.model_copy(update={"http_port": 0})
     portal = await broker.collect(adapter.settings.portal_queue)
     runtime = await adapter.start()
-    for name, at in (
-        ("behandleroversikt.xml", "2023-12-20T08:00:00+01:00"),
-        ("tjenestestatus-ar-komplett.xml", "2023-12-20T14:00:00+01:00"),
-    ):
-        adapter.clock.set(dt.datetime.fromisoformat(at))
-        before = processed(runtime)
-        await broker.publish(adapter.settings.inbound_queue, example(name))
-        await wait_until(lambda before=before: processed(runtime) > before, what=name)
+    await _prepare_absence(adapter, broker, runtime)
     await wait_until(lambda: len(portal.messages) == 1, what="the AR status event")
     event = portal.json()[0]
 
