@@ -2,6 +2,8 @@
 
 Items come parsed (`prepare`, in the delivery's coroutine) or are parsed here before the
 transaction begins; inside it, each item is only loaded, decided, staged, and the batch committed.
+A resync request is the exception: it runs between the items before and after it, in transactions
+of its own (`resync`), so a snapshot is never taken inside a batch.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """The running adapter's lifecycle: FastStream, the store, the pipeline, the relay, the clock
-and the health endpoint, as `adapter.bootstrap` wired them (with the real parts or a test's).
+and the HTTP side (the read API, /health and /metrics on one FastAPI app), as
+`adapter.bootstrap` wired them (with the real parts or a test's).
 
 Start-up: open the store → connect and declare the queues → start the pipeline, the relay, the
 clock and retention → consume. Shutdown (SIGTERM/SIGINT, or `stop()`): stop consuming and let
@@ -194,7 +195,7 @@ class Runtime:
             settings.absence_invalid_queue,
             settings.resync_invalid_queue,
         )
-        for name in (*own, self.settings.replies_queue):
+        for name in (*own, settings.replies_queue):
             if name is not None:
                 await self.broker.declare_queue(plain_queue(name))
         self.pipeline.start()
