@@ -150,6 +150,7 @@ class Assembly:
             on_backlog=on_backlog,
             on_leadership=on_leadership,
         )
+        service.on_resync_chunk = relay.wake  # publish a resync's snapshots while it goes on
         pipeline = Pipeline(service, settings.batch_size, on_commit=on_commit)
         scheduler = Scheduler(store, pipeline, self.clock, interval=settings.clock_interval)
         retention = Retention(

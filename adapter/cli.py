@@ -56,14 +56,14 @@ def _run(args: argparse.Namespace) -> int:
     return _serve(runtime.app.run(), settings)
 
 
-def _serve(main: Coroutine[Any, Any, None], settings: Settings) -> int:
+def _serve(main: Coroutine[Any, Any, None], settings: Settings, *, api: bool = False) -> int:
     """Run a long-lived command; a failure is one line for an operator (exit 1), with the
-    traceback only under DDFL_LOG_LEVEL=DEBUG."""
+    traceback only under DDFL_LOG_LEVEL=DEBUG. `api`: the command serves DDFL_API_PORT."""
     try:
         asyncio.run(main)
     except Exception as error:
         logging.getLogger("ddfl.cli").error(
-            startup_problem(error, settings),
+            startup_problem(error, settings, api=api),
             extra={"event": "DDFL-STARTUP-FAILED", "error": type(error).__name__},
             exc_info=settings.log_level == "DEBUG",
         )
@@ -71,8 +71,9 @@ def _serve(main: Coroutine[Any, Any, None], settings: Settings) -> int:
     return 0
 
 
-def startup_problem(error: BaseException, settings: Settings) -> str:
-    """One line for an operator: what is wrong, which variable, what to do."""
+def startup_problem(error: BaseException, settings: Settings, *, api: bool = False) -> str:
+    """One line for an operator: what is wrong, which variable, what to do (`api`: the port in
+    question is DDFL_API_PORT, `ddfl-adapter api`'s)."""
     chain = _chain(error)
     names = {type(e).__name__ for e in chain}
     text = " ".join(str(e) for e in chain)
@@ -80,9 +81,14 @@ def startup_problem(error: BaseException, settings: Settings) -> str:
     store = redacted(settings.store_url)
     for e in chain:
         if isinstance(e, OSError) and e.errno == errno.EADDRINUSE:
+            if api:
+                return (
+                    f"DDFL_API_PORT: port {settings.api_port} is already in use: stop what listens there, "
+                    "or set DDFL_API_PORT to a free port"
+                )
             return (
                 f"DDFL_HTTP_PORT: port {settings.http_port} is already in use: stop what listens there, "
-                "or set DDFL_HTTP_PORT to a free port (or none to disable /health and /metrics)"
+                "or set DDFL_HTTP_PORT to a free port (or none to disable the read API, /health and /metrics)"
             )
     if sqlite := [e for e in chain if type(e).__module__ == "sqlite3"]:
         path = Path(settings.store_url.removeprefix("sqlite:///")).resolve()
@@ -153,7 +159,7 @@ def _api(args: argparse.Namespace) -> int:
     from .worker.observability import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
-    return _serve(serve(settings.store_url, settings.api_port, settings.api_host), settings)
+    return _serve(serve(settings.store_url, settings.api_port, settings.api_host), settings, api=True)
 
 
 def _health(args: argparse.Namespace) -> int:

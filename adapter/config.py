@@ -42,6 +42,13 @@ class Settings(BaseSettings):
         topology.dead_letter_queue(topology.HELSENORGE_HER_ID),
         description="what failed unexpectedly beyond the delivery limit",
     )
+    resync_queue: str = Field(
+        topology.RESYNC_QUEUE,
+        description="the portal's resync requests (JSON): a snapshot of every pair, or an office's",
+    )
+    resync_invalid_queue: str = Field(
+        topology.RESYNC_INVALID_QUEUE, description="refused resync requests, with the reason in headers"
+    )
     replies_queue: str | None = Field(
         None,
         description="for test environments: one queue for every AppRec and error report instead of each "
@@ -56,9 +63,11 @@ class Settings(BaseSettings):
     )
     clock_interval: float = Field(30.0, gt=0, description="seconds between clock checks when nothing is due sooner")
     graceful_timeout: float = Field(15.0, gt=0, description="seconds to finish in-flight work on SIGTERM/SIGINT")
-    http_port: int | None = Field(8080, description="port of /health and /metrics; `none` disables them")
+    http_port: int | None = Field(
+        8080, description="port of the worker's HTTP side: the read API (/v1), /health and /metrics; `none` disables it"
+    )
     api_port: int = Field(8081, description="port of the read API (`ddfl-adapter api`, /v1)")
-    api_host: str = Field("0.0.0.0", description="address the read API listens on")
+    api_host: str = Field("0.0.0.0", description="address the HTTP side listens on (`run` and `api`)")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_format: Literal["json", "text", "auto"] = Field(
         "auto", description="json, text, or auto (json when stderr is not a terminal)"

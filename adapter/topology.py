@@ -18,6 +18,9 @@ HELSENORGE_HER_ID = 8093244
 PORTAL_QUEUE = "portal.availability"
 ABSENCE_QUEUE = "tilpass-helsenorge.absences"
 ABSENCE_INVALID_QUEUE = "tilpass-helsenorge.absences.invalid"
+#: The portal's requests for a resync (`resync.requested`, JSON) and where malformed ones go.
+RESYNC_QUEUE = "portal.resync"
+RESYNC_INVALID_QUEUE = "portal.resync.invalid"
 
 
 def receipts_queue(her_id: int) -> str:
@@ -44,6 +47,8 @@ class Topology:
     absence_invalid_queue: str = ABSENCE_INVALID_QUEUE
     portal_queue: str = PORTAL_QUEUE
     dead_letter_queue: str = dead_letter_queue(HELSENORGE_HER_ID)
+    resync_queue: str = RESYNC_QUEUE
+    resync_invalid_queue: str = RESYNC_INVALID_QUEUE
     #: Where every AppRec and error report goes instead of the senders' own `{HER-id}_async` /
     #: `{HER-id}_error` queues; None (the contract) in production, a queue of its own in replay.
     replies_queue: str | None = None
@@ -57,6 +62,8 @@ class Topology:
             absence_invalid_queue=settings.absence_invalid_queue,
             portal_queue=settings.portal_queue,
             dead_letter_queue=settings.dead_letter_queue,
+            resync_queue=settings.resync_queue,
+            resync_invalid_queue=settings.resync_invalid_queue,
             replies_queue=settings.replies_queue,
         )
 
@@ -71,6 +78,8 @@ class Topology:
             absence_invalid_queue=f"{prefix}-absences-invalid",
             portal_queue=f"{prefix}-portal",
             dead_letter_queue=f"{prefix}-dl",
+            resync_queue=f"{prefix}-resync",
+            resync_invalid_queue=f"{prefix}-resync-invalid",
             replies_queue=f"{prefix}-replies" if own_replies else None,
         )
 
@@ -92,5 +101,7 @@ class Topology:
             self.absence_invalid_queue,
             self.portal_queue,
             self.dead_letter_queue,
+            self.resync_queue,
+            self.resync_invalid_queue,
         )
         return own if self.replies_queue is None else (*own, self.replies_queue)

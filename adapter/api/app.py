@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import prometheus_client
@@ -38,7 +38,7 @@ from ..domain.state import OfficeState, PairState
 from ..messages.identifiers import HER_ID_PATTERN, HPR_PATTERN
 from ..store.base import PairKey
 from .models import AvailabilityEntry, AvailabilityPage, OfficeAvailability, OfficePractitioners, Problem
-from .reads import Reader, StoredPair
+from .reads import Reader, StoredPair, StoreUnreadable
 
 log = logging.getLogger("ddfl.api")
 
@@ -72,6 +72,10 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": title, "content": {PROBLEM_JSON: {}}}
     for status, title in ((400, "Bad parameters"), (404, "Unknown office or practitioner"))
 }
+
+
+#: What /health asks: each check's name and whether it holds (the worker's `Runtime.checks`).
+Healthy = Callable[[], Awaitable[dict[str, bool]]]
 
 
 class ApiProblem(Exception):
@@ -149,9 +153,10 @@ def create_app(
     reader: Reader,
     now: Callable[[], dt.datetime],
     *,
-    healthy: Callable[[], dict[str, bool]] | None = None,
+    healthy: Healthy | None = None,
 ) -> FastAPI:
-    """The API over `reader`, true at `now()`; with `healthy`, also /health and /metrics."""
+    """The API over `reader`, true at `now()`; with `healthy`, also /health (200 when every check
+    holds, else 503 naming the failing ones) and /metrics (Prometheus)."""
     app = FastAPI(
         title="ddfl-adapter read API",
         version=VERSION,
@@ -176,6 +181,10 @@ def create_app(
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
         title = "Not found" if error.status_code == 404 else "Request refused"
         return _problem(error.status_code, title)
+
+    @app.exception_handler(StoreUnreadable)
+    async def _unreadable(request: Request, error: StoreUnreadable) -> JSONResponse:
+        return _problem(503, "Read API unavailable", str(error))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
@@ -282,9 +291,10 @@ def create_app(
 
         @app.get("/health", include_in_schema=False)
         async def health() -> JSONResponse:
-            checks = check()
-            ok = all(checks.values())
-            return JSONResponse({"healthy": ok, "checks": checks}, status_code=200 if ok else 503)
+            checks = await check()
+            failing = sorted(name for name, ok in checks.items() if not ok)
+            body = {"healthy": not failing, "checks": checks, "failing": failing}
+            return JSONResponse(body, status_code=503 if failing else 200)
 
         @app.get("/metrics", include_in_schema=False)
         async def metrics() -> Response:

@@ -56,6 +56,11 @@ class StoredPair:
     next_change_at: dt.datetime | None
 
 
+class StoreUnreadable(Exception):
+    """The store cannot be read beside the writer (an in-memory SQLite store, or a store the
+    embedding process was handed rather than opened): the API answers 503 with this text."""
+
+
 class _Connection(Protocol):
     async def fetchall(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]: ...
 
@@ -90,8 +95,35 @@ class Reader:
             rows = await self._connection.fetchall(self._q["pairs_after"], (after[0], after[1], limit))
         return _rows(rows)
 
+    async def answers(self, timeout: float = 5.0) -> bool:  # noqa: ASYNC109
+        """Does the store answer a read within `timeout`? (`ddfl-adapter api`'s /health.)"""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._connection.fetchall("SELECT 1", ())
+        except Exception:
+            return False
+        return True
+
     async def close(self) -> None:
         await self._connection.close()
+
+
+class _Unreadable:
+    """Stands in for a connection where none can be opened: every read says why."""
+
+    def __init__(self, reason: str) -> None:
+        self._reason = reason
+
+    async def fetchall(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        raise StoreUnreadable(self._reason)
+
+    async def close(self) -> None:
+        pass
+
+
+def unreadable(reason: str) -> Reader:
+    """A reader that answers every read with StoreUnreadable(`reason`)."""
+    return Reader(_Unreadable(reason), SQLITE)
 
 
 def _rows(rows: list[tuple[Any, ...]]) -> list[StoredPair]:

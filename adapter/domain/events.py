@@ -164,6 +164,44 @@ class PractitionersChanged(_Wire):
     caused_by: Cause
 
 
+class AvailabilitySnapshot(_Wire):
+    """What citizens see of one pair now, sent on the portal's request (a resync), not because
+    anything changed: the `availability.changed` payload with the pair's current `sequence`.
+    Applied by the same rule as changes (the higher sequence wins; an equal one carries the same
+    availability), so a snapshot never takes a consumer backwards."""
+
+    type: Literal["availability.snapshot"] = "availability.snapshot"
+    event_id: str
+    request_id: str
+    office_her_id: int
+    practitioner_hpr: str
+    sequence: int
+    #: The instant the availability holds for: the snapshot's, after every change due by then.
+    as_of: OsloInstant
+    services: ServicesView
+    panel_info_visible: bool
+    substitute: SubstituteView | None
+
+
+class ResyncCompleted(_Wire):
+    """Every snapshot of a resync precedes this on the portal's queue; the live stream goes on."""
+
+    type: Literal["resync.completed"] = "resync.completed"
+    event_id: str
+    request_id: str
+    #: The office asked for, or None: every pair the adapter holds.
+    office_her_id: int | None
+    #: How many `availability.snapshot` events the resync sent.
+    pairs: int
+    completed_at: OsloInstant
+
+
 Event = Annotated[
-    AvailabilityChanged | AvailabilityWarning | DialogueClosed | PractitionersChanged, Field(discriminator="type")
+    AvailabilityChanged
+    | AvailabilityWarning
+    | DialogueClosed
+    | PractitionersChanged
+    | AvailabilitySnapshot
+    | ResyncCompleted,
+    Field(discriminator="type"),
 ]

@@ -91,6 +91,18 @@ ABSENCE_REASONS: tuple[tuple[str, str], ...] = _absence_reasons()
 
 _ABSENCE_ACTION = "Correct the command in Tilpass Helsenorge and send it again; nothing was changed."
 
+#: The portal's resync requests that cannot be read: reason key (the `reason` header on the
+#: invalid-resync queue; `adapter.service.commands.parse_resync` gives them).
+RESYNC_REASONS: tuple[tuple[str, str], ...] = (
+    ("invalid_json", "The body is not a JSON object."),
+    ("unknown_type", "`type` is not resync.requested."),
+    ("missing_field", "`request_id` or `office_her_id` is missing (`office_her_id` null asks for every pair)."),
+    ("invalid_field", "`request_id` is not 1-64 letters, digits, `.`, `_`, `-`, or `office_her_id` is not a HER-id."),
+)
+
+_RESYNC_ACTION = "Correct the request and send it again; nothing was sent."
+_RESYNC_PREFIX = "DDFL-RESYNC-"
+
 #: Log events that are not refusals: what an operator sees, and what to do about it.
 OPERATIONAL_EVENTS: tuple[tuple[str, str, str], ...] = (
     ("DDFL-DUPLICATE", "A message seen before (same sender, same MsgId, or the same absence bytes): "
@@ -128,6 +140,12 @@ OPERATIONAL_EVENTS: tuple[tuple[str, str, str], ...] = (
      "leader died: retried on a new channel.", "Nothing if it passes; check the cluster if it repeats."),
     ("DDFL-STORE-UNHEALTHY", "The store could not commit the health check's write: /health answers 503.",
      "Check the store (disk, PostgreSQL)."),
+    ("DDFL-RESYNC-STARTED", "A resync request is being answered (`request_id`, `office_her_id`, null for "
+     "all): snapshots go to the portal's queue, chunk by chunk, between batches.", "Nothing."),
+    ("DDFL-RESYNC-COMPLETED", "Every snapshot of a resync is in the outbox, then `resync.completed` "
+     "(`pairs` says how many).", "Nothing."),
+    ("DDFL-RESYNC-FAILED", "The store failed during a resync: the request is redelivered and resumes "
+     "after the last committed chunk.", "Check the store (disk, PostgreSQL) if it repeats."),
     ("DDFL-STARTUP-FAILED", "The adapter could not start: the line names the setting and what to do.",
      "Do what the line says (a variable to fix, a port to free, a service to start)."),
     ("DDFL-STARTED", "The adapter is consuming.", "Nothing."),
@@ -145,8 +163,17 @@ def catalogue() -> list[Entry]:
         Entry(f"DDFL-ABSENCE-{reason.upper()}", reason, "invalid-absence queue", meaning, _ABSENCE_ACTION)
         for reason, meaning in ABSENCE_REASONS
     ]
+    entries += [
+        Entry(f"{_RESYNC_PREFIX}{reason.upper()}", reason, "invalid-resync queue", meaning, _RESYNC_ACTION)
+        for reason, meaning in RESYNC_REASONS
+    ]
     entries += [Entry(event_id, "", "log only", meaning, action) for event_id, meaning, action in OPERATIONAL_EVENTS]
     return entries
+
+
+def is_xml_refusal(entry: Entry) -> bool:
+    """An entry whose code is kodeverk 8221's (not an absence's or a resync's reason key)."""
+    return bool(entry.code) and not entry.event_id.startswith(("DDFL-ABSENCE-", _RESYNC_PREFIX))
 
 
 def render_markdown() -> str:
@@ -167,21 +194,25 @@ def render_markdown() -> str:
         row("---", "---", "---", "---", "---", "---"),
     ]
     for e in catalogue():
-        if e.event_id.startswith("DDFL-ABSENCE-") or not e.code:
+        if not is_xml_refusal(e):
             continue
         lines.append(row(e.code, CODE_NAMES_8221[e.code], f"`{e.event_id}`", e.answer, e.meaning, e.action))
-    lines += [
-        "",
-        "## Absence commands (reason keys)",
-        "",
-        row("reason", "event id", "answer", "meaning", "what the sender should do"),
-        row("---", "---", "---", "---", "---"),
-    ]
-    lines += [
-        row(f"`{e.code}`", f"`{e.event_id}`", e.answer, e.meaning, e.action)
-        for e in catalogue()
-        if e.event_id.startswith("DDFL-ABSENCE-")
-    ]
+
+    def reasons(title: str, prefix: str, who: str) -> list[str]:
+        """A table of reason keys (the `reason` header of an invalid path)."""
+        header = ["", f"## {title} (reason keys)", "", row("reason", "event id", "answer", "meaning", who)]
+        return [
+            *header,
+            row("---", "---", "---", "---", "---"),
+            *(
+                row(f"`{e.code}`", f"`{e.event_id}`", e.answer, e.meaning, e.action)
+                for e in catalogue()
+                if e.code and e.event_id.startswith(prefix)
+            ),
+        ]
+
+    lines += reasons("Absence commands", "DDFL-ABSENCE-", "what the sender should do")
+    lines += reasons("Resync requests from the portal", _RESYNC_PREFIX, "what the portal should do")
     lines += ["", "## Operational events", "", row("event id", "meaning", "what to do"), row("---", "---", "---")]
     lines += [row(f"`{e.event_id}`", e.meaning, e.action) for e in catalogue() if not e.code]
     return "\n".join(lines) + "\n"

@@ -12,12 +12,15 @@ import datetime as dt
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from ..domain.model import DeleteAbsence, RegisterAbsence
 from ..messages.absences import AbsenceRejected, parse_absence
 from ..messages.envelope import Envelope
 from ..messages.errors import InboundError
+from ..messages.identifiers import HER_ID_PATTERN
 from ..messages.inbound import parse_message
 from ..messages.payloads import MessageCommand
 from ..store.base import PairKey
@@ -32,7 +35,7 @@ class Work:
     arrives without it, still before its transaction begins.
     """
 
-    kind: Literal["xml", "absence", "tick"]
+    kind: Literal["xml", "absence", "tick", "resync"]
     body: bytes = b""
     headers: Mapping[str, Any] | None = None
     key: PairKey | None = None
@@ -77,6 +80,51 @@ class AbsenceRefused:
     refusal: AbsenceRejected
 
 
+#: What a resync request's `request_id` may be: it becomes part of event ids and AMQP message ids.
+RESYNC_REQUEST_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+def _her_id(value: int | None) -> int | None:
+    if value is not None and (value < 1 or not HER_ID_PATTERN.fullmatch(str(value))):
+        raise ValueError("not a HER-id")
+    return value
+
+
+class ResyncRequest(BaseModel):
+    """The portal asks for what is true now: of one office, or (`office_her_id` null) of every
+    pair. The key is required either way, so a request that forgot it does not resync the country."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", title="resync.requested")
+
+    type: Literal["resync.requested"]
+    request_id: str = Field(
+        pattern=RESYNC_REQUEST_ID,
+        description="The portal's id of the request (a UUID, say): names its snapshots and its "
+        "resync.completed; a request id seen before changes nothing.",
+    )
+    office_her_id: Annotated[int | None, AfterValidator(_her_id)] = Field(
+        strict=True,
+        description="The office's HER-id, or null for every pair the adapter holds.",
+    )
+
+
+@dataclass(frozen=True)
+class ResyncRequested:
+    """A valid resync request: handled by the single writer between batches (`service.resync`)."""
+
+    request: ResyncRequest
+
+
+@dataclass(frozen=True)
+class ResyncRefused:
+    """A resync request that cannot be read: it goes to the invalid path with its reason."""
+
+    digest: str
+    body: bytes
+    reason: str
+    description: str
+
+
 @dataclass(frozen=True)
 class Tick:
     """R11: the clock passed `until` for one pair."""
@@ -85,7 +133,7 @@ class Tick:
     until: dt.datetime
 
 
-Command = XmlMessage | XmlRefused | AbsenceMessage | AbsenceRefused | Tick
+Command = XmlMessage | XmlRefused | AbsenceMessage | AbsenceRefused | Tick | ResyncRequested | ResyncRefused
 
 
 def digest(body: bytes) -> str:
@@ -111,9 +159,34 @@ def parse(work: Work, now: dt.datetime, routing: Routing) -> Command:
             return AbsenceMessage(key, work.body, parse_absence(work.body))
         except AbsenceRejected as refusal:
             return AbsenceRefused(key, work.body, refusal)
+    if work.kind == "resync":
+        return parse_resync(work.body)
     if work.key is None or work.until is None:
         raise ValueError("a tick needs the pair's key and the instant")
     return Tick(work.key, work.until)
+
+
+def parse_resync(body: bytes) -> ResyncRequested | ResyncRefused:
+    """A resync request's bytes → the request, or a refusal with a reason key (the catalogue's
+    `RESYNC_REASONS`) and a description naming the field, never quoting the input."""
+    try:
+        return ResyncRequested(ResyncRequest.model_validate_json(body))
+    except ValidationError as error:
+        reason, description = _resync_refusal(error)
+    return ResyncRefused(digest(body), body, reason, description)
+
+
+def _resync_refusal(error: ValidationError) -> tuple[str, str]:
+    first = error.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(part) for part in first["loc"])
+    kind = first["type"]
+    if kind in ("json_invalid", "json_type", "model_type") or not where:
+        return "invalid_json", "not a JSON object"
+    if kind == "missing":
+        return "missing_field", f"{where} is missing"
+    if where == "type":
+        return "unknown_type", "type is not resync.requested"
+    return "invalid_field", f"{where}: {first['msg']}"
 
 
 def office_of(command: Command) -> int | None:

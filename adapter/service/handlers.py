@@ -25,7 +25,16 @@ from ..domain.state import OfficeState, PairState
 from ..messages.apprec import build_apprec, build_error_report
 from ..messages.envelope import Envelope
 from ..store.base import OutboxMessage
-from .commands import AbsenceMessage, AbsenceRefused, Command, Tick, XmlMessage, XmlRefused, digest
+from .commands import (
+    AbsenceMessage,
+    AbsenceRefused,
+    Command,
+    ResyncRefused,
+    Tick,
+    XmlMessage,
+    XmlRefused,
+    digest,
+)
 from .routing import Routing
 from .unit_of_work import BatchUnitOfWork
 
@@ -37,13 +46,16 @@ ReceiptStatus = Literal["OK", "DUPLICATE", "REJECTED", "ERROR_QUEUE"]
 
 #: The inbox "sender" of absence commands: Tilpass Helsenorge has no HER-id on this path.
 ABSENCE_SENDER = "tilpass-helsenorge"
+#: The inbox "sender" of the portal's resync requests (valid ones by request id, refused ones by
+#: their bytes' digest).
+RESYNC_SENDER = "resync"
 
 
 @dataclass(frozen=True)
 class Receipt:
     """What became of one inbound item: the contract's `--receipts` line."""
 
-    kind: Literal["xml", "absence"]
+    kind: Literal["xml", "absence", "resync"]
     id: str | None
     status: ReceiptStatus
     codes: list[str] = field(default_factory=list)
@@ -361,6 +373,35 @@ def _refuse_absence(
 
 
 # ---------------------------------------------------------------------------------------------
+# The portal's resync requests (a valid one is run between batches: `service.resync`)
+# ---------------------------------------------------------------------------------------------
+
+
+async def refuse_resync(uow: BatchUnitOfWork, item: ResyncRefused, now: dt.datetime, routing: Routing) -> Done:
+    """A request that cannot be read changes nothing: its reason to the log and, with the request
+    as sent, to the invalid path; the same bytes again are not refused twice."""
+    if (entry := await uow.inbox_entry(RESYNC_SENDER, item.digest)) is not None:
+        first = json.loads(entry.outcome)["receipt"]
+        return Done(ok=True, receipt=Receipt("resync", None, "DUPLICATE", first["codes"]))
+    log.warning(
+        "resync request refused",
+        extra={"event": f"DDFL-RESYNC-{item.reason.upper()}", "reason": item.description},
+    )
+    uow.reply(
+        OutboxMessage(
+            routing_key=routing.resync_invalid_queue,
+            message_id=f"invalid-{item.digest}",
+            body=item.body,
+            headers={"reason": item.reason, "description": item.description},
+            content_type="application/json",
+        )
+    )
+    receipt = Receipt("resync", None, "REJECTED", [item.reason])
+    uow.record_receipt(RESYNC_SENDER, item.digest, json.dumps({"receipt": receipt.to_json(), "reply": None}))
+    return Done(ok=True, receipt=receipt)
+
+
+# ---------------------------------------------------------------------------------------------
 # The clock
 # ---------------------------------------------------------------------------------------------
 
@@ -392,6 +433,7 @@ COMMAND_HANDLERS: dict[type, Handler] = {
     AbsenceMessage: handle_absence,
     AbsenceRefused: refuse_absence,
     Tick: handle_tick,
+    ResyncRefused: refuse_resync,
 }
 
 

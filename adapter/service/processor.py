@@ -2,6 +2,8 @@
 
 Items come parsed (`prepare`, in the delivery's coroutine) or are parsed here before the
 transaction begins; inside it, each item is only loaded, decided, staged, and the batch committed.
+A resync request is the exception: it runs between the items before and after it, in transactions
+of its own (`resync`), so a snapshot is never taken inside a batch.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from dataclasses import dataclass, replace
 from ..domain.model import Practitioner
 from ..store.base import DuplicateMessage, Store, StoreContention
 from ..store.retry import retry_on_contention
-from .commands import Command, Work, office_of, parse
+from . import resync
+from .commands import Command, ResyncRequested, Work, office_of, parse
 from .handlers import Done, Receipt, Routing, handle
 from .unit_of_work import BatchUnitOfWork
 
@@ -54,6 +57,8 @@ class Processor:
         self.on_contention = on_contention
         #: Called after each commit with every item of the batch and how it ended (replay, metrics).
         self.listeners: list[Callable[[Work, Done], None]] = []
+        #: Called after each committed chunk of a resync (the relay publishes while it goes on).
+        self.on_resync_chunk: Callable[[], None] = lambda: None
 
     def prepare(self, work: Work) -> Work:
         """The edge: read the bytes into a typed command or refusal, outside any transaction.
@@ -70,7 +75,44 @@ class Processor:
             return work
 
     async def process(self, batch: list[Work]) -> list[Done]:
+        """Commit the batch; a resync request in it runs between the items before and after it
+        (its chunks are transactions of their own), so a snapshot is never taken inside a batch."""
         parsed: list[Command | None] = [self.prepare(work).parsed for work in batch]
+        results: list[Done] = []
+        start = 0
+        for at, command in enumerate(parsed):
+            if isinstance(command, ResyncRequested):
+                if start < at:
+                    results += await self._process(batch[start:at], parsed[start:at])
+                results += [await self._resync(batch[at], command)]
+                start = at + 1
+        if start < len(batch) or not batch:
+            results += await self._process(batch[start:], parsed[start:])
+        return results
+
+    async def _resync(self, work: Work, command: ResyncRequested) -> Done:
+        try:
+            done = await resync.run(
+                self.store,
+                command.request,
+                self.now,
+                self.routing.portal_queue,
+                on_chunk=self.on_resync_chunk,
+                on_contention=self.on_contention,
+            )
+        except Exception as error:  # the store failed: what was committed stays, the rest resumes
+            log.error(
+                "resync failed; the request will be redelivered and resume",
+                extra={"event": "DDFL-RESYNC-FAILED", "error": type(error).__name__},
+            )
+            done = Done(ok=False, error_id=type(error).__name__)
+        self.stats.batches += 1
+        self.stats.items += 1
+        for listener in self.listeners:
+            listener(work, done)
+        return done
+
+    async def _process(self, batch: list[Work], parsed: list[Command | None]) -> list[Done]:
         # Contention (another replica's transaction in the way) runs the attempt again here: the
         # items are never handed back, so it costs no delivery of any message, and a rolled-back
         # attempt left nothing behind, so nothing happens twice.

@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..messages.xmlsafe import Limits
-from ..topology import ABSENCE_INVALID_QUEUE, HELSENORGE_HER_ID, PORTAL_QUEUE, Topology, errors_queue, receipts_queue
+from ..topology import (
+    ABSENCE_INVALID_QUEUE,
+    HELSENORGE_HER_ID,
+    PORTAL_QUEUE,
+    RESYNC_INVALID_QUEUE,
+    Topology,
+    errors_queue,
+    receipts_queue,
+)
 
 
 @dataclass(frozen=True)
@@ -15,6 +23,7 @@ class Routing:
     own_her_id: int = HELSENORGE_HER_ID
     portal_queue: str = PORTAL_QUEUE
     absence_invalid_queue: str = ABSENCE_INVALID_QUEUE
+    resync_invalid_queue: str = RESYNC_INVALID_QUEUE
     limits: Limits = field(default_factory=Limits)
     #: See `Topology.replies_queue`: replay keeps its receipts to itself.
     replies_queue: str | None = None
@@ -25,6 +34,7 @@ class Routing:
             own_her_id=topology.own_her_id,
             portal_queue=topology.portal_queue,
             absence_invalid_queue=topology.absence_invalid_queue,
+            resync_invalid_queue=topology.resync_invalid_queue,
             limits=limits or Limits(),
             replies_queue=topology.replies_queue,
         )

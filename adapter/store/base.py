@@ -155,6 +155,13 @@ class Transaction(Protocol):
         """The practitioners' HPR numbers with a stored pair at that office, sorted."""
         ...
 
+    async def pair_keys_after(
+        self, after: PairKey | None, limit: int, office_her_id: int | None = None
+    ) -> list[PairKey]:
+        """Up to `limit` stored pairs' keys in key order, strictly after `after` (from the first
+        when None), of one office or of all: a resync walks every pair in chunks this way."""
+        ...
+
     async def inbox_get(self, sender: str, msg_id: str) -> str | None:
         """The outcome recorded for that message, or None when it was never processed."""
         ...
@@ -189,6 +196,10 @@ class Transaction(Protocol):
     async def get_meta(self, key: str) -> str | None: ...
 
     async def put_meta(self, key: str, value: str) -> None: ...
+
+    async def delete_meta(self, key: str) -> None:
+        """Forget `key` (a resync's progress, once it completed); harmless when it is not there."""
+        ...
 
 
 class Store(Protocol):

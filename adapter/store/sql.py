@@ -143,6 +143,11 @@ _STATEMENTS = {
     "insert_pair": "INSERT INTO pairs (office_her_id, practitioner_hpr, state, next_change_at)"
     " VALUES (?, ?, ?, ?) ON CONFLICT (office_her_id, practitioner_hpr) DO NOTHING",
     "pairs_of_office": "SELECT practitioner_hpr FROM pairs WHERE office_her_id = ? ORDER BY practitioner_hpr",
+    # Keyset paging by the primary key (row values: SQLite >= 3.15, PostgreSQL).
+    "pair_keys_after": "SELECT office_her_id, practitioner_hpr FROM pairs"
+    " WHERE (office_her_id, practitioner_hpr) > (?, ?) ORDER BY office_her_id, practitioner_hpr LIMIT ?",
+    "office_pair_keys_after": "SELECT office_her_id, practitioner_hpr FROM pairs"
+    " WHERE office_her_id = ? AND practitioner_hpr > ? ORDER BY practitioner_hpr LIMIT ?",
     "inbox_get": "SELECT outcome FROM inbox WHERE sender = ? AND msg_id = ?",
     "inbox_entry": "SELECT outcome, reply_body FROM inbox WHERE sender = ? AND msg_id = ?",
     "inbox_put": "INSERT INTO inbox (sender, msg_id, outcome, received_at, reply_body) VALUES (?, ?, ?, ?, ?)"
@@ -155,6 +160,7 @@ _STATEMENTS = {
     " (routing_key, message_id, body, headers, content_type, created_at)"
     " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (routing_key, message_id) DO NOTHING",
     "get_meta": "SELECT value FROM meta WHERE key = ?{for_update}",
+    "delete_meta": "DELETE FROM meta WHERE key = ?",
     "put_meta": "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     "due_pairs": "SELECT office_her_id, practitioner_hpr FROM pairs WHERE next_change_at <= ?"
     " ORDER BY next_change_at, office_her_id, practitioner_hpr LIMIT ?",
@@ -329,6 +335,19 @@ class SqlTransaction:
         rows = await self._backend().fetchall(self._q.pairs_of_office, (office_her_id,))
         return [hpr for (hpr,) in rows]
 
+    async def pair_keys_after(
+        self, after: PairKey | None, limit: int, office_her_id: int | None = None
+    ) -> list[PairKey]:
+        office, hpr = after if after is not None else (0, "")  # HER-ids start at 1
+        if office_her_id is None:
+            rows = await self._backend().fetchall(self._q.pair_keys_after, (office, hpr, limit))
+        else:
+            if office > office_her_id:
+                return []
+            start = hpr if office == office_her_id else ""
+            rows = await self._backend().fetchall(self._q.office_pair_keys_after, (office_her_id, start, limit))
+        return [(int(o), str(h)) for o, h in rows]
+
     async def inbox_get(self, sender: str, msg_id: str) -> str | None:
         return await self._text(self._q.inbox_get, (sender, msg_id))
 
@@ -398,6 +417,9 @@ class SqlTransaction:
 
     async def put_meta(self, key: str, value: str) -> None:
         await self._backend().execute(self._q.put_meta, (key, value))
+
+    async def delete_meta(self, key: str) -> None:
+        await self._backend().execute(self._q.delete_meta, (key,))
 
 
 class SqlStore:

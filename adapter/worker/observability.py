@@ -1,4 +1,5 @@
-"""Operations: Prometheus metrics, the health endpoint, and structured logs without personal data."""
+"""Operations: Prometheus metrics, the health checks' parts, and structured logs without personal
+data. /health and /metrics are served by the read API's app (`adapter.api.app`, on DDFL_HTTP_PORT)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from aio_pika.abc import AbstractRobustConnection
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import Counter, Gauge, Histogram
 
 from ..config import Settings, redacted
 from ..messages.privacy import PersonalDataFilter, mask
@@ -24,7 +25,8 @@ MESSAGES = Counter("ddfl_messages_total", "Inbound items by kind and outcome", [
 EVENTS = Counter("ddfl_events_published_total", "Portal events confirmed by the broker, by event type", ["type"])
 REPLIES = Counter(
     "ddfl_replies_total",
-    "Replies to senders by kind (apprec, error_report, absence_invalid) and outcome (delivered, undeliverable)",
+    "Replies to senders by kind (apprec, error_report, absence_invalid, resync_invalid) and outcome "
+    "(delivered, undeliverable)",
     ["kind", "outcome"],
 )
 UNDELIVERABLE = Counter("ddfl_undeliverable_total", "Outbox messages the broker had no queue for (not delivered)")
@@ -39,7 +41,13 @@ BROKER_CONNECTED = Gauge("ddfl_broker_connected", "1 while the broker connection
 RECONNECTS = Counter("ddfl_broker_reconnects_total", "Broker connections re-established after a loss")
 
 
-def count_published(rows: Iterable[OutboxRow], undeliverable: Iterable[OutboxRow], *, portal_queue: str) -> None:
+def count_published(
+    rows: Iterable[OutboxRow],
+    undeliverable: Iterable[OutboxRow],
+    *,
+    portal_queue: str,
+    resync_invalid_queue: str | None = None,
+) -> None:
     """What the relay handed to the broker: portal events by type; replies by kind and outcome.
     An undeliverable message is not counted as published (nothing received it)."""
     lost = {id(row) for row in undeliverable}
@@ -49,7 +57,8 @@ def count_published(rows: Iterable[OutboxRow], undeliverable: Iterable[OutboxRow
             if outcome == "delivered":
                 EVENTS.labels(type=str(row.headers.get("type", "unknown"))).inc()
             continue
-        REPLIES.labels(kind=reply_kind(row), outcome=outcome).inc()
+        kind = "resync_invalid" if row.routing_key == resync_invalid_queue else reply_kind(row)
+        REPLIES.labels(kind=kind, outcome=outcome).inc()
     UNDELIVERABLE.inc(len(lost))
 
 
@@ -196,12 +205,12 @@ def _describe(error: BaseException | None) -> str | None:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-def started_fields(settings: Settings, health: HealthServer | None) -> dict[str, Any]:
+def started_fields(settings: Settings, http_port: int | None) -> dict[str, Any]:
     """What the start-up line names: where the adapter listens and writes, without credentials."""
     return {
         "broker": redacted(settings.amqp_url),
         "store": redacted(settings.store_url),
-        "http_port": health.port if health is not None else None,
+        "http_port": http_port,
         "inbound": settings.inbound_queue,
         "absences": settings.absence_queue,
         "portal": settings.portal_queue,
@@ -217,57 +226,6 @@ async def store_commits(store: Store, now: dt.datetime, timeout: float = 5.0) ->
         log.warning("store health check failed", extra={"event": "DDFL-STORE-UNHEALTHY", "error": _describe(error)})
         return False
     return True
-
-
-Checks = Callable[[], Awaitable[dict[str, bool]]]
-
-
-class HealthServer:
-    """GET /health (200 when every check holds, else 503 naming the checks) and GET /metrics."""
-
-    def __init__(self, port: int, checks: Checks, host: str = "0.0.0.0"):
-        self._port, self._host, self._checks = port, host, checks
-        self._server: asyncio.Server | None = None
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None
-        port: int = self._server.sockets[0].getsockname()[1]
-        return port
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self._host, self._port)
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request = await asyncio.wait_for(reader.readline(), timeout=5)
-            path = request.split()[1].decode() if len(request.split()) > 1 else "/"
-            if path.startswith("/metrics"):
-                status, body, ctype = 200, generate_latest(), CONTENT_TYPE_LATEST
-            elif path.startswith("/health"):
-                checks = await self._checks()
-                status = 200 if all(checks.values()) else 503
-                failing = sorted(name for name, ok in checks.items() if not ok)
-                body = json.dumps({"healthy": status == 200, "checks": checks, "failing": failing}).encode()
-                ctype = "application/json"
-            else:
-                status, body, ctype = 404, b"not found\n", "text/plain"
-            reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}[status]
-            writer.write(
-                f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
-                "Connection: close\r\n\r\n".encode()
-                + body
-            )
-            await writer.drain()
-        except (TimeoutError, ConnectionError, IndexError):
-            pass
-        finally:
-            writer.close()
 
 
 # -- replicas and retention -------------------------------------------------------------------------

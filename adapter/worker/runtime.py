@@ -1,5 +1,6 @@
 """The running adapter's lifecycle: FastStream, the store, the pipeline, the relay, the clock
-and the health endpoint, as `adapter.bootstrap` wired them (with the real parts or a test's).
+and the HTTP side (the read API, /health and /metrics on one FastAPI app), as
+`adapter.bootstrap` wired them (with the real parts or a test's).
 
 Start-up: open the store → connect and declare the queues → start the pipeline, the relay, the
 clock and retention → consume. Shutdown (SIGTERM/SIGINT, or `stop()`): stop consuming and let
@@ -22,9 +23,11 @@ from faststream.rabbit.annotations import RabbitMessage
 from faststream.specification import AsyncAPI
 
 from .. import __version__
+from ..api.reads import Reader, open_reader, unreadable
+from ..api.server import ApiServer
 from ..config import Settings
 from ..messages.portal import PortalEvent
-from ..service.commands import Work
+from ..service.commands import ResyncRequest, Work
 from ..service.processor import Done, Processor
 from ..store.base import OutboxRow, RetainedRows, Store
 from . import observability as obs
@@ -71,7 +74,8 @@ class Runtime:
         self.relay: Relay | None = None
         self.scheduler: Scheduler | None = None
         self.retention: Retention | None = None
-        self.health: obs.HealthServer | None = None
+        #: The HTTP side on DDFL_HTTP_PORT: the read API (/v1), /health and /metrics on one app.
+        self.health: ApiServer | None = None
         self._watch: obs.ConnectionWatch | None = None
         self._subscribe()
 
@@ -91,6 +95,15 @@ class Runtime:
             "absence commands",
             "absence.registered / absence.deleted from Tilpass Helsenorge (JSON).",
         )
+        self._consume(
+            settings.resync_queue,
+            "resync",
+            "resync requests",
+            "resync.requested from the portal (JSON): the availability of every pair (office_her_id null) or "
+            "of one office, as availability.snapshot events on the portal's queue, then resync.completed. "
+            "A request that cannot be read goes to the invalid-resync queue with reason/description headers.",
+            payload=ResyncRequest,
+        )
 
         # Documents the portal's channel in the AsyncAPI document; the outbox relay does the sending
         # (persistent, confirmed, message id = event_id).
@@ -98,22 +111,24 @@ class Runtime:
             settings.portal_queue,
             title="portal events",
             description="availability.changed, availability.warning, dialogue.closed and "
-            "office.practitioners.changed (JSON); "
-            "AppRecs go to {sender HER-id}_async, error reports to {sender HER-id}_error.",
+            "office.practitioners.changed (JSON), and on request availability.snapshot and "
+            "resync.completed; AppRecs go to {sender HER-id}_async, error reports to {sender HER-id}_error.",
             schema=PortalEvent,
             persist=True,
         )
 
-    def _consume(self, queue: str, kind: Literal["xml", "absence"], title: str, description: str) -> None:
-        """One inbound queue: every delivery becomes a work item, settled once it is committed."""
+    def _consume(
+        self,
+        queue: str,
+        kind: Literal["xml", "absence", "resync"],
+        title: str,
+        description: str,
+        payload: type | None = None,
+    ) -> None:
+        """One inbound queue: every delivery becomes a work item, settled once it is committed.
+        `payload` is the message's model for the AsyncAPI document only (the bytes are read by the
+        service layer's edge, whatever it says)."""
 
-        @self.broker.subscriber(
-            inbound_queue(queue, self.settings),
-            ack_policy=AckPolicy.MANUAL,
-            decoder=_raw_body,
-            title=title,
-            description=description,
-        )
         async def on_message(body: Any) -> None:  # bytes: see _raw_body (Any keeps the AsyncAPI document)
             message: RabbitMessage = self.broker.context.get_local("message")
             try:
@@ -128,6 +143,16 @@ class Runtime:
                 )
                 if not message.committed:
                     await message.reject(requeue=True)  # counts towards the delivery limit
+
+        if payload is not None:
+            on_message.__annotations__["body"] = payload
+        self.broker.subscriber(
+            inbound_queue(queue, self.settings),
+            ack_policy=AckPolicy.MANUAL,
+            decoder=_raw_body,
+            title=title,
+            description=description,
+        )(on_message)
 
     async def _settle(self, message: RabbitMessage, work: Work) -> None:
         started = time.perf_counter()
@@ -163,8 +188,14 @@ class Runtime:
         """Once connected: declare the queues, start the pipeline (and the relay and the clock)."""
         assert self.pipeline and self.relay and self.scheduler
         self.connection = await self.broker.connect()  # FastStream's connection (already open)
-        own = (self.settings.portal_queue, self.settings.dead_letter_queue, self.settings.absence_invalid_queue)
-        for name in (*own, self.settings.replies_queue):
+        settings = self.settings
+        own = (
+            settings.portal_queue,
+            settings.dead_letter_queue,
+            settings.absence_invalid_queue,
+            settings.resync_invalid_queue,
+        )
+        for name in (*own, settings.replies_queue):
             if name is not None:
                 await self.broker.declare_queue(plain_queue(name))
         self.pipeline.start()
@@ -174,11 +205,29 @@ class Runtime:
             self.scheduler.start()  # and catch up with whatever the clock passed while we were down
             if self.retention:
                 self.retention.start()
-        if self.settings.http_port is not None:
-            self.health = obs.HealthServer(self.settings.http_port, self.checks)
-            await self.health.start()
+        if settings.http_port is not None:
+            reader = await self._reader()
+            self.health = ApiServer(reader, self.clock.now, settings.http_port, settings.api_host, healthy=self.checks)
+            try:
+                await self.health.start()
+            except BaseException:
+                await reader.close()
+                self.health = None
+                raise
         await self.checks()  # starts watching the broker connection (disconnect/reconnect lines)
-        log.info("adapter started", extra={"event": "DDFL-STARTED", **obs.started_fields(self.settings, self.health)})
+        port = self.health.port if self.health is not None else None
+        log.info("adapter started", extra={"event": "DDFL-STARTED", **obs.started_fields(settings, port)})
+
+    async def _reader(self) -> Reader:
+        """The read API's own connection to the store this worker opened. A store handed in (tests,
+        replay) or an in-memory SQLite store cannot be read beside the writer: then /v1 answers
+        503 saying so, and /health and /metrics are served all the same."""
+        if self._parts is None or not self._parts.owns_store:
+            return unreadable("this worker was given its store: run `ddfl-adapter api` against it to read it")
+        try:
+            return await open_reader(self.settings.store_url)
+        except ValueError as error:
+            return unreadable(f"{error}: run with a store file or PostgreSQL to read it over HTTP")
 
     async def drain(self) -> None:
         """Stop consuming, finish what is in flight and publish what was committed."""
@@ -211,7 +260,10 @@ class Runtime:
         self.scheduler.wake()
 
     def _published(self, rows: list[OutboxRow], undeliverable: list[OutboxRow]) -> None:
-        obs.count_published(rows, undeliverable, portal_queue=self.settings.portal_queue)
+        settings = self.settings
+        obs.count_published(
+            rows, undeliverable, portal_queue=settings.portal_queue, resync_invalid_queue=settings.resync_invalid_queue
+        )
 
     async def checks(self) -> dict[str, bool]:
         """What /health and `ddfl-adapter health` report; healthy only when every check holds."""

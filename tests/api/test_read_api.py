@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -257,12 +257,17 @@ async def test_unknown_routes_are_problems_too(client: httpx.AsyncClient) -> Non
 
 async def test_health_and_metrics_ride_on_the_same_app(reader: Reader) -> None:
     checks = {"broker": True, "clock": True}
-    app = create_app(reader, lambda: LAST_STEP, healthy=lambda: dict(checks))
+
+    async def healthy() -> dict[str, bool]:
+        return dict(checks)
+
+    app = create_app(reader, lambda: LAST_STEP, healthy=healthy)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
         assert (await http.get("/health")).status_code == 200
         checks["clock"] = False
         sick = await http.get("/health")
-        assert sick.status_code == 503 and sick.json() == {"healthy": False, "checks": {"broker": True, "clock": False}}
+        assert sick.status_code == 503
+        assert sick.json() == {"healthy": False, "checks": {"broker": True, "clock": False}, "failing": ["clock"]}
         metrics = await http.get("/metrics")
         assert metrics.status_code == 200 and "python_info" in metrics.text
         assert "/health" not in json.dumps((await http.get("/v1/openapi.json")).json()["paths"])
@@ -290,15 +295,50 @@ async def test_reads_run_beside_an_open_write_transaction_and_see_the_last_commi
 
 async def test_the_api_serves_on_a_port_beside_the_writer(store: Store, reader: Reader) -> None:
     await write_steps(store, scenario(), LAST_STEP)
-    server = ApiServer(reader, lambda: INSTANTS[2], port=0, host="127.0.0.1", healthy=lambda: {"store": True})
+    server = ApiServer(reader, lambda: INSTANTS[2], port=0, host="127.0.0.1", healthy=_store_answers(reader))
     await server.start()
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as http:
             answer = await http.get(f"/v1/offices/{OFFICE}/practitioners/{GP}/availability")
             assert answer.status_code == 200 and answer.json()["sequence"] == 3
-            assert (await http.get("/health")).json() == {"healthy": True, "checks": {"store": True}}
+            assert (await http.get("/health")).json() == {"healthy": True, "checks": {"store": True}, "failing": []}
     finally:
         await server.stop()
+
+
+def _store_answers(reader: Reader) -> Callable[[], Awaitable[dict[str, bool]]]:
+    async def healthy() -> dict[str, bool]:
+        return {"store": await reader.answers()}
+
+    return healthy
+
+
+async def test_a_port_in_use_is_an_os_error_for_the_caller_not_an_exit(reader: Reader) -> None:
+    """uvicorn would log and sys.exit(1) itself; the embedding worker reports it in one line."""
+    import errno
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        server = ApiServer(reader, lambda: LAST_STEP, port=busy.getsockname()[1], host="127.0.0.1")
+        with pytest.raises(OSError) as raised:
+            await server.start()
+        assert raised.value.errno == errno.EADDRINUSE
+
+
+async def test_an_unreadable_store_answers_503_and_health_still_answers() -> None:
+    from adapter.api.reads import unreadable
+
+    async def healthy() -> dict[str, bool]:
+        return {"store": True}
+
+    app = create_app(unreadable("an in-memory SQLite store"), lambda: LAST_STEP, healthy=healthy)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
+        answer = await http.get(f"/v1/offices/{OFFICE}/availability")
+        assert answer.status_code == 503 and answer.headers["content-type"] == "application/problem+json"
+        assert "in-memory" in answer.json()["detail"]
+        assert (await http.get("/health")).status_code == 200
 
 
 @pytest.mark.postgres

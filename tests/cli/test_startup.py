@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from adapter.topology import Topology
 from tests.worker.conftest import AMQP_URL
 
 ADAPTER = [sys.executable, "-m", "adapter.cli"]
@@ -24,14 +25,10 @@ ADAPTER = [sys.executable, "-m", "adapter.cli"]
 def _env(tmp_path: Path, **overrides: str) -> dict[str, str]:
     prefix = f"t-{uuid.uuid4().hex[:10]}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DDFL_")}
+    env.update(Topology.isolated(prefix).environment())  # every queue of its own, whatever is added
     env.update(
         DDFL_AMQP_URL=AMQP_URL,
         DDFL_STORE_URL=f"sqlite:///{tmp_path / 'store.sqlite3'}",
-        DDFL_INBOUND_QUEUE=f"{prefix}-8093244_async",
-        DDFL_ABSENCE_QUEUE=f"{prefix}-absences",
-        DDFL_ABSENCE_INVALID_QUEUE=f"{prefix}-absences-invalid",
-        DDFL_PORTAL_QUEUE=f"{prefix}-portal",
-        DDFL_DEAD_LETTER_QUEUE=f"{prefix}-dl",
         DDFL_HTTP_PORT="0",
     )
     env.update(overrides)

@@ -59,3 +59,47 @@ def test_asyncapi_names_the_contract_queues() -> None:
     addresses = {channel["address"] for channel in document["channels"].values()}
     assert {"8093244_async", "tilpass-helsenorge.absences", "portal.availability"} <= addresses
     assert document["info"]["title"] == "ddfl-adapter"
+
+
+async def test_a_resync_publishes_what_the_schema_describes_and_asyncapi_documents_its_request() -> None:
+    """availability.snapshot and resync.completed validate against the published JSON Schema; the
+    AsyncAPI document has the resync queue with the request's schema (a null office included)."""
+    import datetime as dt
+
+    from adapter.bootstrap import default_settings, processor
+    from adapter.service.commands import Work
+    from adapter.store import open_store
+    from adapter.worker.clock import ManualClock
+    from tests.support.synthetic import roster_xml, status_xml
+
+    now = dt.datetime(2024, 3, 1, 9, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    store = await open_store("sqlite:///:memory:")
+    try:
+        service = processor(store, default_settings(http_port=None), ManualClock(now))
+        request = {"type": "resync.requested", "request_id": "r-1", "office_her_id": None}
+        await service.process(
+            [
+                Work(kind="xml", body=roster_xml(7001234, ["1000001"], msg_id="r", gen_date=now)),
+                Work(
+                    kind="xml",
+                    body=status_xml(7001234, "1000001", {"Dialog_Innbygger_Ekontakt": True}, msg_id="s", gen_date=now),
+                ),
+                Work(kind="resync", body=json.dumps(request).encode()),
+            ]
+        )
+        events = [
+            json.loads(row.body) for row in await store.outbox_pending(100) if row.routing_key == "portal.availability"
+        ]
+    finally:
+        await store.close()
+    validator = _validator()
+    for event in events:
+        validator.validate(event)
+    assert [e["type"] for e in events] == ["availability.changed", "availability.snapshot", "resync.completed"]
+
+    document = json.loads((contracts.SCHEMA_DIR / contracts.ASYNCAPI_FILE).read_text())
+    (channel,) = [c for c in document["channels"].values() if c["address"] == "portal.resync"]
+    payload = document["components"]["schemas"]["resync.requested"]
+    assert "resync.requested" in channel["description"]
+    jsonschema.Draft202012Validator(payload).validate(request)
+    assert not jsonschema.Draft202012Validator(payload).is_valid({"type": "resync.requested", "request_id": "r-1"})

@@ -59,7 +59,7 @@ def test_an_isolated_topology_shares_no_queue_with_the_default_one() -> None:
 def test_build_wires_the_given_settings_into_every_part() -> None:
     runtime = build(isolated_settings("t-2"))
     subscribed = {s.queue.name for s in runtime.broker.subscribers}
-    assert subscribed == {"t-2-8093244_async", "t-2-absences"}
+    assert subscribed == {"t-2-8093244_async", "t-2-absences", "t-2-resync"}
 
 
 def test_the_runtime_does_not_import_the_contracts_module() -> None:

@@ -8,7 +8,14 @@ from pathlib import Path
 
 from adapter import contracts
 from adapter.messages import absences
-from adapter.messages.catalogue import ABSENCE_REASONS, DOMAIN_REJECTIONS, catalogue, render_markdown
+from adapter.messages.catalogue import (
+    ABSENCE_REASONS,
+    DOMAIN_REJECTIONS,
+    RESYNC_REASONS,
+    catalogue,
+    is_xml_refusal,
+    render_markdown,
+)
 from adapter.messages.errors import CODE_NAMES_8221
 
 ADAPTER = Path(__file__).resolve().parents[2] / "adapter"
@@ -33,7 +40,7 @@ def test_every_literal_event_id_in_the_code_is_in_the_catalogue() -> None:
 def test_event_ids_are_unique_and_codes_are_kodeverk_8221() -> None:
     entries = catalogue()
     assert len({e.event_id for e in entries}) == len(entries)
-    xml_codes = {e.code for e in entries if e.code and not e.event_id.startswith("DDFL-ABSENCE-")}
+    xml_codes = {e.code for e in entries if is_xml_refusal(e)}
     assert xml_codes <= set(CODE_NAMES_8221)
     assert {code for code, _, _ in DOMAIN_REJECTIONS} <= set(CODE_NAMES_8221)
     assert all(e.meaning and e.action for e in entries)
@@ -49,3 +56,12 @@ def test_every_absence_reason_the_code_gives_is_listed() -> None:
         given |= set(re.findall(r"[Rr]eject(?:ion|ed)\(\s*\"([a-z_]+)\"", path.read_text(encoding="utf-8")))
     assert given, "the scan found no reasons: it is broken"
     assert given - listed == set(), "add these to ABSENCE_REASONS"
+
+
+def test_every_resync_reason_the_edge_gives_is_listed() -> None:
+    from adapter.service import commands
+
+    listed = {reason for reason, _ in RESYNC_REASONS}
+    given = set(re.findall(r"return \"([a-z_]+)\", ", Path(commands.__file__).read_text(encoding="utf-8")))
+    assert given == {"invalid_json", "missing_field", "unknown_type", "invalid_field"}, "the scan is broken"
+    assert given <= listed, "add these to RESYNC_REASONS"

@@ -141,6 +141,37 @@ async def test_meta_round_trip_and_overwrite(store: Store) -> None:
         assert await tx.get_meta("other") == "c"
 
 
+async def test_meta_is_forgotten_on_delete(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.put_meta("resync.r1", "x")
+        await tx.put_meta("resync.r2", "y")
+    async with store.transaction() as tx:
+        await tx.delete_meta("resync.r1")
+        await tx.delete_meta("never-there")
+    async with store.transaction() as tx:
+        assert await tx.get_meta("resync.r1") is None and await tx.get_meta("resync.r2") == "y"
+
+
+async def test_pair_keys_are_walked_in_key_order_a_chunk_at_a_time_of_all_or_one_office(store: Store) -> None:
+    """A resync's walk: keyset paging by (office, hpr); HPRs compare as text, as stored."""
+    keys = [(2, "300000"), (1, "200000"), (1, "1000000"), (3, "100000"), (2, "100000")]
+    async with store.transaction() as tx:
+        await tx.put_pairs((office, hpr, "{}", None) for office, hpr in keys)
+    async with store.transaction() as tx:
+        walked: list[tuple[int, str]] = []
+        after = None
+        while chunk := await tx.pair_keys_after(after, 2):
+            assert len(chunk) <= 2
+            walked += chunk
+            after = chunk[-1]
+        assert walked == sorted(keys)
+        assert await tx.pair_keys_after((2, "100000"), 10, 2) == [(2, "300000")]
+        assert await tx.pair_keys_after(None, 10, 2) == [(2, "100000"), (2, "300000")]
+        assert await tx.pair_keys_after((1, "999"), 10, 2) == [(2, "100000"), (2, "300000")]
+        assert await tx.pair_keys_after((3, "0"), 10, 2) == []
+        assert await tx.pair_keys_after(None, 10, 9) == []
+
+
 async def test_conversation_is_closed_once_per_office(store: Store) -> None:
     async with store.transaction() as tx:
         assert not await tx.conversation_closed(1, "conv")
