@@ -11,7 +11,9 @@ warnings (R9, R10) and the roster (R13, R16).
 
 Readings:
 - The explanation is of `evaluate(facts, instant)`: facts learnt after `instant` (a report with a
-  later GenDate) count as they do for `evaluate`. Choose the facts to match the instant.
+  later GenDate) count as they do for `evaluate`. For "what did citizens see then", explain
+  `known_at(facts, instant)`: the facts as they stood at that instant, as far as the state can
+  tell (see its docstring for what it cannot).
 - R9's warning applies while its absence is not over at the instant; with a pair state, whether it
   was sent is said too (`PairState.warned`).
 - R10's warning applies to a service that is NOT_OFFERED at the instant while the latest absence run
@@ -103,6 +105,24 @@ def explain(facts: PairFacts, instant: dt.datetime, pair: PairState | None = Non
         warnings=_warnings(facts, day, pair),
         listed=_left(facts) if not facts.listed else (_listed_reason(facts),),
     )
+
+
+def known_at(facts: PairFacts, instant: dt.datetime) -> PairFacts:
+    """The facts as they stood at `instant`, for looking back: reports with a later GenDate (R1's
+    time) and absences registered later are left out.
+
+    As far as the state can tell, and no further: it keeps no deleted absences and no earlier
+    behandleroversikt, so an absence deleted since, a substitute period or a listing that changed
+    since, count as they are now; and a process's folded reports (older than the ones it keeps,
+    `ProcessHistory`) answer only "on until", which is cut at `instant`.
+    """
+    processes: dict[Process, ProcessHistory] = {}
+    for process, history in facts.processes.items():
+        on_until = history.on_until if history.on_until is None else min(history.on_until, instant)
+        kept = tuple(r for r in history.reports if r.gen_date <= instant)
+        processes[process] = ProcessHistory(reports=kept, on_until=on_until, folded=history.folded)
+    absences = {k: a for k, a in facts.absences.items() if a.registered_at <= instant}
+    return facts.model_copy(update={"processes": processes, "absences": absences})
 
 
 # ---------------------------------------------------------------------------------------------

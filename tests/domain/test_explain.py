@@ -9,12 +9,13 @@ from hypothesis import given
 
 from adapter.domain import rules
 from adapter.domain.calendar import midnight
-from adapter.domain.explain import STATUS_TEXT, PairExplanation, Reason, explain
+from adapter.domain.explain import STATUS_TEXT, PairExplanation, Reason, explain, known_at
 from adapter.domain.model import Process, Service, Source, Status
 
 from .builders import (
     ALL_FOUR_ON,
     ASTRID,
+    AV,
     EKONS,
     INGAR,
     KONTAKT,
@@ -294,3 +295,50 @@ def test_the_explanation_always_names_the_status_evaluate_returns(case):
     assert all(w.rule in ("R9", "R10") for w in why.warnings)
     if any(w.rule == "R10" for w in why.warnings):
         assert any(availability.services.of(s).status is NO for s in Service)
+
+
+# --- looking back ------------------------------------------------------------------------------
+
+
+def test_known_at_shows_what_citizens_saw_then_in_the_worked_example():
+    """DOMAIN.md's table, row by row, from the state as it is after 2 January."""
+    world = christmas()
+    world.tick(oslo(2024, 1, 3))
+    facts = world.pair().facts
+    reopen = d("2024-01-02")
+    rows = {
+        oslo(2023, 12, 20, 14, 30): ((AV, AV, AV, AV), None),
+        oslo(2023, 12, 20, 15, 0): ((NO, NO, NO, AV), None),
+        oslo(2023, 12, 27, 12, 0): ((TC, TC, TC, TC), reopen),
+        oslo(2024, 1, 2, 0, 0): ((NO, NO, NO, AV), None),
+    }
+    for instant, (statuses, reopens) in rows.items():
+        why = explain(known_at(facts, instant), instant)
+        assert tuple(why.services[s].status for s in Service) == statuses, instant
+        assert {why.services[s].reopens_on for s in Service} == {reopens}, instant
+    # At 14:30 the report that switched three services off was not yet sent: the explanation cites
+    # the AR report that had them on.
+    earlier = explain(known_at(facts, oslo(2023, 12, 20, 14, 30)), oslo(2023, 12, 20, 14, 30))
+    assert "slått på i Adresseregisteret (AR, melding ar-1" in texts(earlier.services[TIME].reasons, "R1")[0]
+    assert earlier.warnings == ()
+
+
+def test_known_at_leaves_out_an_absence_registered_later():
+    world = offering()
+    world.send(absence("late", "2024-01-10", "2024-01-20", at=oslo(2024, 1, 12)), at=oslo(2024, 1, 12))
+    facts = world.pair().facts
+    assert explain(known_at(facts, oslo(2024, 1, 11)), oslo(2024, 1, 11)).services[RESEPT].status is AV
+    assert explain(known_at(facts, oslo(2024, 1, 13)), oslo(2024, 1, 13)).services[RESEPT].status is TC
+
+
+@PROPERTIES
+@given(facts_and_instants())
+def test_known_at_the_latest_instant_changes_nothing(case):
+    facts, instant = case
+    latest = max(
+        [instant]
+        + [r.gen_date for h in facts.processes.values() for r in h.reports]
+        + [a.registered_at for a in facts.absences.values()]
+        + [h.on_until for h in facts.processes.values() if h.on_until is not None]
+    )
+    assert rules.evaluate(known_at(facts, latest), instant) == rules.evaluate(facts, instant)
