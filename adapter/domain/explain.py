@@ -215,7 +215,7 @@ def _normally_on_reason(facts: PairFacts, service: Service, run: Run) -> Reason:
             held = f"til {norwegian_instant(following.gen_date)}" if following is not None else "og er fortsatt på"
             return Reason(
                 "R4",
-                f"{label} teller som vanligvis på: prosessen {process.value} var på fra "
+                f"{label} regnes som normalt på: prosessen {process.value} var på fra "
                 f"{norwegian_instant(evidence.gen_date)} {held} (melding {evidence.msg_id}), "
                 f"innenfor tiden som teller ({window}).",
                 evidence.gen_date,
@@ -223,13 +223,13 @@ def _normally_on_reason(facts: PairFacts, service: Service, run: Run) -> Reason:
         if evidence is not None:
             return Reason(
                 "R4",
-                f"{label} teller som vanligvis på: prosessen {process.value} var på fram til "
+                f"{label} regnes som normalt på: prosessen {process.value} var på fram til "
                 f"{norwegian_instant(evidence)} (eldre meldinger, oppsummert), innenfor tiden som teller ({window}).",
                 evidence,
             )
     return Reason(
         "R4",
-        f"{label} teller ikke som vanligvis på: ingen av prosessene bak tjenesten har vært på {window}, "
+        f"{label} regnes ikke som normalt på: ingen av prosessene bak tjenesten har vært på {window}, "
         "så fraværet viser ikke knappen.",
     )
 

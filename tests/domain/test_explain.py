@@ -8,7 +8,7 @@ import datetime as dt
 from hypothesis import given
 
 from adapter.domain import rules
-from adapter.domain.calendar import midnight
+from adapter.domain.calendar import midnight, norwegian_date
 from adapter.domain.explain import STATUS_TEXT, PairExplanation, Reason, explain, known_at
 from adapter.domain.model import Process, Service, Source, Status
 
@@ -120,7 +120,7 @@ def test_r3_r4_r5_worked_example_during_the_absence():
     assert r3[1].text == "Fraværet varer 22. desember 2023–1. januar 2024, så Bestill time åpner igjen 2. januar 2024."
     (r4,) = [r for r in bestill.reasons if r.rule == "R4"]
     assert (
-        "teller som vanligvis på: prosessen Dialog_Innbygger_Timereservasjon var på fra 01.12.2023 kl. 07.30" in r4.text
+        "regnes som normalt på: prosessen Dialog_Innbygger_Timereservasjon var på fra 01.12.2023 kl. 07.30" in r4.text
     )
     assert "til 20.12.2023 kl. 15.00 (melding ar-1)" in r4.text
     assert r4.at == oslo(2023, 12, 1, 7, 30)
@@ -160,7 +160,7 @@ def test_r4_a_service_off_for_longer_than_30_days_is_not_shown_by_an_absence():
     resept = why.services[RESEPT]
     assert resept.status is NO
     (r4,) = texts(resept.reasons, "R4")
-    assert r4.startswith("Forny resept teller ikke som vanligvis på")
+    assert r4.startswith("Forny resept regnes ikke som normalt på")
     assert "fra 16.12.2023 kl. 00.00, 30 dager før fraværet begynte 15. januar 2024" in r4
 
 
@@ -285,7 +285,8 @@ def test_the_explanation_always_names_the_status_evaluate_returns(case):
         if not facts.listed:
             assert cited == ["R16", "R5"]
         elif view.status is Status.TEMPORARILY_CLOSED:
-            assert "R4" in cited and "teller som vanligvis på" in texts(explanation.reasons, "R4")[0]
+            assert "R4" in cited and "regnes som normalt på" in texts(explanation.reasons, "R4")[0]
+            assert f"åpner igjen {norwegian_date(view.reopens_on)}" in texts(explanation.reasons, "R3")[-1]  # R3
         elif view.status is Status.AVAILABLE:
             assert any(" slått på " in t for t in texts(explanation.reasons, "R1"))
     shown = any(v.status is not Status.NOT_OFFERED for v in why.services.values())
