@@ -11,6 +11,7 @@ from adapter.domain import rules
 from adapter.domain.calendar import midnight, norwegian_date
 from adapter.domain.explain import STATUS_TEXT, PairExplanation, Reason, explain, known_at
 from adapter.domain.model import Process, Service, Source, Status
+from adapter.domain.state import Absence, PairFacts, ProcessHistory, StatusReport
 
 from .builders import (
     ALL_FOUR_ON,
@@ -22,6 +23,7 @@ from .builders import (
     MIDWIFE,
     NO,
     NOW,
+    OFFICE,
     RESEPT,
     TC,
     TIME,
@@ -162,6 +164,31 @@ def test_r4_a_service_off_for_longer_than_30_days_is_not_shown_by_an_absence():
     (r4,) = texts(resept.reasons, "R4")
     assert r4.startswith("Forny resept regnes ikke som normalt på")
     assert "fra 16.12.2023 kl. 00.00, 30 dager før fraværet begynte 15. januar 2024" in r4
+
+
+def test_r4_a_folded_history_answers_with_the_instant_it_was_on_until():
+    """Older reports folded into "on until" (issue 10) still make the service count as normally on."""
+    off = StatusReport(gen_date=oslo(2024, 1, 5), msg_id="m-off", on=False, source=Source.EPJ)
+    history = ProcessHistory(reports=(off,), on_until=oslo(2024, 1, 4, 12), folded=True)
+    facts = PairFacts(
+        office_her_id=OFFICE,
+        practitioner_hpr=ASTRID,
+        processes={Process.RESEPTFORNYELSE: history},
+        absences={
+            "a1": Absence(
+                absence_id="a1",
+                from_date=d("2024-01-20"),
+                to_date=d("2024-01-25"),
+                services=frozenset([RESEPT]),
+                registered_at=oslo(2024, 1, 6),
+            )
+        },
+    )
+    resept = explain(facts, oslo(2024, 1, 21)).services[RESEPT]
+    assert resept.status is TC
+    (r4,) = [r for r in resept.reasons if r.rule == "R4"]
+    assert "var på fram til 04.01.2024 kl. 12.00 (eldre meldinger, oppsummert)" in r4.text
+    assert r4.at == oslo(2024, 1, 4, 12)
 
 
 # --- R6, R7, R8 --------------------------------------------------------------------------------
