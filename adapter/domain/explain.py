@@ -102,7 +102,7 @@ def explain(facts: PairFacts, instant: dt.datetime, pair: PairState | None = Non
         services=services,
         panel=_panel(facts, shown),
         substitute=_substitute(facts, day),
-        warnings=_warnings(facts, day, pair),
+        warnings=_warnings(facts, day, pair, {s: e.status for s, e in services.items()}),
         listed=_left(facts) if not facts.listed else (_listed_reason(facts),),
     )
 
@@ -305,7 +305,9 @@ def _substitute(facts: PairFacts, day: dt.date) -> tuple[Reason, ...]:
     return (Reason("R9", "Behandleroversikten oppfører ingen vikar for fastlegen."),)
 
 
-def _warnings(facts: PairFacts, day: dt.date, pair: PairState | None) -> tuple[Reason, ...]:
+def _warnings(
+    facts: PairFacts, day: dt.date, pair: PairState | None, statuses: dict[Service, Status]
+) -> tuple[Reason, ...]:
     if not facts.listed:
         return ()  # R16: a practitioner who left is not warned about
     reasons: list[Reason] = []
@@ -321,16 +323,15 @@ def _warnings(facts: PairFacts, day: dt.date, pair: PairState | None) -> tuple[R
                 sent = " Varselet er sendt til fastlegen." if was_sent else " Varselet er ikke sendt ennå."
             reasons.append(Reason("R9", f"{overrides_substitute_text(absence, period)}{sent}", absence.registered_at))
     for service in Service:
-        ended = _ended_run(facts, service, day)
+        ended = _ended_run(facts, service, day) if statuses[service] is Status.NOT_OFFERED else None
         if ended is not None:
             reasons.append(Reason("R10", still_off_text(service), midnight(ended.reopens_on)))
     return tuple(reasons)
 
 
 def _ended_run(facts: PairFacts, service: Service, day: dt.date) -> Run | None:
-    """R10: the latest run that ended before `day` and left the service off, if it is still off."""
-    if evaluate(facts, midnight(day)).availability.services.of(service).status is not Status.NOT_OFFERED:
-        return None
+    """R10: for a service NOT_OFFERED on `day`, the latest run that ended before it, if the service
+    was TEMPORARILY_CLOSED on that run's last day (so the run's end took it away)."""
     ends = [a.to_date for a in facts.absences.values() if service in a.services and a.to_date < day]
     if not ends or run_containing(facts.absences, service, day) is not None:
         return None
