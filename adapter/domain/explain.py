@@ -164,6 +164,10 @@ def _service_reasons(facts: PairFacts, service: Service, day: dt.date) -> list[R
 
 def _report_reason(process: Process, history: ProcessHistory | None) -> Reason:
     """R1: the report that wins for one process (newest GenDate, then the greater MsgId)."""
+    if history is not None and history.folded and not history.reports:  # `known_at` before what is kept
+        return Reason(
+            "R1", f"Prosessen {process.value} er bare kjent fra eldre, oppsummerte meldinger, og regnes som av."
+        )
     if history is None or not history.reports:
         return Reason("R1", f"Prosessen {process.value} er aldri meldt for behandleren, og regnes som av.")
     report = history.reports[-1]

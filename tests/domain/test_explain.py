@@ -189,6 +189,8 @@ def test_r4_a_folded_history_answers_with_the_instant_it_was_on_until():
     (r4,) = [r for r in resept.reasons if r.rule == "R4"]
     assert "var på fram til 04.01.2024 kl. 12.00 (eldre meldinger, oppsummert)" in r4.text
     assert r4.at == oslo(2024, 1, 4, 12)
+    before = explain(known_at(facts, oslo(2024, 1, 4, 18)), oslo(2024, 1, 4, 18)).services[RESEPT]
+    assert "bare kjent fra eldre, oppsummerte meldinger" in texts(before.reasons, "R1")[0]
 
 
 # --- R6, R7, R8 --------------------------------------------------------------------------------
