@@ -28,3 +28,31 @@ def local_date(instant: dt.datetime) -> dt.date:
 def in_oslo(instant: dt.datetime) -> dt.datetime:
     """The same instant, shown with Oslo's offset (how events print their times)."""
     return instant.astimezone(OSLO)
+
+
+#: Norwegian month names, for dates written out the way Helsenorge writes them.
+MONTHS = (
+    "januar",
+    "februar",
+    "mars",
+    "april",
+    "mai",
+    "juni",
+    "juli",
+    "august",
+    "september",
+    "oktober",
+    "november",
+    "desember",
+)
+
+
+def norwegian_date(value: dt.date | str) -> str:
+    """2024-01-02 → "2. januar 2024" (no leading zero, Norwegian month name)."""
+    day = dt.date.fromisoformat(value) if isinstance(value, str) else value
+    return f"{day.day}. {MONTHS[day.month - 1]} {day.year}"
+
+
+def norwegian_instant(instant: dt.datetime) -> str:
+    """An instant as Oslo wall-clock time, the Norwegian way: "20.12.2023 kl. 09.00"."""
+    return f"{in_oslo(instant):%d.%m.%Y kl. %H.%M}"

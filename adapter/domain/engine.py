@@ -161,7 +161,7 @@ class _Changes:
                             warnings_sent,
                             WarningCode.SERVICE_STILL_OFF_AFTER_ABSENCE,
                             at,
-                            f"Fraværet er slutt, men {SERVICE_LABELS[service].name} er fortsatt skrudd av i journalsystemet.",
+                            still_off_text(service),
                             service=service,
                             absence_id=pair.closed_by.get(service),
                         )
@@ -211,15 +211,27 @@ class _Changes:
                         count,
                         WarningCode.ABSENCE_OVERRIDES_SUBSTITUTE,
                         now,
-                        f"Fraværet {absence.from_date:%d.%m.%Y}–{absence.to_date:%d.%m.%Y} stenger tjenestene, "
-                        f"selv om {period.name} er vikar for fastlegen i perioden. "
-                        "Med vikar skal det ikke registreres fravær.",
+                        overrides_substitute_text(absence, period),
                         absence_id=absence.absence_id,
                         substitute_hpr=period.hpr,
                     )
                 )
         if count != pair.warnings_sent:
             self.pair = pair.model_copy(update={"warned": frozenset(warned), "warnings_sent": count})
+
+
+def still_off_text(service: Service) -> str:
+    """R10's warning, as the GP reads it."""
+    return f"Fraværet er slutt, men {SERVICE_LABELS[service].name} er fortsatt skrudd av i journalsystemet."
+
+
+def overrides_substitute_text(absence: Absence, period: SubstitutePeriod) -> str:
+    """R9's warning, as the GP reads it."""
+    return (
+        f"Fraværet {absence.from_date:%d.%m.%Y}–{absence.to_date:%d.%m.%Y} stenger tjenestene, "
+        f"selv om {period.name} er vikar for fastlegen i perioden. "
+        "Med vikar skal det ikke registreres fravær."
+    )
 
 
 def _warning(
@@ -324,7 +336,7 @@ def _report_status(
         on = command.statuses.get(process)
         if on is None and not command.complete:
             continue  # R1: a partial report leaves the other processes as they are
-        report = StatusReport(gen_date=message.gen_date, msg_id=message.msg_id, on=bool(on))
+        report = StatusReport(gen_date=message.gen_date, msg_id=message.msg_id, on=bool(on), source=command.source)
         processes[process] = with_report(processes.get(process, EMPTY_HISTORY), report)
     facts = changes.pair.facts.model_copy(update={"processes": processes})
     changes.apply(facts, now, Cause(kind="message", id=message.msg_id))

@@ -9,6 +9,10 @@ gives defaults to what an older document lacks. Each older version is migrated o
 - v1 (release 0.1.0, no "v"): `PairState`/`OfficeState` dumped as pydantic models, each process's
   whole status history verbatim. Its history is compacted into today's bounded form on the way in.
 
+A key added within a version is optional and beside what older readers know, never inside it: a
+process history's "sources" (who reported each report, EPJ or AR; issue 13) is a list parallel to
+its "reports", absent in documents written before it.
+
 Pure functions, no I/O: text in, state out, and back.
 """
 
@@ -28,7 +32,7 @@ from .events import (
     ServiceView,
     SubstituteView,
 )
-from .model import BookingMode, Practitioner, Process, Service, Status, SubstituteFor
+from .model import BookingMode, Practitioner, Process, Service, Source, Status, SubstituteFor
 from .state import (
     EMPTY_HISTORY,
     Absence,
@@ -116,17 +120,25 @@ def load_pair(text: str | bytes) -> PairState:
 
 
 def _history(history: ProcessHistory) -> Document:
-    return {
+    document: Document = {
         "reports": [[r.gen_date.isoformat(), r.msg_id, r.on] for r in history.reports],
         "on_until": _instant_text(history.on_until),
         "folded": history.folded,
     }
+    if any(r.source is not None for r in history.reports):
+        # Beside the reports, not in them: a reader that does not know it ignores it (issue 13).
+        document["sources"] = [r.source.value if r.source else None for r in history.reports]
+    return document
 
 
 def _read_history(document: Mapping[str, Any]) -> ProcessHistory:
+    listed = document.get("reports", [])
+    sources = document.get("sources") or [None] * len(listed)
     reports = tuple(
-        StatusReport(gen_date=dt.datetime.fromisoformat(gen), msg_id=msg_id, on=on)
-        for gen, msg_id, on in document.get("reports", [])
+        StatusReport(
+            gen_date=dt.datetime.fromisoformat(gen), msg_id=msg_id, on=on, source=Source(source) if source else None
+        )
+        for (gen, msg_id, on), source in zip(listed, sources, strict=True)
     )
     return ProcessHistory(reports=reports, on_until=document.get("on_until"), folded=document.get("folded", False))
 
@@ -222,9 +234,11 @@ def _pair_v1_to_v2(v1: Mapping[str, Any]) -> Document:
     for name, reports in facts.get("processes", {}).items():
         history = EMPTY_HISTORY
         for r in reports:
-            history = with_report(
-                history, StatusReport(gen_date=dt.datetime.fromisoformat(r["gen_date"]), msg_id=r["msg_id"], on=r["on"])
+            source = Source(r["source"]) if r.get("source") else None  # none in 0.1.0; kept if present
+            report = StatusReport(
+                gen_date=dt.datetime.fromisoformat(r["gen_date"]), msg_id=r["msg_id"], on=r["on"], source=source
             )
+            history = with_report(history, report)
         processes[name] = _history(history)
     published = v1.get("published")
     if published is not None and published.get("substitute") is not None:

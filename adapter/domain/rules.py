@@ -51,18 +51,23 @@ def run_containing(absences: dict[str, Absence], service: Service, day: dt.date)
     return run if run is not None and run.first <= day <= run.last else None
 
 
-def _service_on(facts: PairFacts, service: Service) -> bool:
+def service_on(facts: PairFacts, service: Service) -> bool:
     """R2: a service is on when at least one of its processes is on."""
     return any(is_on(facts.processes.get(p, ())) for p in SERVICE_PROCESSES[service])
 
 
+def lookback_start(run: Run) -> dt.datetime:
+    """R4: the instant from which being on counts, 30 Oslo days before the run's first date."""
+    return midnight(run.first - NORMALLY_ON_LOOKBACK)  # date arithmetic: 30 Oslo days, DST or not
+
+
 def _normally_on(facts: PairFacts, service: Service, run: Run) -> bool:
     """R4: on now, or on at any instant from 30 days before the run's first date."""
-    since = midnight(run.first - NORMALLY_ON_LOOKBACK)  # date arithmetic: 30 Oslo days, DST or not
+    since = lookback_start(run)
     return any(was_on_since(facts.processes.get(p, ()), since) for p in SERVICE_PROCESSES[service])
 
 
-def _booking_mode(facts: PairFacts) -> BookingMode | None:
+def booking_mode(facts: PairFacts) -> BookingMode | None:
     calendar = is_on(facts.processes.get(Process.TIMERESERVASJON, ()))
     request = is_on(facts.processes.get(Process.TIMEONSKE, ()))
     if calendar and request:
@@ -93,7 +98,7 @@ def evaluate(facts: PairFacts, instant: dt.datetime) -> Evaluation:
         if run is not None and _normally_on(facts, service, run):
             statuses[service] = (Status.TEMPORARILY_CLOSED, run.reopens_on)
             closed_by[service] = run.ending_absence
-        elif _service_on(facts, service):
+        elif service_on(facts, service):
             statuses[service] = (Status.AVAILABLE, None)
         else:
             statuses[service] = (Status.NOT_OFFERED, None)
@@ -105,12 +110,12 @@ def evaluate(facts: PairFacts, instant: dt.datetime) -> Evaluation:
     booking = fields(Service.TIMEBESTILLING)
     services = ServicesView(
         TIMEBESTILLING=BookingView(
-            **booking, booking_mode=_booking_mode(facts) if booking["status"] is Status.AVAILABLE else None
+            **booking, booking_mode=booking_mode(facts) if booking["status"] is Status.AVAILABLE else None
         ),
         RESEPTFORNYELSE=ServiceView(**fields(Service.RESEPTFORNYELSE)),
         E_KONSULTASJON=ConsultationView(
             **fields(Service.E_KONSULTASJON),
-            accepts_replies=_service_on(facts, Service.E_KONSULTASJON),  # R6: absence or not
+            accepts_replies=service_on(facts, Service.E_KONSULTASJON),  # R6: absence or not
         ),
         KONTAKT_LEGEKONTORET=ServiceView(**fields(Service.KONTAKT_LEGEKONTORET)),
     )
@@ -118,13 +123,13 @@ def evaluate(facts: PairFacts, instant: dt.datetime) -> Evaluation:
         Availability(
             services=services,
             panel_info_visible=any(s != Status.NOT_OFFERED for s, _ in statuses.values()),  # R8
-            substitute=_substitute(facts, day),
+            substitute=substitute_on(facts, day),
         ),
         closed_by,
     )
 
 
-def _substitute(facts: PairFacts, day: dt.date) -> SubstituteView | None:
+def substitute_on(facts: PairFacts, day: dt.date) -> SubstituteView | None:
     """R9: the substitute covering the practitioner on `day` (the earliest-starting one)."""
     covering = [p for p in facts.substitutes if p.covers(day)]
     if not covering:

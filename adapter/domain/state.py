@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from .calendar import local_date
 from .events import Availability, BookablePractitioner, BookingView, ConsultationView, ServicesView, ServiceView
-from .model import Instant, Practitioner, Process, Service, Status
+from .model import Instant, Practitioner, Process, Service, Source, Status
 
 
 class _State(BaseModel):
@@ -34,6 +34,8 @@ class StatusReport(_State):
     gen_date: Instant
     msg_id: str
     on: bool
+    #: Who reported it (EPJ or AR), for explanations; None in states stored before it was kept.
+    source: Source | None = None
 
     @property
     def key(self) -> tuple[dt.datetime, str]:
@@ -157,17 +159,24 @@ def was_on_since(history: History, start: dt.datetime) -> bool:
     Report i holds from its GenDate until the next report's GenDate; a report followed by one with
     the same GenDate never held (it lost the tie). Folded reports answer through `on_until`.
     """
+    return on_since(history, start) is not None
+
+
+def on_since(history: History, start: dt.datetime) -> StatusReport | dt.datetime | None:
+    """R4's evidence, for explanations: the newest report that held on at an instant from `start` on,
+    or, when only the folded summary answers, the instant it held on until (`on_until`); None when
+    the process was off all that time (`was_on_since` is exactly "not None")."""
     history = _as_history(history)
-    if history.on_until is not None and history.on_until > start:
-        return True
     end: dt.datetime | None = None
     for report in reversed(history.reports):
         if end is not None and end <= start:
-            return False
+            break
         if report.on and (end is None or end > report.gen_date):
-            return True
+            return report
         end = report.gen_date
-    return False
+    if history.on_until is not None and history.on_until > start:
+        return history.on_until
+    return None
 
 
 class Absence(_State):

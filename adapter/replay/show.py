@@ -17,22 +17,8 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..domain.calendar import norwegian_date
 from ..domain.model import SERVICE_LABELS, BookingMode, Service, Status
-
-MONTHS = (
-    "januar",
-    "februar",
-    "mars",
-    "april",
-    "mai",
-    "juni",
-    "juli",
-    "august",
-    "september",
-    "oktober",
-    "november",
-    "desember",
-)
 
 #: The buttons on the fastlegepanel, in the portal's order, as Helsenorge labels them.
 LABELS: dict[Service, str] = {service: SERVICE_LABELS[service].button for service in Service}
@@ -57,12 +43,6 @@ CHOOSE = "Velg behandler"
 NOBODY_TO_CHOOSE = "ingen behandler kan bestilles time hos på Helsenorge nå"
 PANEL_VISIBLE = "Informasjonsmeldingen vises"
 PANEL_HIDDEN = "Informasjonsmeldingen vises ikke"
-
-
-def norwegian_date(value: dt.date | str) -> str:
-    """2024-01-02 → "2. januar 2024" (no leading zero, Norwegian month name)."""
-    day = dt.date.fromisoformat(value) if isinstance(value, str) else value
-    return f"{day.day}. {MONTHS[day.month - 1]} {day.year}"
 
 
 def _button(service: Service, view: Mapping[str, Any]) -> list[str]:
