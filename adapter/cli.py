@@ -153,7 +153,8 @@ def _api(args: argparse.Namespace) -> int:
     from .worker.observability import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
-    return _serve(serve(settings.store_url, settings.api_port, settings.api_host), settings)
+    token = settings.console_token.get_secret_value() if settings.console_token else None
+    return _serve(serve(settings.store_url, settings.api_port, settings.api_host, token), settings)
 
 
 def _health(args: argparse.Namespace) -> int:

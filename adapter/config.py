@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from . import topology
@@ -58,7 +58,14 @@ class Settings(BaseSettings):
     graceful_timeout: float = Field(15.0, gt=0, description="seconds to finish in-flight work on SIGTERM/SIGINT")
     http_port: int | None = Field(8080, description="port of /health and /metrics; `none` disables them")
     api_port: int = Field(8081, description="port of the read API (`ddfl-adapter api`, /v1)")
-    api_host: str = Field("0.0.0.0", description="address the read API listens on")
+    api_host: str = Field(
+        "127.0.0.1", description="address the read API (and the console) listens on; 0.0.0.0 for every interface"
+    )
+    console_token: SecretStr | None = Field(
+        None,
+        description="enables the support console (/console on the read API): the password (any user name) "
+        "or bearer token every request must carry; none (the default) leaves it off",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_format: Literal["json", "text", "auto"] = Field(
         "auto", description="json, text, or auto (json when stderr is not a terminal)"

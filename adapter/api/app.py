@@ -143,8 +143,10 @@ def create_app(
     now: Callable[[], dt.datetime],
     *,
     healthy: Callable[[], dict[str, bool]] | None = None,
+    console_token: str | None = None,
 ) -> FastAPI:
-    """The API over `reader`, true at `now()`; with `healthy`, also /health and /metrics."""
+    """The API over `reader`, true at `now()`; with `healthy`, also /health and /metrics; with
+    `console_token`, also the support console under /console (`console.py`)."""
     app = FastAPI(
         title="ddfl-adapter read API",
         version=VERSION,
@@ -256,6 +258,11 @@ def create_app(
         @app.get("/metrics", include_in_schema=False)
         async def metrics() -> Response:
             return Response(prometheus_client.generate_latest(), media_type=prometheus_client.CONTENT_TYPE_LATEST)
+
+    if console_token:
+        from . import console
+
+        console.install(app, reader, now, console_token)
 
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app

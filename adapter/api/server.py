@@ -33,10 +33,11 @@ class ApiServer:
         reader: Reader,
         now: Callable[[], dt.datetime],
         port: int,
-        host: str = "0.0.0.0",
+        host: str = "127.0.0.1",
         healthy: Callable[[], dict[str, bool]] | None = None,
+        console_token: str | None = None,
     ) -> None:
-        app = create_app(reader, now, healthy=healthy)
+        app = create_app(reader, now, healthy=healthy, console_token=console_token)
         # No access log: the paths carry only ids, but the adapter logs its own outcomes.
         config = uvicorn.Config(app, host=host, port=port, access_log=False, log_config=None, lifespan="off")
         self._server = _EmbeddedServer(config)
@@ -65,13 +66,14 @@ class ApiServer:
         await self._reader.close()
 
 
-async def serve(store_url: str, port: int, host: str = "0.0.0.0") -> None:
-    """`ddfl-adapter api`: the read API alone, until SIGTERM/SIGINT (uvicorn's handlers)."""
+async def serve(store_url: str, port: int, host: str = "127.0.0.1", console_token: str | None = None) -> None:
+    """`ddfl-adapter api`: the read API alone, until SIGTERM/SIGINT (uvicorn's handlers); with
+    `console_token`, the support console too."""
     from ..worker.clock import SystemClock
 
     reader = await open_reader(store_url)
     try:
-        app = create_app(reader, SystemClock().now)
+        app = create_app(reader, SystemClock().now, console_token=console_token)
         config = uvicorn.Config(app, host=host, port=port, access_log=False, log_config=None, lifespan="off")
         await uvicorn.Server(config).serve()
     finally:
@@ -86,10 +88,12 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m adapter.api.server", description=__doc__)
     parser.add_argument("--store-url", default=None, help="default: DDFL_STORE_URL")
-    parser.add_argument("--host", default="0.0.0.0")
-    parser.add_argument("--port", type=int, default=8081)
+    settings = Settings()
+    parser.add_argument("--host", default=settings.api_host, help="default: DDFL_API_HOST")
+    parser.add_argument("--port", type=int, default=settings.api_port, help="default: DDFL_API_PORT")
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.store_url or Settings().store_url, args.port, args.host))
+    token = settings.console_token.get_secret_value() if settings.console_token else None
+    asyncio.run(serve(args.store_url or settings.store_url, args.port, args.host, token))
     return 0
 
 
