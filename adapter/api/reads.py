@@ -12,7 +12,8 @@ own connection to the same database and issues plain SELECTs over the store's ta
 
 Only statements that read; the schema is the store's (`adapter/store/sql.py`). The verbs here
 are the ones `adapter/store/base.py` would grow if the read side became part of the store:
-`pair_state`, `office_pairs`, `office_state` and `pairs_after` (keyset paging).
+`pair_state`, `office_pairs`, `office_state` and `pairs_after` (keyset paging), and `timeline`,
+whose statements the store shares (`sql.TIMELINE_READS`).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..store.base import PairKey, from_micros
-from ..store.sql import POSTGRESQL, SQLITE, Dialect
+from ..store.base import PairKey, TimelineEntry, from_micros
+from ..store.sql import POSTGRESQL, SQLITE, TIMELINE_READS, Dialect, timeline_entries, timeline_query
 from ..store.sqlite import BUSY_TIMEOUT_MS
 
 _SQLITE_PREFIX = "sqlite:///"
@@ -45,6 +46,7 @@ _STATEMENTS = {
     # Row-value comparison (SQLite >= 3.15, PostgreSQL): the index on the primary key serves it.
     "pairs_after": "SELECT office_her_id, practitioner_hpr, state, next_change_at FROM pairs"
     " WHERE (office_her_id, practitioner_hpr) > (?, ?) ORDER BY office_her_id, practitioner_hpr LIMIT ?",
+    **TIMELINE_READS,
 }
 
 
@@ -99,6 +101,14 @@ class Reader:
         else:
             rows = await self._connection.fetchall(self._q["pairs_after"], (after[0], after[1], limit))
         return _rows(rows)
+
+    async def timeline(
+        self, office_her_id: int, practitioner_hpr: str, limit: int = 100, before_id: int | None = None
+    ) -> list[TimelineEntry]:
+        """The pair's latest `limit` timeline entries (inputs that touched it, events published about
+        it), newest first; with `before_id`, the page of entries stored before that one."""
+        name, params = timeline_query(office_her_id, practitioner_hpr, limit, before_id)
+        return timeline_entries(await self._connection.fetchall(self._q[name], params))
 
     async def close(self) -> None:
         await self._connection.close()

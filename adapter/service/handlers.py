@@ -24,6 +24,7 @@ from ..domain.state import OfficeState
 from ..messages.apprec import build_apprec, build_error_report
 from ..messages.envelope import Envelope
 from ..store.base import OutboxMessage
+from . import timeline
 from .commands import AbsenceMessage, AbsenceRefused, Command, Tick, XmlMessage, XmlRefused, digest
 from .routing import Routing
 from .unit_of_work import BatchUnitOfWork
@@ -134,6 +135,7 @@ async def handle_xml(uow: BatchUnitOfWork, item: XmlMessage, now: dt.datetime, r
 
     office = await uow.office(envelope.sender_her_id)
     outcome = await _decide(uow, office, command, now)
+    uow.record_timeline(timeline.message_entries(envelope, command, outcome, now))
     _stage_outcome(uow, outcome, office.her_id)
 
     rejection = outcome.rejection
@@ -282,6 +284,7 @@ async def handle_absence(uow: BatchUnitOfWork, item: AbsenceMessage, now: dt.dat
     command = item.command
     office = await uow.office(command.office_her_id)
     outcome = await _decide(uow, office, command, now)
+    uow.record_timeline(timeline.absence_entries(office, command, outcome, now))
     if (rejection := outcome.rejection) is not None:
         receipt = _refuse_absence(uow, command.absence_id, rejection.code, rejection.reason, item, routing)
     else:
@@ -335,6 +338,8 @@ async def handle_tick(uow: BatchUnitOfWork, item: Tick, now: dt.datetime, routin
         return Done(ok=True)
     pair, events = engine.tick(pair, item.until)
     uow.save_pair(pair)
+    if events:
+        uow.record_timeline([timeline.clock_entry(item.key, item.until, len(events), now)])
     for event in events:
         uow.publish_event(event)
     return Done(ok=True, events=len(events))

@@ -2,7 +2,8 @@
 
 Items read states through a cache over the transaction and stage what they change through its
 verbs — `save_office`, `save_pair`, `close_conversation`, `publish_event`, `reply`,
-`record_receipt` — never through its staging. Only when an item is handled without an unexpected
+`record_receipt`, `record_timeline` — never through its staging. Each published event is also
+entered in its pair's timeline (issue 13), so what a pair's timeline says was published always was. Only when an item is handled without an unexpected
 exception are its changes merged into the batch; at the end the batch writes everything once and
 commits: the inbox rows, the states and the outbox rows of every item together, or nothing
 (exactly-once effects). A pair touched by many items in a batch is loaded and written once.
@@ -18,7 +19,8 @@ from ..domain.events import Event
 from ..domain.model import Practitioner
 from ..domain.state import OfficeState, PairState
 from ..messages.portal import portal_message
-from ..store.base import InboxEntry, OutboxMessage, PairKey, Transaction
+from ..store.base import InboxEntry, OutboxMessage, PairKey, TimelineEntry, Transaction
+from .timeline import event_entry
 
 
 @dataclass
@@ -31,6 +33,7 @@ class Staged:
     inbox: dict[tuple[str, str], InboxEntry] = field(default_factory=dict)
     closed: set[tuple[int, str]] = field(default_factory=set)
     outbox: list[OutboxMessage] = field(default_factory=list)
+    timeline: list[TimelineEntry] = field(default_factory=list)
 
 
 class BatchUnitOfWork:
@@ -116,6 +119,8 @@ class BatchUnitOfWork:
     def publish_event(self, event: Event) -> None:
         """A portal event, published after the commit (message id = event id)."""
         self._staged.outbox.append(portal_message(event, self._portal_queue))
+        if (entry := event_entry(event)) is not None:
+            self._staged.timeline.append(entry)
 
     def reply(self, message: OutboxMessage) -> None:
         """Anything else sent after the commit: an AppRec, an error report, an invalid command."""
@@ -125,6 +130,10 @@ class BatchUnitOfWork:
         """The inbox row of an inbound message: a later copy of it is a duplicate (R12, R15).
         The AppRec's body is kept here once (the outbox's copy is pruned a day after sending)."""
         self._staged.inbox[(sender, msg_id)] = InboxEntry(record, reply_body)
+
+    def record_timeline(self, entries: list[TimelineEntry]) -> None:
+        """Inputs that touched pairs, for their timelines (metadata only; see `timeline`)."""
+        self._staged.timeline.extend(entries)
 
     # -- items ---------------------------------------------------------------------------------
 
@@ -138,6 +147,7 @@ class BatchUnitOfWork:
         into.inbox.update(staged.inbox)
         into.closed |= staged.closed
         into.outbox.extend(staged.outbox)
+        into.timeline.extend(staged.timeline)
         self._offices.update(staged.offices)
         self._pairs.update(staged.pairs)
         self._inbox.update(staged.inbox)
@@ -161,4 +171,5 @@ class BatchUnitOfWork:
         )
         for office_her_id, ref in sorted(done.closed):
             await tx.close_conversation(office_her_id, ref, self._now)
+        await tx.timeline_add(done.timeline)
         return await tx.outbox_add(*done.outbox) if done.outbox else 0

@@ -24,7 +24,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 PairKey = tuple[int, str]
 """(office HER-id, practitioner HPR)."""
@@ -97,6 +97,29 @@ class RetainedRows:
     closed_conversations: int
     pairs: int
     offices: int
+    timeline: int = 0
+
+
+TimelineKind = Literal["message", "absence", "clock", "event"]
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """One line of a pair's timeline (issue 13): an input that touched the pair — an XML message,
+    an absence command, the clock — or an event published about it.
+
+    Metadata only, never a message body or personal data: `detail` holds identifiers, dates,
+    codes and statuses (see docs/timeline.md for its fields per kind). `at` is when it happened
+    on the adapter's clock (an event's `effective_at`); `id` is its place in the store's order,
+    set once it is stored.
+    """
+
+    office_her_id: int
+    practitioner_hpr: str
+    at: dt.datetime
+    kind: TimelineKind
+    detail: Mapping[str, Any]
+    id: int | None = None
 
 
 InboxRow = tuple[str, str, str, dt.datetime] | tuple[str, str, str, dt.datetime, bytes | None]
@@ -190,6 +213,10 @@ class Transaction(Protocol):
 
     async def put_meta(self, key: str, value: str) -> None: ...
 
+    async def timeline_add(self, entries: Iterable[TimelineEntry]) -> None:
+        """Append entries to their pairs' timelines, in argument order."""
+        ...
+
 
 class Store(Protocol):
     """A durable store. Open one with `adapter.store.open_store(url)`."""
@@ -243,6 +270,17 @@ class Store(Protocol):
 
     async def prune_closed_conversations(self, closed_before: dt.datetime, batch: int = 500) -> int:
         """Forget conversations closed before that instant."""
+        ...
+
+    async def prune_timeline(self, before: dt.datetime, batch: int = 500) -> int:
+        """Forget timeline entries that happened before that instant."""
+        ...
+
+    async def timeline(
+        self, office_her_id: int, practitioner_hpr: str, limit: int, before_id: int | None = None
+    ) -> list[TimelineEntry]:
+        """The pair's latest `limit` timeline entries, newest first; with `before_id`, the ones
+        stored before that entry (the next page)."""
         ...
 
     async def retained_rows(self) -> RetainedRows:

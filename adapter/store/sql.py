@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from adapter.store.base import (
     DuplicateMessage,
@@ -34,13 +34,16 @@ from adapter.store.base import (
     PairKey,
     RetainedRows,
     StoreContention,
+    TimelineEntry,
+    TimelineKind,
     from_micros,
     to_micros,
 )
 
 #: Bumped when the schema changes; stored in meta so an old binary refuses a newer database.
 #: 2: inbox.reply_body (the AppRec kept once, compressed) and the indexes retention deletes by.
-SCHEMA_VERSION = 2
+#: 3: the timeline table (issue 13).
+SCHEMA_VERSION = 3
 SCHEMA_VERSION_KEY = "store.schema_version"
 
 
@@ -118,6 +121,16 @@ SCHEMA: tuple[str, ...] = (
     )""",
     "CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (id) WHERE sent_at IS NULL",
     "CREATE INDEX IF NOT EXISTS outbox_sent_at ON outbox (sent_at) WHERE sent_at IS NOT NULL",
+    """CREATE TABLE IF NOT EXISTS timeline (
+        id {serial_pk},
+        office_her_id BIGINT NOT NULL,
+        practitioner_hpr TEXT NOT NULL,
+        happened_at BIGINT NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS timeline_pair ON timeline (office_her_id, practitioner_hpr, id)",
+    "CREATE INDEX IF NOT EXISTS timeline_happened_at ON timeline (happened_at)",
     """CREATE TABLE IF NOT EXISTS meta (
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL
@@ -129,7 +142,44 @@ SCHEMA: tuple[str, ...] = (
 #: what is missing, so a step only changes tables that existed before.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: ("ALTER TABLE inbox ADD COLUMN reply_body {bytes}",),
+    2: (),  # the timeline table: created by SCHEMA
 }
+
+_TIMELINE_COLUMNS = "id, office_her_id, practitioner_hpr, happened_at, kind, detail"
+
+#: A pair's timeline, newest first, and the page before an entry: the store's and the read API's
+#: (adapter/api/reads.py) reads, served by the index timeline_pair.
+TIMELINE_READS = {
+    "timeline_latest": f"SELECT {_TIMELINE_COLUMNS} FROM timeline WHERE office_her_id = ? AND practitioner_hpr = ?"
+    " ORDER BY id DESC LIMIT ?",
+    "timeline_before": f"SELECT {_TIMELINE_COLUMNS} FROM timeline WHERE office_her_id = ? AND practitioner_hpr = ?"
+    " AND id < ? ORDER BY id DESC LIMIT ?",
+}
+
+
+def timeline_query(
+    office_her_id: int, practitioner_hpr: str, limit: int, before_id: int | None
+) -> tuple[str, tuple[Any, ...]]:
+    """Which of TIMELINE_READS answers a timeline read, and its parameters."""
+    if before_id is None:
+        return "timeline_latest", (office_her_id, practitioner_hpr, limit)
+    return "timeline_before", (office_her_id, practitioner_hpr, before_id, limit)
+
+
+def timeline_entries(rows: Iterable[Sequence[Any]]) -> list[TimelineEntry]:
+    """Rows of TIMELINE_READS as entries."""
+    return [
+        TimelineEntry(
+            office_her_id=int(office),
+            practitioner_hpr=str(hpr),
+            at=from_micros(int(happened_at)),
+            kind=cast(TimelineKind, kind),
+            detail=json.loads(detail),
+            id=int(row_id),
+        )
+        for row_id, office, hpr, happened_at, kind, detail in rows
+    ]
+
 
 _STATEMENTS = {
     "get_office": "SELECT state FROM offices WHERE office_her_id = ?{for_update}",
@@ -171,9 +221,15 @@ _STATEMENTS = {
     "prune_closed_conversations": "DELETE FROM closed_conversations WHERE (office_her_id, conversation_ref) IN"
     " (SELECT office_her_id, conversation_ref FROM closed_conversations"
     " WHERE closed_at < ? ORDER BY closed_at LIMIT ?)",
+    "prune_timeline": "DELETE FROM timeline WHERE id IN (SELECT id FROM timeline"
+    " WHERE happened_at < ? ORDER BY happened_at LIMIT ?)",
     "retained_rows": "SELECT (SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL),"
     " (SELECT COUNT(*) FROM outbox WHERE sent_at IS NOT NULL), (SELECT COUNT(*) FROM inbox),"
-    " (SELECT COUNT(*) FROM closed_conversations), (SELECT COUNT(*) FROM pairs), (SELECT COUNT(*) FROM offices)",
+    " (SELECT COUNT(*) FROM closed_conversations), (SELECT COUNT(*) FROM pairs), (SELECT COUNT(*) FROM offices),"
+    " (SELECT COUNT(*) FROM timeline)",
+    "timeline_add": "INSERT INTO timeline (office_her_id, practitioner_hpr, happened_at, kind, detail)"
+    " VALUES (?, ?, ?, ?, ?)",
+    **TIMELINE_READS,
 }
 
 #: Rows per retention statement by default: small enough that a batch holds the writer for a few
@@ -399,6 +455,20 @@ class SqlTransaction:
     async def put_meta(self, key: str, value: str) -> None:
         await self._backend().execute(self._q.put_meta, (key, value))
 
+    async def timeline_add(self, entries: Iterable[TimelineEntry]) -> None:
+        rows = [
+            (
+                e.office_her_id,
+                e.practitioner_hpr,
+                to_micros(e.at),
+                e.kind,
+                json.dumps(dict(e.detail), separators=(",", ":"), sort_keys=True, ensure_ascii=False),
+            )
+            for e in entries
+        ]
+        if rows:
+            await self._backend().executemany(self._q.timeline_add, rows)
+
 
 class SqlStore:
     """The Store protocol over one backend connection.
@@ -523,6 +593,15 @@ class SqlStore:
     async def prune_closed_conversations(self, closed_before: dt.datetime, batch: int = PRUNE_BATCH) -> int:
         return await self._prune(self._q.prune_closed_conversations, closed_before, batch)
 
+    async def prune_timeline(self, before: dt.datetime, batch: int = PRUNE_BATCH) -> int:
+        return await self._prune(self._q.prune_timeline, before, batch)
+
+    async def timeline(
+        self, office_her_id: int, practitioner_hpr: str, limit: int, before_id: int | None = None
+    ) -> list[TimelineEntry]:
+        name, params = timeline_query(office_her_id, practitioner_hpr, limit, before_id)
+        return timeline_entries(await self._read(getattr(self._q, name), params))
+
     async def _prune(self, statement: str, before: dt.datetime, batch: int) -> int:
         """Run a bounded DELETE in transactions of its own until it deletes less than a batch.
         Between two, anyone waiting for the store goes first (asyncio.Lock is first come first
@@ -539,7 +618,7 @@ class SqlStore:
             await asyncio.sleep(0)
 
     async def retained_rows(self) -> RetainedRows:
-        ((unsent, sent, inbox, closed, pairs, offices),) = await self._read(self._q.retained_rows)
+        ((unsent, sent, inbox, closed, pairs, offices, timeline),) = await self._read(self._q.retained_rows)
         return RetainedRows(
             outbox_unsent=int(unsent),
             outbox_sent=int(sent),
@@ -547,6 +626,7 @@ class SqlStore:
             closed_conversations=int(closed),
             pairs=int(pairs),
             offices=int(offices),
+            timeline=int(timeline),
         )
 
     async def try_lead(self, role: str) -> bool:

@@ -11,6 +11,7 @@ import json
 import pytest
 
 from adapter.store import OutboxMessage, RetainedRows, Store
+from adapter.store.base import TimelineEntry
 from adapter.store.sql import PRUNE_BATCH
 
 T0 = dt.datetime(2024, 1, 2, tzinfo=dt.UTC)
@@ -155,11 +156,20 @@ async def test_retained_rows_counts_every_table(store: Store) -> None:
         await tx.inbox_put("1", "m", "{}", day(0))
         await tx.close_conversation(1, "c", day(0))
         await tx.outbox_add(event("a"), event("b"), event("c"))
+        await tx.timeline_add([TimelineEntry(1, "a", day(0), "clock", {}), TimelineEntry(1, "b", day(0), "clock", {})])
     rows = await store.outbox_pending(1)
     await store.outbox_mark_sent([rows[0].id], day(0))
     assert await held(store) == RetainedRows(
-        outbox_unsent=2, outbox_sent=1, inbox=1, closed_conversations=1, pairs=2, offices=1
+        outbox_unsent=2, outbox_sent=1, inbox=1, closed_conversations=1, pairs=2, offices=1, timeline=2
     )
+
+
+async def test_timeline_entries_older_than_the_horizon_go_newest_stay(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.timeline_add([TimelineEntry(1, "a", day(n), "message", {"msg_id": f"m-{n}"}) for n in (0, 10, 40, 41)])
+    assert await store.prune_timeline(day(30), batch=1) == 2  # in batches of one row
+    assert [e.detail["msg_id"] for e in await store.timeline(1, "a", 10)] == ["m-41", "m-40"]
+    assert (await held(store)).timeline == 2
 
 
 async def test_a_batch_must_hold_at_least_one_row(store: Store) -> None:

@@ -13,6 +13,7 @@ import sqlite3
 import pytest
 
 from adapter.store import DuplicateMessage, InboxEntry, OutboxMessage, Store, open_store
+from adapter.store.base import TimelineEntry
 
 UTC = dt.UTC
 T0 = dt.datetime(2024, 1, 2, 0, 0, tzinfo=UTC)
@@ -541,3 +542,52 @@ async def test_leadership_on_one_store_is_its_own(store: Store) -> None:
     assert await store.try_lead("relay")
     await store.resign("relay")
     assert await store.try_lead("relay")
+
+
+# --- the timeline (issue 13) -------------------------------------------------------------------
+
+
+def line(minutes: int, kind: str = "message", hpr: str = "9144900", **detail: object) -> TimelineEntry:
+    return TimelineEntry(8141333, hpr, at(minutes), kind, detail)  # type: ignore[arg-type]
+
+
+async def test_timeline_entries_come_back_per_pair_newest_first_in_pages(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.timeline_add([line(0, msg_id="m-1", gen_date=at(-5).isoformat()), line(1, "event", sequence=1)])
+        await tx.timeline_add([line(2, "absence", hpr="5522113", absence_id="a-1"), line(3, "clock", events=2)])
+        await tx.timeline_add([])
+    entries = await store.timeline(8141333, "9144900", 10)
+    assert [(e.kind, e.at, dict(e.detail)) for e in entries] == [
+        ("clock", at(3), {"events": 2}),
+        ("event", at(1), {"sequence": 1}),
+        ("message", at(0), {"msg_id": "m-1", "gen_date": at(-5).isoformat()}),
+    ]
+    assert all(e.office_her_id == 8141333 and e.practitioner_hpr == "9144900" for e in entries)
+    ids = [e.id for e in entries]
+    assert None not in ids and ids == sorted(ids, reverse=True)  # type: ignore[type-var]
+    newest, *older = entries
+    assert await store.timeline(8141333, "9144900", 1) == [newest]
+    assert await store.timeline(8141333, "9144900", 10, before_id=newest.id) == older
+    assert [e.detail for e in await store.timeline(8141333, "5522113", 10)] == [{"absence_id": "a-1"}]
+    assert await store.timeline(8141333, "1", 10) == []
+    assert await store.timeline(1, "9144900", 10) == []
+
+
+async def test_timeline_details_keep_their_text_and_structure(store: Store) -> None:
+    detail = {"type": "availability.changed", "changed": ["TIMEBESTILLING"], "text": "åpner igjen", "n": None}
+    async with store.transaction() as tx:
+        await tx.timeline_add([TimelineEntry(1, "a", at(0).astimezone(OSLO_WINTER), "event", detail)])
+    (entry,) = await store.timeline(1, "a", 5)
+    assert (entry.detail, entry.at) == (detail, at(0))
+
+
+async def test_timeline_rows_are_part_of_the_transaction(store: Store) -> None:
+    with pytest.raises(RuntimeError, match="boom"):
+        async with store.transaction() as tx:
+            await tx.timeline_add([line(0)])
+            raise RuntimeError("boom")
+    assert await store.timeline(8141333, "9144900", 10) == []
+    with pytest.raises(ValueError):
+        async with store.transaction() as tx:
+            await tx.timeline_add([TimelineEntry(1, "a", dt.datetime(2024, 1, 2), "clock", {})])
+    assert (await store.retained_rows()).timeline == 0
