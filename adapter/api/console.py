@@ -36,12 +36,13 @@ from fastapi.templating import Jinja2Templates
 from ..domain import engine
 from ..domain.calendar import OSLO, in_oslo, local_date, norwegian_date, norwegian_instant
 from ..domain.events import Availability
-from ..domain.explain import PairExplanation, Reason, explain
-from ..domain.model import Practitioner, Role, Service, Status
+from ..domain.explain import STATUS_TEXT, PairExplanation, Reason, explain
+from ..domain.model import SERVICE_LABELS, Practitioner, Role, Service, Status
 from ..domain.rules import evaluate
 from ..domain.state import OfficeState, PairFacts, PairState
 from ..messages.identifiers import HER_ID_PATTERN
 from ..replay import show
+from ..store.base import TimelineEntry
 from .reads import Reader
 from .strip import Strip, strip
 
@@ -114,7 +115,7 @@ class Panel:
     substitute: str | None
     explanation: PairExplanation
     strip: Strip
-    timeline: list[Any]
+    timeline: list[TimelineRow]
 
 
 def instant_from_query(value: str | None, now: dt.datetime) -> dt.datetime:
@@ -142,7 +143,7 @@ def panel(
     practitioner: Practitioner | None,
     pair: PairState,
     instant: dt.datetime,
-    timeline: list[Any],
+    timeline: list[TimelineRow],
 ) -> Panel:
     """The panel of one pair at `instant`: the domain's own `evaluate` and `explain` on its facts."""
     facts: PairFacts = pair.facts
@@ -247,7 +248,7 @@ def install(app: FastAPI, reader: Reader, now: Callable[[], dt.datetime], token:
         for hpr in roster:
             pairs.setdefault(hpr, engine.new_pair(state, hpr))
         panels = [
-            panel(hpr, roster.get(hpr), pairs[hpr], instant, [])  # the timeline read comes with branch explain
+            panel(hpr, roster.get(hpr), pairs[hpr], instant, await _timeline(reader, office_her_id, hpr))
             for hpr in sorted(pairs, key=lambda h: (_role_order(roster.get(h)), h))
         ]
         context = {
@@ -296,3 +297,97 @@ async def _offices_by_name(reader: Reader, term: str) -> list[FoundOffice]:
         if len(found) == SEARCH_LIMIT:
             break
     return found
+
+
+# ---------------------------------------------------------------------------------------------
+# The timeline, in words
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    """One timeline entry as the page lists it."""
+
+    at: dt.datetime
+    what: str
+    detail: str
+
+
+_EVENT_NAMES = {
+    "availability.changed": "Hendelse til portalen: det innbyggerne ser er endret",
+    "availability.warning": "Varsel til fastlegen",
+    "dialogue.closed": "Hendelse til portalen: samtale avsluttet",
+}
+_RECEIPTS = {"OK": "kvittert OK", "REJECTED": "avvist", "DUPLICATE": "duplikat", "ERROR_QUEUE": "til feilkøen"}
+
+
+def _services(values: Any) -> str:
+    names = {s.value: SERVICE_LABELS[s].button for s in Service}
+    return ", ".join(names.get(str(v), str(v)) for v in values or ())
+
+
+def _receipt(detail: Any) -> str:
+    receipt = _RECEIPTS.get(str(detail.get("receipt")), str(detail.get("receipt", "")))
+    codes = detail.get("codes") or []
+    return receipt + (f" ({', '.join(map(str, codes))})" if codes else "")
+
+
+def timeline_row(entry: TimelineEntry) -> TimelineRow:
+    """Norwegian words for an entry's metadata (ids, dates, codes, statuses: nothing else is stored)."""
+    d = entry.detail
+    if entry.kind == "message":
+        what = f"Melding {d.get('message_type')} fra HER-id {d.get('sender_her_id')}"
+        parts = [f"MsgId {d.get('msg_id')}", f"GenDate {_instant(d.get('gen_date'))}"]
+        if "source" in d:
+            parts.append(f"kilde {d['source']}")
+        if d.get("processes"):
+            parts.append("; ".join(f"{p} {'på' if on else 'av'}" for p, on in d["processes"].items()))
+        if "practitioners" in d:
+            parts.append(f"{d['practitioners']} behandlere")
+        parts.append(_receipt(d))
+        return TimelineRow(entry.at, what, ", ".join(parts))
+    if entry.kind == "absence":
+        if d.get("action") == "registered":
+            what = f"Fravær registrert av HPR {d.get('by_hpr')}"
+            period = f"{_date(d.get('from'))}–{_date(d.get('to'))}"
+            parts = [f"id {d.get('absence_id')}", period, _services(d.get("services"))]
+        else:
+            what = f"Fravær slettet av HPR {d.get('by_hpr')}"
+            parts = [f"id {d.get('absence_id')}"]
+        return TimelineRow(entry.at, what, ", ".join([*parts, _receipt(d)]))
+    if entry.kind == "clock":
+        return TimelineRow(
+            entry.at, "Klokken", f"midnatt passert, til {_instant(d.get('until'))}: {d.get('events')} hendelser"
+        )
+    what = _EVENT_NAMES.get(str(d.get("type")), str(d.get("type")))
+    if d.get("type") == "availability.changed":
+        statuses = d.get("statuses") or {}
+        changed = [
+            f"{SERVICE_LABELS[Service(s)].button} {STATUS_TEXT[Status(statuses[s])]}"
+            for s in d.get("changed") or ()
+            if s in Service.__members__ and statuses.get(s) in Status.__members__
+        ]
+        detail = f"sekvens {d.get('sequence')}: " + ("; ".join(changed) or "ingen knapp endret")
+    elif d.get("type") == "availability.warning":
+        detail = f"{d.get('code')}" + (f", {_services([d['service']])}" if d.get("service") else "")
+    else:
+        detail = f"{_services([d.get('service')])}, kode {d.get('code')}"
+    return TimelineRow(entry.at, what, f"{detail} (hendelse {d.get('event_id')})")
+
+
+def _instant(value: Any) -> str:
+    try:
+        return norwegian_instant(dt.datetime.fromisoformat(str(value)))
+    except ValueError:
+        return str(value)
+
+
+def _date(value: Any) -> str:
+    try:
+        return norwegian_date(str(value))
+    except ValueError:
+        return str(value)
+
+
+async def _timeline(reader: Reader, office_her_id: int, hpr: str) -> list[TimelineRow]:
+    return [timeline_row(entry) for entry in await reader.timeline(office_her_id, hpr, TIMELINE_LIMIT)]

@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from ..domain.calendar import MONTHS, ONE_DAY, midnight, norwegian_date
+from ..domain.explain import STATUS_TEXT
 from ..domain.model import SERVICE_LABELS, Service, Status
 from ..domain.rules import evaluate
 from ..domain.state import PairFacts
@@ -30,11 +31,6 @@ COLOURS = {
     Status.AVAILABLE: "#2e7d32",
     Status.TEMPORARILY_CLOSED: "#f9a825",
     Status.NOT_OFFERED: "#bdbdbd",
-}
-STATUS_WORDS = {
-    Status.AVAILABLE: "tilgjengelig",
-    Status.TEMPORARILY_CLOSED: "midlertidig stengt",
-    Status.NOT_OFFERED: "vises ikke",
 }
 ABSENCE_COLOUR = "#c62828"
 SUBSTITUTE_COLOUR = "#1565c0"
@@ -99,7 +95,7 @@ def strip(facts: PairFacts, chosen: dt.date) -> Strip:
         cells = []
         for day in days:
             view = views[day].of(service)
-            title = f"{SERVICE_LABELS[service].button} {norwegian_date(day)}: {STATUS_WORDS[view.status]}"
+            title = f"{SERVICE_LABELS[service].button} {norwegian_date(day)}: {STATUS_TEXT[view.status]}"
             if view.reopens_on is not None:
                 title += f" (åpner igjen {norwegian_date(view.reopens_on)})"
             cells.append(Cell(_x(first, day), DAY_WIDTH, COLOURS[view.status], title, day))
@@ -129,7 +125,7 @@ def strip(facts: PairFacts, chosen: dt.date) -> Strip:
         Tick(_x(first, day), f"{MONTHS[day.month - 1]} {day.year}", day) for day in days if day == first or day.day == 1
     )
     legend = (
-        *((COLOURS[s], STATUS_WORDS[s]) for s in Status),
+        *((COLOURS[s], STATUS_TEXT[s]) for s in Status),
         (ABSENCE_COLOUR, "fravær"),
         (SUBSTITUTE_COLOUR, "vikar"),
     )

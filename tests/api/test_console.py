@@ -149,6 +149,17 @@ async def test_r10_on_2_january_the_switched_off_services_are_gone_and_the_warni
     assert "før 02.01.2024 kl. 12.00" in text_of(answer.text)
 
 
+async def test_the_timeline_lists_the_inputs_and_events_of_the_pair(client: httpx.AsyncClient) -> None:
+    answer = await client.get(f"/console/offices/{OFFICE}", params={"at": "2023-12-27T12:00"})
+    timeline = _section(answer.text, f"timeline-{GP}")
+    assert "Fravær registrert av HPR 9144900" in timeline
+    assert "439f53ee-db72-4866-af0b-713292b36a4b" in timeline  # the absence's id
+    assert "Melding DIALOG_INNBYGGER_TJENESTESTATUS fra HER-id" in timeline
+    assert "kvittert OK" in timeline
+    assert "sekvens 2: Bestill time vises ikke" in timeline  # the events published about the pair
+    assert timeline.index("Fravær registrert") < timeline.index("Melding")  # newest first
+
+
 async def test_a_past_instant_says_the_facts_are_the_ones_known_now(client: httpx.AsyncClient) -> None:
     answer = await client.get(f"/console/offices/{OFFICE}", params={"at": "2023-12-20T14:30"})
     page = text_of(answer.text)
