@@ -1,6 +1,6 @@
 """The support console over plain HTTP (issue 13): the credential, unknown offices, the search, what
 the page says of the webinar's recommended solution 1 at chosen instants, and that no personal data
-reaches it. The store is a real SQLite file written through the service layer."""
+reaches it. The store is real (a SQLite file, a PostgreSQL schema), written through the service layer."""
 
 from __future__ import annotations
 
@@ -30,8 +30,7 @@ def basic(password: str, user: str = "kundesenter") -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
-async def _store_with(tmp_path: Path, name: str) -> str:
-    url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+async def _store_with(url: str, name: str) -> str:
     store = await open_store(url)
     try:
         await write_steps(store, scenario(name))
@@ -40,9 +39,17 @@ async def _store_with(tmp_path: Path, name: str) -> str:
     return url
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    url: str = request.getfixturevalue("postgres_schema_url")
+    return url
+
+
 @pytest.fixture
-async def reader(tmp_path: Path) -> AsyncIterator[Reader]:
-    opened = await open_reader(await _store_with(tmp_path, "recommended-solution-1"))
+async def reader(store_url: str) -> AsyncIterator[Reader]:
+    opened = await open_reader(await _store_with(store_url, "recommended-solution-1"))
     try:
         yield opened
     finally:
@@ -158,6 +165,10 @@ async def test_the_timeline_lists_the_inputs_and_events_of_the_pair(client: http
     assert "kvittert OK" in timeline
     assert "sekvens 2: Bestill time vises ikke" in timeline  # the events published about the pair
     assert timeline.index("Fravær registrert") < timeline.index("Melding")  # newest first
+    earlier = await client.get(f"/console/offices/{OFFICE}", params={"at": "2023-12-20T14:30"})
+    rows = lxml.html.fromstring(earlier.text).get_element_by_id(f"timeline-{GP}").findall(".//tr")
+    later = [" ".join(row.text_content().split()) for row in rows if row.get("class") == "later"]
+    assert later and all("20.12.2023 kl. 15." in row for row in later)  # what came after 14:30 is marked
 
 
 async def test_a_past_instant_says_the_facts_are_the_ones_known_now(client: httpx.AsyncClient) -> None:
@@ -179,7 +190,7 @@ async def test_an_instant_that_does_not_parse_is_400(client: httpx.AsyncClient) 
     assert "Ugyldig tidspunkt" in answer.text
 
 
-async def test_no_personal_data_reaches_the_page(tmp_path: Path) -> None:
+async def test_no_personal_data_reaches_the_page(store_url: str) -> None:
     """The dialogue scenario's messages name a patient (fødselsnummer and name); the state holds
     neither, and no page of the console shows them at any instant."""
     xml = "".join(
@@ -189,7 +200,7 @@ async def test_no_personal_data_reaches_the_page(tmp_path: Path) -> None:
     fnrs = set(re.findall(r"<Id>(\d{11})</Id>", xml))
     patients = set(re.findall(r"<Patient>.*?<FamilyName>([^<]+)</FamilyName>", xml, re.S))
     assert fnrs and patients  # the fixture does carry personal data
-    reads = await open_reader(await _store_with(tmp_path, "dialogue-closed-during-absence"))
+    reads = await open_reader(await _store_with(store_url, "dialogue-closed-during-absence"))
     try:
         async with _client(reads) as http:
             offices = {int(o) for o in re.findall(r"<Id>(\d{7})</Id>", xml)}
