@@ -13,6 +13,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from . import topology
 
 ENV_PREFIX = "DDFL_"
+#: The shortest support-console token accepted (DDFL_CONSOLE_TOKEN).
+MIN_CONSOLE_TOKEN = 16
+#: Settings whose value is never repeated in an error message.
+_SECRETS = frozenset({"console_token"})
 
 
 class Settings(BaseSettings):
@@ -112,6 +116,14 @@ class Settings(BaseSettings):
             raise ValueError("must be sqlite:///relative/path, sqlite:////absolute/path or postgresql://user@host/db")
         return value
 
+    @field_validator("console_token")
+    @classmethod
+    def _token(cls, value: SecretStr | None) -> SecretStr | None:
+        """A guessable token would open the console to anyone who can reach the port."""
+        if value is not None and len(value.get_secret_value()) < MIN_CONSOLE_TOKEN:
+            raise ValueError(f"must be at least {MIN_CONSOLE_TOKEN} characters: e.g. `openssl rand -hex 16`")
+        return value
+
     @field_validator("http_port")
     @classmethod
     def _port(cls, value: int | None) -> int | None:
@@ -132,7 +144,7 @@ def load_settings(**overrides: object) -> Settings:
         problems = []
         for item in error.errors():
             name = ENV_PREFIX + str(item["loc"][0]).upper() if item["loc"] else "?"
-            value = item.get("input")
+            value = "<hidden>" if item["loc"] and item["loc"][0] in _SECRETS else item.get("input")
             reason = str(item["msg"]).removeprefix("Value error, ")
             problems.append(f"{name}={value!r}: {reason}")
         raise ConfigurationError("; ".join(problems) + " (see `ddfl-adapter run --help`)") from None

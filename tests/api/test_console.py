@@ -16,6 +16,7 @@ import pytest
 
 from adapter.api.app import create_app
 from adapter.api.reads import Reader, open_reader
+from adapter.config import ConfigurationError, load_settings
 from adapter.store import open_store
 
 from .support import scenario, write_steps
@@ -78,6 +79,15 @@ async def test_the_console_is_off_unless_a_credential_is_configured(reader: Read
         answer = await http.get(f"/console/offices/{OFFICE}", headers=basic(TOKEN))
         assert answer.status_code == 404
         assert (await http.get(f"/v1/offices/{OFFICE}/availability")).status_code == 200  # the API is on
+
+
+def test_a_short_token_is_refused_at_start_and_not_repeated() -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings(console_token="s3cret-short")
+    assert "DDFL_CONSOLE_TOKEN" in str(refused.value) and "16 characters" in str(refused.value)
+    assert "s3cret" not in str(refused.value)
+    assert load_settings(console_token=TOKEN).console_token is not None
+    assert load_settings().api_host == "127.0.0.1"  # the console is reachable from this host only
 
 
 async def test_without_a_credential_the_answer_is_401_with_a_basic_challenge(client: httpx.AsyncClient) -> None:
