@@ -88,8 +88,9 @@ class Reader:
         return str(rows[0][0]) if rows else None
 
     async def offices_containing(self, text: str, limit: int) -> list[tuple[int, str]]:
-        """Up to `limit` offices (HER-id, state) whose stored state contains `text`, ignoring case
-        (SQLite lowers ASCII letters only: the caller confirms each match on the parsed state)."""
+        """Up to `limit` offices (HER-id, state) whose stored state contains `text`, ignoring case: a
+        coarse filter on the stored text (it matches keys and ids too); the caller confirms each
+        match on the parsed state."""
         pattern = "%" + "".join("!" + c if c in "!%_" else c for c in text.lower()) + "%"
         rows = await self._connection.fetchall(self._q["offices_containing"], (pattern, limit))
         return [(int(office), str(state)) for office, state in rows]
@@ -121,6 +122,10 @@ def _rows(rows: list[tuple[Any, ...]]) -> list[StoredPair]:
     ]
 
 
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
 class _SqliteReads:
     """One read-only connection used from worker threads, one statement at a time."""
 
@@ -129,6 +134,8 @@ class _SqliteReads:
         try:
             connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             connection.execute("PRAGMA query_only = ON")
+            # SQLite's own LOWER folds ASCII only; the console's name search needs Å as å (as PostgreSQL does).
+            connection.create_function("lower", 1, _lower, deterministic=True)
         except BaseException:
             connection.close()
             raise

@@ -17,6 +17,8 @@ import pytest
 from adapter.api.app import create_app
 from adapter.api.reads import Reader, open_reader
 from adapter.config import ConfigurationError, load_settings
+from adapter.domain.model import Practitioner
+from adapter.domain.state import OfficeState
 from adapter.store import open_store
 
 from .support import scenario, write_steps
@@ -192,6 +194,29 @@ async def test_a_substitute_is_shown_as_vikar_for_fastlege_during_the_period(cli
     """R9: Ingar Vik covers Astrid Info 1-31 July 2024 (behandleroversikt-lysaker.xml)."""
     answer = await client.get(f"/console/offices/{OFFICE}", params={"at": "2024-07-10T09:00"})
     assert "Ingar Vik (vikar for fastlege)" in text_of(_section(answer.text, f"substitute-{GP}"))
+
+
+async def test_names_from_a_roster_are_escaped_not_run(store_url: str) -> None:
+    """A behandleroversikt is outside input: a name that is markup is shown as text."""
+    url = await _store_with(store_url, "recommended-solution-1")
+    practitioner = Practitioner(hpr="1234567", given_name="<script>alert(1)</script>", family_name="Ås", role="6")
+    store = await open_store(url)
+    try:
+        async with store.transaction() as tx:
+            await tx.put_office(4242424, OfficeState(her_id=4242424, roster={"1234567": practitioner}).to_json())
+    finally:
+        await store.close()
+    reads = await open_reader(url)
+    try:
+        async with _client(reads) as http:
+            page = (await http.get("/console/offices/4242424")).text
+            found = (await http.get("/console/", params={"q": "ås"})).text
+    finally:
+        await reads.close()
+    for html in (page, found):
+        assert "<script>" not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt; Ås" in html
+    assert 'href="http://console/console/offices/4242424"' in found
 
 
 async def test_an_instant_that_does_not_parse_is_400(client: httpx.AsyncClient) -> None:
