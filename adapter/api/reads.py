@@ -122,7 +122,7 @@ def _rows(rows: list[tuple[Any, ...]]) -> list[StoredPair]:
     ]
 
 
-def _lower(value: object) -> object:
+def _lower(value: str | bytes | int | float | None) -> str | bytes | int | float | None:
     return value.lower() if isinstance(value, str) else value
 
 
