@@ -93,6 +93,7 @@ def retention_windows(settings: Settings) -> RetentionWindows:
         outbox_sent=settings.retention_outbox_sent,
         inbox=settings.retention_inbox,
         closed_conversations=settings.retention_closed_conversations,
+        timeline=settings.retention_timeline,
     )
 
 

@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     retention_closed_conversations: dt.timedelta = Field(
         dt.timedelta(days=400), gt=dt.timedelta(0), description="how long a closed conversation is remembered"
     )
+    retention_timeline: dt.timedelta = Field(
+        dt.timedelta(days=30),
+        gt=dt.timedelta(0),
+        description="how far back a pair's timeline goes (the support console's inputs and events)",
+    )
     retention_interval: float = Field(600.0, gt=0, description="seconds between retention rounds")
     retention_batch: int = Field(500, ge=1, description="rows deleted per short transaction when pruning")
 

@@ -11,7 +11,9 @@ warnings (R9, R10) and the roster (R13, R16).
 
 Readings:
 - The explanation is of `evaluate(facts, instant)`: facts learnt after `instant` (a report with a
-  later GenDate) count as they do for `evaluate`. Choose the facts to match the instant.
+  later GenDate) count as they do for `evaluate`. For "what did citizens see then", explain
+  `known_at(facts, instant)`: the facts as they stood at that instant, as far as the state can
+  tell (see its docstring for what it cannot).
 - R9's warning applies while its absence is not over at the instant; with a pair state, whether it
   was sent is said too (`PairState.warned`).
 - R10's warning applies to a service that is NOT_OFFERED at the instant while the latest absence run
@@ -100,9 +102,27 @@ def explain(facts: PairFacts, instant: dt.datetime, pair: PairState | None = Non
         services=services,
         panel=_panel(facts, shown),
         substitute=_substitute(facts, day),
-        warnings=_warnings(facts, day, pair),
+        warnings=_warnings(facts, day, pair, {s: e.status for s, e in services.items()}),
         listed=_left(facts) if not facts.listed else (_listed_reason(facts),),
     )
+
+
+def known_at(facts: PairFacts, instant: dt.datetime) -> PairFacts:
+    """The facts as they stood at `instant`, for looking back: reports with a later GenDate (R1's
+    time) and absences registered later are left out.
+
+    As far as the state can tell, and no further: it keeps no deleted absences and no earlier
+    behandleroversikt, so an absence deleted since, a substitute period or a listing that changed
+    since, count as they are now; and a process's folded reports (older than the ones it keeps,
+    `ProcessHistory`) answer only "on until", which is cut at `instant`.
+    """
+    processes: dict[Process, ProcessHistory] = {}
+    for process, history in facts.processes.items():
+        on_until = history.on_until if history.on_until is None else min(history.on_until, instant)
+        kept = tuple(r for r in history.reports if r.gen_date <= instant)
+        processes[process] = ProcessHistory(reports=kept, on_until=on_until, folded=history.folded)
+    absences = {k: a for k, a in facts.absences.items() if a.registered_at <= instant}
+    return facts.model_copy(update={"processes": processes, "absences": absences})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,7 +215,7 @@ def _normally_on_reason(facts: PairFacts, service: Service, run: Run) -> Reason:
             held = f"til {norwegian_instant(following.gen_date)}" if following is not None else "og er fortsatt på"
             return Reason(
                 "R4",
-                f"{label} teller som vanligvis på: prosessen {process.value} var på fra "
+                f"{label} regnes som normalt på: prosessen {process.value} var på fra "
                 f"{norwegian_instant(evidence.gen_date)} {held} (melding {evidence.msg_id}), "
                 f"innenfor tiden som teller ({window}).",
                 evidence.gen_date,
@@ -203,13 +223,13 @@ def _normally_on_reason(facts: PairFacts, service: Service, run: Run) -> Reason:
         if evidence is not None:
             return Reason(
                 "R4",
-                f"{label} teller som vanligvis på: prosessen {process.value} var på fram til "
+                f"{label} regnes som normalt på: prosessen {process.value} var på fram til "
                 f"{norwegian_instant(evidence)} (eldre meldinger, oppsummert), innenfor tiden som teller ({window}).",
                 evidence,
             )
     return Reason(
         "R4",
-        f"{label} teller ikke som vanligvis på: ingen av prosessene bak tjenesten har vært på {window}, "
+        f"{label} regnes ikke som normalt på: ingen av prosessene bak tjenesten har vært på {window}, "
         "så fraværet viser ikke knappen.",
     )
 
@@ -285,7 +305,9 @@ def _substitute(facts: PairFacts, day: dt.date) -> tuple[Reason, ...]:
     return (Reason("R9", "Behandleroversikten oppfører ingen vikar for fastlegen."),)
 
 
-def _warnings(facts: PairFacts, day: dt.date, pair: PairState | None) -> tuple[Reason, ...]:
+def _warnings(
+    facts: PairFacts, day: dt.date, pair: PairState | None, statuses: dict[Service, Status]
+) -> tuple[Reason, ...]:
     if not facts.listed:
         return ()  # R16: a practitioner who left is not warned about
     reasons: list[Reason] = []
@@ -301,16 +323,15 @@ def _warnings(facts: PairFacts, day: dt.date, pair: PairState | None) -> tuple[R
                 sent = " Varselet er sendt til fastlegen." if was_sent else " Varselet er ikke sendt ennå."
             reasons.append(Reason("R9", f"{overrides_substitute_text(absence, period)}{sent}", absence.registered_at))
     for service in Service:
-        ended = _ended_run(facts, service, day)
+        ended = _ended_run(facts, service, day) if statuses[service] is Status.NOT_OFFERED else None
         if ended is not None:
             reasons.append(Reason("R10", still_off_text(service), midnight(ended.reopens_on)))
     return tuple(reasons)
 
 
 def _ended_run(facts: PairFacts, service: Service, day: dt.date) -> Run | None:
-    """R10: the latest run that ended before `day` and left the service off, if it is still off."""
-    if evaluate(facts, midnight(day)).availability.services.of(service).status is not Status.NOT_OFFERED:
-        return None
+    """R10: for a service NOT_OFFERED on `day`, the latest run that ended before it, if the service
+    was TEMPORARILY_CLOSED on that run's last day (so the run's end took it away)."""
     ends = [a.to_date for a in facts.absences.values() if service in a.services and a.to_date < day]
     if not ends or run_containing(facts.absences, service, day) is not None:
         return None

@@ -9,6 +9,10 @@ gives defaults to what an older document lacks. Each older version is migrated o
 - v1 (release 0.1.0, no "v"): `PairState`/`OfficeState` dumped as pydantic models, each process's
   whole status history verbatim. Its history is compacted into today's bounded form on the way in.
 
+A key added within a version is optional and beside what older readers know, never inside it: a
+process history's "sources" (who reported each report, EPJ or AR; issue 13) is a list parallel to
+its "reports", absent in documents written before it.
+
 Pure functions, no I/O: text in, state out, and back.
 """
 

@@ -1,7 +1,7 @@
 """Retention: what nothing will read again is deleted in the background, so the store of month
 thirteen is the size of the store of month two.
 
-Three windows, measured on the adapter's clock:
+Four windows, measured on the adapter's clock:
 - `outbox_sent`: a published outbox row is kept this long after it was sent, to look into what
   went out; nothing re-reads it (a committed change is never staged again: event ids derive from
   each pair's sequence, and a duplicate message is answered from the inbox, which keeps the
@@ -17,6 +17,11 @@ Three windows, measured on the adapter's clock:
   and R7's "told once" should hold for any note a journal system would plausibly send again). A
   closing note inside the window changes nothing; after it, the portal is told again under the
   same event id (`{office}-{conversation}`), which it already has.
+- `timeline`: how far back a pair's timeline goes (issue 13: the inputs that touched it and the
+  events published, metadata only). 30 days, like the deduplication window: the support console
+  shows what the adapter still remembers of the messages; one row per message and pair, so a
+  longer horizon costs about as much as a longer inbox window. Explanations do not need it (they
+  come from the state), only the console's list does.
 
 Each round deletes in batches of `batch` rows, one short transaction each (see
 Store.prune_outbox), and reports what it deleted and what the tables hold (metrics hooks).
@@ -46,9 +51,10 @@ class RetentionWindows:
     outbox_sent: dt.timedelta = dt.timedelta(days=1)
     inbox: dt.timedelta = dt.timedelta(days=30)
     closed_conversations: dt.timedelta = dt.timedelta(days=400)
+    timeline: dt.timedelta = dt.timedelta(days=30)
 
     def __post_init__(self) -> None:
-        for name in ("outbox_sent", "inbox", "closed_conversations"):
+        for name in ("outbox_sent", "inbox", "closed_conversations", "timeline"):
             if getattr(self, name) <= dt.timedelta(0):
                 raise ValueError(f"retention window {name} must be positive")
 
@@ -60,10 +66,11 @@ class Pruned:
     outbox: int = 0
     inbox: int = 0
     closed_conversations: int = 0
+    timeline: int = 0
 
     @property
     def total(self) -> int:
-        return self.outbox + self.inbox + self.closed_conversations
+        return self.outbox + self.inbox + self.closed_conversations + self.timeline
 
 
 class Retention(BackgroundLoop):
@@ -120,11 +127,13 @@ class Retention(BackgroundLoop):
             closed_conversations=await self._store.prune_closed_conversations(
                 now - windows.closed_conversations, batch
             ),
+            timeline=await self._store.prune_timeline(now - windows.timeline, batch),
         )
         self.pruned = Pruned(
             outbox=self.pruned.outbox + pruned.outbox,
             inbox=self.pruned.inbox + pruned.inbox,
             closed_conversations=self.pruned.closed_conversations + pruned.closed_conversations,
+            timeline=self.pruned.timeline + pruned.timeline,
         )
         self._on_pruned(pruned)
         self._on_retained(await self._store.retained_rows())
@@ -136,6 +145,7 @@ class Retention(BackgroundLoop):
                     "outbox": pruned.outbox,
                     "inbox": pruned.inbox,
                     "closed_conversations": pruned.closed_conversations,
+                    "timeline": pruned.timeline,
                 },
             )
         return pruned

@@ -248,7 +248,7 @@ async def _raw_body(message: RabbitMessage) -> bytes:
 
 
 def _count_pruned(pruned: Pruned) -> None:
-    for table in ("outbox", "inbox", "closed_conversations"):
+    for table in ("outbox", "inbox", "closed_conversations", "timeline"):
         obs.RETENTION_PRUNED.labels(table=table).inc(getattr(pruned, table))
 
 

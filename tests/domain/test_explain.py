@@ -8,19 +8,22 @@ import datetime as dt
 from hypothesis import given
 
 from adapter.domain import rules
-from adapter.domain.calendar import midnight
-from adapter.domain.explain import STATUS_TEXT, PairExplanation, Reason, explain
+from adapter.domain.calendar import midnight, norwegian_date
+from adapter.domain.explain import STATUS_TEXT, PairExplanation, Reason, explain, known_at
 from adapter.domain.model import Process, Service, Source, Status
+from adapter.domain.state import Absence, PairFacts, ProcessHistory, StatusReport
 
 from .builders import (
     ALL_FOUR_ON,
     ASTRID,
+    AV,
     EKONS,
     INGAR,
     KONTAKT,
     MIDWIFE,
     NO,
     NOW,
+    OFFICE,
     RESEPT,
     TC,
     TIME,
@@ -119,7 +122,7 @@ def test_r3_r4_r5_worked_example_during_the_absence():
     assert r3[1].text == "Fraværet varer 22. desember 2023–1. januar 2024, så Bestill time åpner igjen 2. januar 2024."
     (r4,) = [r for r in bestill.reasons if r.rule == "R4"]
     assert (
-        "teller som vanligvis på: prosessen Dialog_Innbygger_Timereservasjon var på fra 01.12.2023 kl. 07.30" in r4.text
+        "regnes som normalt på: prosessen Dialog_Innbygger_Timereservasjon var på fra 01.12.2023 kl. 07.30" in r4.text
     )
     assert "til 20.12.2023 kl. 15.00 (melding ar-1)" in r4.text
     assert r4.at == oslo(2023, 12, 1, 7, 30)
@@ -159,8 +162,33 @@ def test_r4_a_service_off_for_longer_than_30_days_is_not_shown_by_an_absence():
     resept = why.services[RESEPT]
     assert resept.status is NO
     (r4,) = texts(resept.reasons, "R4")
-    assert r4.startswith("Forny resept teller ikke som vanligvis på")
+    assert r4.startswith("Forny resept regnes ikke som normalt på")
     assert "fra 16.12.2023 kl. 00.00, 30 dager før fraværet begynte 15. januar 2024" in r4
+
+
+def test_r4_a_folded_history_answers_with_the_instant_it_was_on_until():
+    """Older reports folded into "on until" (issue 10) still make the service count as normally on."""
+    off = StatusReport(gen_date=oslo(2024, 1, 5), msg_id="m-off", on=False, source=Source.EPJ)
+    history = ProcessHistory(reports=(off,), on_until=oslo(2024, 1, 4, 12), folded=True)
+    facts = PairFacts(
+        office_her_id=OFFICE,
+        practitioner_hpr=ASTRID,
+        processes={Process.RESEPTFORNYELSE: history},
+        absences={
+            "a1": Absence(
+                absence_id="a1",
+                from_date=d("2024-01-20"),
+                to_date=d("2024-01-25"),
+                services=frozenset([RESEPT]),
+                registered_at=oslo(2024, 1, 6),
+            )
+        },
+    )
+    resept = explain(facts, oslo(2024, 1, 21)).services[RESEPT]
+    assert resept.status is TC
+    (r4,) = [r for r in resept.reasons if r.rule == "R4"]
+    assert "var på fram til 04.01.2024 kl. 12.00 (eldre meldinger, oppsummert)" in r4.text
+    assert r4.at == oslo(2024, 1, 4, 12)
 
 
 # --- R6, R7, R8 --------------------------------------------------------------------------------
@@ -284,7 +312,8 @@ def test_the_explanation_always_names_the_status_evaluate_returns(case):
         if not facts.listed:
             assert cited == ["R16", "R5"]
         elif view.status is Status.TEMPORARILY_CLOSED:
-            assert "R4" in cited and "teller som vanligvis på" in texts(explanation.reasons, "R4")[0]
+            assert "R4" in cited and "regnes som normalt på" in texts(explanation.reasons, "R4")[0]
+            assert f"åpner igjen {norwegian_date(view.reopens_on)}" in texts(explanation.reasons, "R3")[-1]  # R3
         elif view.status is Status.AVAILABLE:
             assert any(" slått på " in t for t in texts(explanation.reasons, "R1"))
     shown = any(v.status is not Status.NOT_OFFERED for v in why.services.values())
@@ -294,3 +323,50 @@ def test_the_explanation_always_names_the_status_evaluate_returns(case):
     assert all(w.rule in ("R9", "R10") for w in why.warnings)
     if any(w.rule == "R10" for w in why.warnings):
         assert any(availability.services.of(s).status is NO for s in Service)
+
+
+# --- looking back ------------------------------------------------------------------------------
+
+
+def test_known_at_shows_what_citizens_saw_then_in_the_worked_example():
+    """DOMAIN.md's table, row by row, from the state as it is after 2 January."""
+    world = christmas()
+    world.tick(oslo(2024, 1, 3))
+    facts = world.pair().facts
+    reopen = d("2024-01-02")
+    rows = {
+        oslo(2023, 12, 20, 14, 30): ((AV, AV, AV, AV), None),
+        oslo(2023, 12, 20, 15, 0): ((NO, NO, NO, AV), None),
+        oslo(2023, 12, 27, 12, 0): ((TC, TC, TC, TC), reopen),
+        oslo(2024, 1, 2, 0, 0): ((NO, NO, NO, AV), None),
+    }
+    for instant, (statuses, reopens) in rows.items():
+        why = explain(known_at(facts, instant), instant)
+        assert tuple(why.services[s].status for s in Service) == statuses, instant
+        assert {why.services[s].reopens_on for s in Service} == {reopens}, instant
+    # At 14:30 the report that switched three services off was not yet sent: the explanation cites
+    # the AR report that had them on.
+    earlier = explain(known_at(facts, oslo(2023, 12, 20, 14, 30)), oslo(2023, 12, 20, 14, 30))
+    assert "slått på i Adresseregisteret (AR, melding ar-1" in texts(earlier.services[TIME].reasons, "R1")[0]
+    assert earlier.warnings == ()
+
+
+def test_known_at_leaves_out_an_absence_registered_later():
+    world = offering()
+    world.send(absence("late", "2024-01-10", "2024-01-20", at=oslo(2024, 1, 12)), at=oslo(2024, 1, 12))
+    facts = world.pair().facts
+    assert explain(known_at(facts, oslo(2024, 1, 11)), oslo(2024, 1, 11)).services[RESEPT].status is AV
+    assert explain(known_at(facts, oslo(2024, 1, 13)), oslo(2024, 1, 13)).services[RESEPT].status is TC
+
+
+@PROPERTIES
+@given(facts_and_instants())
+def test_known_at_the_latest_instant_changes_nothing(case):
+    facts, instant = case
+    latest = max(
+        [instant]
+        + [r.gen_date for h in facts.processes.values() for r in h.reports]
+        + [a.registered_at for a in facts.absences.values()]
+        + [h.on_until for h in facts.processes.values() if h.on_until is not None]
+    )
+    assert rules.evaluate(known_at(facts, latest), instant) == rules.evaluate(facts, instant)

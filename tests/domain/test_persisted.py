@@ -185,3 +185,29 @@ def test_an_unreadable_state_says_which_versions_this_release_reads():
         PairState.from_json('{"v": 3}')
     with pytest.raises(persisted.UnreadableState, match="JSON object"):
         OfficeState.from_json("[1]")
+
+
+def test_a_reports_source_is_kept_beside_the_reports_and_optional():
+    """Issue 13: explanations name who reported a status (EPJ or AR); a v2 document written before
+    that has no "sources" and reads as source unknown, and a reader that does not know the key
+    ignores it (it is beside the reports, not in them)."""
+    from adapter.domain.model import Source
+
+    from .builders import ALL_FOUR_ON, World, oslo, status
+
+    world = World(now=oslo(2024, 1, 10, 2))
+    world.send(status(oslo(2024, 1, 10), on=ALL_FOUR_ON, source=Source.AR))
+    world.send(status(oslo(2024, 1, 10, 1), off=[Process.EKONTAKT]))
+    pair = world.pair()
+    document = json.loads(pair.to_json())
+    ekontakt = document["processes"][Process.EKONTAKT.value]
+    assert [len(r) for r in ekontakt["reports"]] == [3, 3] and ekontakt["sources"] == ["AR", "EPJ"]
+    assert [r.source for r in PairState.from_json(pair.to_json()).facts.processes[Process.EKONTAKT].reports] == [
+        Source.AR,
+        Source.EPJ,
+    ]
+    for history in document["processes"].values():
+        del history["sources"]
+    older = PairState.from_json(json.dumps(document))
+    assert {r.source for h in older.facts.processes.values() for r in h.reports} == {None}
+    assert evaluate(older.facts, oslo(2024, 1, 11)) == evaluate(pair.facts, oslo(2024, 1, 11))
