@@ -415,7 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
     api = commands.add_parser(
         "api",
         help="serve the read API (/v1) on DDFL_API_PORT, reading the store beside a running adapter",
-        description="The portal's read side: availability per pair, per office and paged over all (docs/read-api.md).",
+        description="The portal's read side: availability per pair, per office and paged over all (docs/read-api.md); "
+        "with DDFL_CONSOLE_TOKEN set, also the support console under /console (docs/console.md).",
     )
     api.set_defaults(handler=_api)
     health = commands.add_parser("health", help="exit 0 when the running adapter is healthy, else 1")
