@@ -253,6 +253,7 @@ def install(app: FastAPI, reader: Reader, now: Callable[[], dt.datetime], token:
         ]
         context = {
             "office_her_id": office_her_id,
+            "office_name": state.name,
             "instant": instant,
             "now": current,
             "picker": picker_value(instant),
@@ -282,18 +283,28 @@ def _role_order(practitioner: Practitioner | None) -> int:
 @dataclass(frozen=True)
 class FoundOffice:
     office_her_id: int
+    #: The office's own name, when its behandleroversikt named it.
+    name: str | None
+    #: The practitioners whose names matched (all of them when the office's name did).
     names: tuple[str, ...]
 
 
+def _matches(words: list[str], text: str | None) -> bool:
+    return bool(text) and all(w in str(text).casefold() for w in words)
+
+
 async def _offices_by_name(reader: Reader, term: str) -> list[FoundOffice]:
-    """Offices with a practitioner whose name contains every word of `term` (case-insensitive)."""
+    """Offices whose own name, or one of whose practitioners' names, contains every word of `term`
+    (case ignored)."""
     words = term.casefold().split()
     found: list[FoundOffice] = []
     for office_her_id, text in await reader.offices_containing(max(words, key=len), SEARCH_LIMIT * 4):
-        roster = OfficeState.from_json(text).roster or {}
-        names = tuple(sorted(p.name for p in roster.values() if p.name and all(w in p.name.casefold() for w in words)))
-        if names:
-            found.append(FoundOffice(office_her_id, names))
+        office = OfficeState.from_json(text)
+        people = sorted(p.name for p in (office.roster or {}).values() if p.name)
+        named = _matches(words, office.name)
+        names = tuple(people if named else [name for name in people if _matches(words, name)])
+        if named or names:
+            found.append(FoundOffice(office_her_id, office.name, names))
         if len(found) == SEARCH_LIMIT:
             break
     return found

@@ -306,6 +306,8 @@ def dump_office(office: OfficeState) -> str:
         "absence_owner": dict(office.absence_owner),
         "deleted_absences": sorted(office.deleted_absences),
     }
+    if office.name is not None:  # optional: older readers ignore it, older documents have none
+        document["name"] = office.name
     return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -322,6 +324,7 @@ def load_office(text: str | bytes) -> OfficeState:
         roster_version=None if version is None else (version[0], version[1]),
         absence_owner=document.get("absence_owner", {}),
         deleted_absences=frozenset(document.get("deleted_absences", [])),
+        name=document.get("name"),
     )
 
 

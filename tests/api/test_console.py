@@ -130,6 +130,9 @@ async def test_an_office_is_found_by_her_id_and_by_a_practitioners_name(client: 
     assert by_name.status_code == 200
     assert f'href="http://console/console/offices/{OFFICE}"' in by_name.text
     assert "Astrid Info" in text_of(by_name.text)
+    by_office_name = await client.get("/console/", params={"q": "lysaker LEGESENTER"})
+    assert "Lysaker legesenter (HER-id 8141333)" in text_of(by_office_name.text)
+    assert "Arna Berg, Astrid Info, Ingar Vik" in text_of(by_office_name.text)  # its people, to choose from
     nobody = await client.get("/console/", params={"q": "Nordmann"})
     assert "Ingen legekontor" in text_of(nobody.text)
 
@@ -140,6 +143,7 @@ async def test_r3_r4_on_27_december_bestill_time_is_temporarily_closed_and_the_p
     answer = await client.get(f"/console/offices/{OFFICE}", params={"at": "2023-12-27T12:00"})
     assert answer.status_code == 200
     page = text_of(answer.text)
+    assert "Lysaker legesenter HER-id 8141333" in page  # the office's name, from its behandleroversikt
     assert "Fastlegen din er Astrid Info" in page
     booking = _section(answer.text, f"service-{GP}-TIMEBESTILLING")
     assert "Bestill time" in booking
