@@ -26,6 +26,8 @@ LABEL_WIDTH = 150
 ROW_HEIGHT = 22
 ROW_GAP = 4
 AXIS_HEIGHT = 30
+#: About the width of one legend character at the strip's 11px font, to space the entries.
+LEGEND_CHAR_WIDTH = 6
 
 COLOURS = {
     Status.AVAILABLE: "#2e7d32",
@@ -71,7 +73,8 @@ class Strip:
     #: The month's name where a month begins (and at the first day).
     months: tuple[Tick, ...]
     chosen_x: int
-    legend: tuple[tuple[str, str], ...]
+    #: (x, colour, text) of each legend entry, left to right.
+    legend: tuple[tuple[int, str, str], ...]
 
 
 def _x(first: dt.date, day: dt.date) -> int:
@@ -124,11 +127,16 @@ def strip(facts: PairFacts, chosen: dt.date) -> Strip:
     months = tuple(
         Tick(_x(first, day), f"{MONTHS[day.month - 1]} {day.year}", day) for day in days if day == first or day.day == 1
     )
-    legend = (
+    entries = (
         *((COLOURS[s], STATUS_TEXT[s]) for s in Status),
         (ABSENCE_COLOUR, "fravær"),
         (SUBSTITUTE_COLOUR, "vikar"),
     )
+    legend: list[tuple[int, str, str]] = []
+    x = 4
+    for colour, text in entries:
+        legend.append((x, colour, text))
+        x += 16 + len(text) * LEGEND_CHAR_WIDTH + 14
     return Strip(
         first=first,
         last=last,
@@ -139,5 +147,5 @@ def strip(facts: PairFacts, chosen: dt.date) -> Strip:
         ticks=ticks,
         months=months,
         chosen_x=_x(first, chosen) + DAY_WIDTH // 2,
-        legend=legend,
+        legend=tuple(legend),
     )
