@@ -54,6 +54,8 @@ REALM = "ddfl-adapter console"
 TIMELINE_LIMIT = 50
 #: How many offices a name search lists at most.
 SEARCH_LIMIT = 50
+#: The years an instant may be picked in.
+FIRST_YEAR, LAST_YEAR = 1900, 2999
 
 _TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 _TEMPLATES.env.filters["norwegian_date"] = norwegian_date
@@ -123,6 +125,8 @@ def instant_from_query(value: str | None, now: dt.datetime) -> dt.datetime:
     if value is None or not value.strip():
         return now
     parsed = dt.datetime.fromisoformat(value.strip())
+    if not FIRST_YEAR <= parsed.year <= LAST_YEAR:  # the strip's weeks around it must be dates too
+        raise ValueError(f"year {parsed.year} is outside {FIRST_YEAR}-{LAST_YEAR}")
     return parsed.replace(tzinfo=OSLO) if parsed.tzinfo is None else parsed
 
 
