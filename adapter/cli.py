@@ -159,7 +159,8 @@ def _api(args: argparse.Namespace) -> int:
     from .worker.observability import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
-    return _serve(serve(settings.store_url, settings.api_port, settings.api_host), settings, api=True)
+    token = settings.console_token.get_secret_value() if settings.console_token else None
+    return _serve(serve(settings.store_url, settings.api_port, settings.api_host, token), settings, api=True)
 
 
 def _health(args: argparse.Namespace) -> int:
@@ -431,7 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
     api = commands.add_parser(
         "api",
         help="serve the read API (/v1) on DDFL_API_PORT, reading the store beside a running adapter",
-        description="The portal's read side: availability per pair, per office and paged over all (docs/read-api.md).",
+        description="The portal's read side: availability per pair, per office and paged over all (docs/read-api.md); "
+        "with DDFL_CONSOLE_TOKEN set, also the support console under /console (docs/console.md).",
     )
     api.set_defaults(handler=_api)
     health = commands.add_parser("health", help="exit 0 when the running adapter is healthy, else 1")

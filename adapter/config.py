@@ -7,12 +7,16 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from . import topology
 
 ENV_PREFIX = "DDFL_"
+#: The shortest support-console token accepted (DDFL_CONSOLE_TOKEN).
+MIN_CONSOLE_TOKEN = 16
+#: Settings whose value is never repeated in an error message.
+_SECRETS = frozenset({"console_token"})
 
 
 class Settings(BaseSettings):
@@ -67,7 +71,15 @@ class Settings(BaseSettings):
         8080, description="port of the worker's HTTP side: the read API (/v1), /health and /metrics; `none` disables it"
     )
     api_port: int = Field(8081, description="port of the read API (`ddfl-adapter api`, /v1)")
-    api_host: str = Field("0.0.0.0", description="address the HTTP side listens on (`run` and `api`)")
+    api_host: str = Field(
+        "127.0.0.1",
+        description="address the HTTP side (`run` and `api`: read API, console, /health) listens on; 0.0.0.0 for every interface",
+    )
+    console_token: SecretStr | None = Field(
+        None,
+        description="enables the support console (/console on the read API): the password (any user name) "
+        "or bearer token every request must carry; none (the default) leaves it off",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_format: Literal["json", "text", "auto"] = Field(
         "auto", description="json, text, or auto (json when stderr is not a terminal)"
@@ -119,6 +131,14 @@ class Settings(BaseSettings):
             raise ValueError("must be sqlite:///relative/path, sqlite:////absolute/path or postgresql://user@host/db")
         return value
 
+    @field_validator("console_token")
+    @classmethod
+    def _token(cls, value: SecretStr | None) -> SecretStr | None:
+        """A guessable token would open the console to anyone who can reach the port."""
+        if value is not None and len(value.get_secret_value()) < MIN_CONSOLE_TOKEN:
+            raise ValueError(f"must be at least {MIN_CONSOLE_TOKEN} characters: e.g. `openssl rand -hex 16`")
+        return value
+
     @field_validator("http_port")
     @classmethod
     def _port(cls, value: int | None) -> int | None:
@@ -139,7 +159,7 @@ def load_settings(**overrides: object) -> Settings:
         problems = []
         for item in error.errors():
             name = ENV_PREFIX + str(item["loc"][0]).upper() if item["loc"] else "?"
-            value = item.get("input")
+            value = "<hidden>" if item["loc"] and item["loc"][0] in _SECRETS else item.get("input")
             reason = str(item["msg"]).removeprefix("Value error, ")
             problems.append(f"{name}={value!r}: {reason}")
         raise ConfigurationError("; ".join(problems) + " (see `ddfl-adapter run --help`)") from None

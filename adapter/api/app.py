@@ -154,9 +154,11 @@ def create_app(
     now: Callable[[], dt.datetime],
     *,
     healthy: Healthy | None = None,
+    console_token: str | None = None,
 ) -> FastAPI:
     """The API over `reader`, true at `now()`; with `healthy`, also /health (200 when every check
-    holds, else 503 naming the failing ones) and /metrics (Prometheus)."""
+    holds, else 503 naming the failing ones) and /metrics (Prometheus); with `console_token`, also
+    the support console under /console (`console.py`)."""
     app = FastAPI(
         title="ddfl-adapter read API",
         version=VERSION,
@@ -299,6 +301,11 @@ def create_app(
         @app.get("/metrics", include_in_schema=False)
         async def metrics() -> Response:
             return Response(prometheus_client.generate_latest(), media_type=prometheus_client.CONTENT_TYPE_LATEST)
+
+    if console_token:
+        from . import console
+
+        console.install(app, reader, now, console_token)
 
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app

@@ -38,6 +38,9 @@ _STATEMENTS = {
     "office_pairs": "SELECT office_her_id, practitioner_hpr, state, next_change_at FROM pairs WHERE office_her_id = ?"
     " ORDER BY practitioner_hpr",
     "office_state": "SELECT state FROM offices WHERE office_her_id = ?",
+    # The console's name search: a coarse filter on the stored text, confirmed on the parsed roster.
+    "offices_containing": "SELECT office_her_id, state FROM offices WHERE LOWER(state) LIKE ? ESCAPE '!'"
+    " ORDER BY office_her_id LIMIT ?",
     "pairs_first": "SELECT office_her_id, practitioner_hpr, state, next_change_at FROM pairs"
     " ORDER BY office_her_id, practitioner_hpr LIMIT ?",
     # Row-value comparison (SQLite >= 3.15, PostgreSQL): the index on the primary key serves it.
@@ -88,6 +91,14 @@ class Reader:
         """The office's state (its roster, where its absences live), None when the adapter has none."""
         rows = await self._connection.fetchall(self._q["office_state"], (office_her_id,))
         return str(rows[0][0]) if rows else None
+
+    async def offices_containing(self, text: str, limit: int) -> list[tuple[int, str]]:
+        """Up to `limit` offices (HER-id, state) whose stored state contains `text`, ignoring case: a
+        coarse filter on the stored text (it matches keys and ids too); the caller confirms each
+        match on the parsed state."""
+        pattern = "%" + "".join("!" + c if c in "!%_" else c for c in text.lower()) + "%"
+        rows = await self._connection.fetchall(self._q["offices_containing"], (pattern, limit))
+        return [(int(office), str(state)) for office, state in rows]
 
     async def pairs_after(self, after: PairKey | None, limit: int) -> list[StoredPair]:
         """Up to `limit` pairs in key order, strictly after `after` (from the first when None)."""
@@ -143,6 +154,10 @@ def _rows(rows: list[tuple[Any, ...]]) -> list[StoredPair]:
     ]
 
 
+def _lower(value: str | bytes | int | float | None) -> str | bytes | int | float | None:
+    return value.lower() if isinstance(value, str) else value
+
+
 class _SqliteReads:
     """One read-only connection used from worker threads, one statement at a time."""
 
@@ -151,6 +166,8 @@ class _SqliteReads:
         try:
             connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             connection.execute("PRAGMA query_only = ON")
+            # SQLite's own LOWER folds ASCII only; the console's name search needs Å as å (as PostgreSQL does).
+            connection.create_function("lower", 1, _lower, deterministic=True)
         except BaseException:
             connection.close()
             raise

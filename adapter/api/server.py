@@ -43,10 +43,12 @@ class ApiServer:
         reader: Reader,
         now: Callable[[], dt.datetime],
         port: int,
-        host: str = "0.0.0.0",
+        host: str = "127.0.0.1",
         healthy: Healthy | None = None,
+        console_token: str | None = None,
     ) -> None:
-        self._server = _EmbeddedServer(_config(create_app(reader, now, healthy=healthy), host, port))
+        app = create_app(reader, now, healthy=healthy, console_token=console_token)
+        self._server = _EmbeddedServer(_config(app, host, port))
         self._host, self._port = host, port
         self._reader = reader
         self._task: asyncio.Task[None] | None = None
@@ -85,9 +87,9 @@ def _config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
     return uvicorn.Config(app, host=host, port=port, access_log=False, log_config=None, lifespan="off")
 
 
-async def serve(store_url: str, port: int, host: str = "0.0.0.0") -> None:
+async def serve(store_url: str, port: int, host: str = "127.0.0.1", console_token: str | None = None) -> None:
     """`ddfl-adapter api`: the read API alone, until SIGTERM/SIGINT (then it finishes the requests
-    in flight and returns: exit status 0); its /health says whether its store connection answers."""
+    in flight and returns: exit status 0); its /health says whether its store connection answers; with `console_token`, the support console is served too."""
     from ..worker.clock import SystemClock
 
     reader = await open_reader(store_url)
@@ -97,7 +99,9 @@ async def serve(store_url: str, port: int, host: str = "0.0.0.0") -> None:
         async def healthy() -> dict[str, bool]:
             return {"store": await reader.answers()}
 
-        server = _EmbeddedServer(_config(create_app(reader, SystemClock().now, healthy=healthy), host, port))
+        server = _EmbeddedServer(
+            _config(create_app(reader, SystemClock().now, healthy=healthy, console_token=console_token), host, port)
+        )
         loop = asyncio.get_running_loop()
         for stop in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(stop, setattr, server, "should_exit", True)
@@ -114,10 +118,12 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m adapter.api.server", description=__doc__)
     parser.add_argument("--store-url", default=None, help="default: DDFL_STORE_URL")
-    parser.add_argument("--host", default="0.0.0.0")
-    parser.add_argument("--port", type=int, default=8081)
+    settings = Settings()
+    parser.add_argument("--host", default=settings.api_host, help="default: DDFL_API_HOST")
+    parser.add_argument("--port", type=int, default=settings.api_port, help="default: DDFL_API_PORT")
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.store_url or Settings().store_url, args.port, args.host))
+    token = settings.console_token.get_secret_value() if settings.console_token else None
+    asyncio.run(serve(args.store_url or settings.store_url, args.port, args.host, token))
     return 0
 
 

@@ -352,7 +352,11 @@ def _replace_roster(
     if office.roster_version is not None and version <= office.roster_version:
         return Outcome()  # an older list arriving late changes nothing (R1's order)
     new_office = office.model_copy(
-        update={"roster": {p.hpr: p for p in command.practitioners}, "roster_version": version}
+        update={
+            "roster": {p.hpr: p for p in command.practitioners},
+            "roster_version": version,
+            "name": command.office_name or office.name,
+        }
     )
     cause = Cause(kind="message", id=command.message.msg_id)
     saved: list[PairState] = []

@@ -177,6 +177,8 @@ class ReplaceRoster(_Value):
     message: MessageRef
     office_her_id: int
     practitioners: tuple[Practitioner, ...]
+    #: The office's name as the message's sender names itself (MsgHead OrganisationName).
+    office_name: str | None = None
 
 
 class DialogueNote(_Value):

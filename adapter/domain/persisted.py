@@ -329,6 +329,8 @@ def dump_office(office: OfficeState) -> str:
             ],
         },
     }
+    if office.name is not None:  # optional: older readers ignore it, older documents have none
+        document["name"] = office.name
     return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -350,6 +352,7 @@ def load_office(text: str | bytes) -> OfficeState:
         # published, the first time a practitioner of the office is changed: `domain/booking.py`)
         booking=tuple(_read_bookable(entry) for entry in booking.get("practitioners", [])),
         booking_sequence=booking.get("sequence", 0),
+        name=document.get("name"),
     )
 
 

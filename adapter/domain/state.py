@@ -282,6 +282,8 @@ class OfficeState(_State):
     """What is known per office: its behandleroversikt and where its absences live."""
 
     her_id: int
+    #: The office's name, from its latest behandleroversikt's sender (for the support console's search).
+    name: str | None = None
     #: The latest behandleroversikt by HPR; None until one is received (or seeded from a directory).
     roster: dict[str, Practitioner] | None = None
     #: (GenDate, MsgId) of the behandleroversikt in `roster`: an older one is ignored (R1's order).

@@ -119,6 +119,9 @@ OPERATIONAL_EVENTS: tuple[tuple[str, str, str], ...] = (
      "counted, dropped, the adapter carries on.", "Tell the sender office its queue is missing."),
     ("DDFL-API-UNEXPECTED", "A bug while answering a read API request: the client gets 500 with the "
      "`error_id` and nothing else; the writer is not affected.", "Report the `error_id` (the error's type is logged)."),
+    ("DDFL-CONSOLE-REFUSED", "A support console request carried a credential that is not "
+     "`DDFL_CONSOLE_TOKEN` (answered 403; what was sent is not logged).",
+     "Nothing if it is a typo; if it repeats, someone is guessing: check who reaches the port."),
     ("DDFL-RELAY-LEADER", "This replica's relay took the outbox over (one publishes at a time across "
      "replicas): at start, or because the previous leader stopped or died.",
      "Nothing; if it flaps between replicas, check their store connections."),

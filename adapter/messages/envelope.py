@@ -41,6 +41,8 @@ class Envelope:
     sender_hpr: str | None
     receiver_her_id: int | None
     conversation_ref: str | None
+    #: The sending organisation's OrganisationName (an office's name: "Lysaker legesenter").
+    sender_name: str | None = None
 
     @property
     def message_ref(self) -> MessageRef:
@@ -75,6 +77,7 @@ def read_envelope(msghead: etree._Element) -> Envelope:
         sender_hpr=_ident(professional, "HPR"),
         receiver_her_id=_her_id(_office(info.find("mh:Receiver", NS))),
         conversation_ref=_text(info.find("mh:ConversationRef/mh:RefToConversation", NS)),
+        sender_name=_text(sender.find("mh:OrganisationName", NS)) if sender is not None else None,
     )
 
 

@@ -100,7 +100,7 @@ def roster(payload: etree._Element, envelope: Envelope) -> ReplaceRoster:
                 covers=_cover(cover, hpr, envelope) if cover is not None else None,
             )
         )
-    return _from_office(ReplaceRoster, envelope, practitioners=tuple(practitioners))
+    return _from_office(ReplaceRoster, envelope, practitioners=tuple(practitioners), office_name=envelope.sender_name)
 
 
 def dialogue_note(service: Service) -> Mapper:

@@ -45,7 +45,8 @@ PANEL_VISIBLE = "Informasjonsmeldingen vises"
 PANEL_HIDDEN = "Informasjonsmeldingen vises ikke"
 
 
-def _button(service: Service, view: Mapping[str, Any]) -> list[str]:
+def button_lines(service: Service, view: Mapping[str, Any]) -> list[str]:
+    """One button as "<label>: <what the citizen sees>", and a second line for e-konsultasjon's replies."""
     label = LABELS[service]
     status = Status(view["status"])
     if status is Status.NOT_OFFERED:
@@ -61,7 +62,8 @@ def _button(service: Service, view: Mapping[str, Any]) -> list[str]:
     return [line]
 
 
-def _substitute(substitute: Mapping[str, Any]) -> str:
+def substitute_line(substitute: Mapping[str, Any]) -> str:
+    """ "<name> (vikar for fastlege), fra og med … til og med …" (R9)."""
     period = f"fra og med {norwegian_date(substitute['from'])}"
     if substitute.get("to"):
         period += f" til og med {norwegian_date(substitute['to'])}"
@@ -81,9 +83,9 @@ def render(availability: Mapping[str, Any], *, practitioner_name: str | None, of
     if all(Status(services[s.value]["status"]) is Status.NOT_OFFERED for s in Service):
         lines.append(NOTHING_OFFERED)
     for service in Service:
-        lines.extend(_button(service, services[service.value]))
+        lines.extend(button_lines(service, services[service.value]))
     if availability.get("substitute"):
-        lines.append(_substitute(availability["substitute"]))
+        lines.append(substitute_line(availability["substitute"]))
     lines.append(PANEL_VISIBLE if availability["panel_info_visible"] else PANEL_HIDDEN)
     return "\n".join(lines)
 

@@ -207,7 +207,10 @@ class Runtime:
                 self.retention.start()
         if settings.http_port is not None:
             reader = await self._reader()
-            self.health = ApiServer(reader, self.clock.now, settings.http_port, settings.api_host, healthy=self.checks)
+            token = settings.console_token.get_secret_value() if settings.console_token else None
+            self.health = ApiServer(
+                reader, self.clock.now, settings.http_port, settings.api_host, healthy=self.checks, console_token=token
+            )
             try:
                 await self.health.start()
             except BaseException:

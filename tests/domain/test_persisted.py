@@ -118,6 +118,15 @@ def rich_world():
     return world
 
 
+def test_an_offices_name_is_kept_and_optional():
+    office = OfficeState(her_id=8141333, name="Lysaker legesenter")
+    assert OfficeState.from_json(office.to_json()).name == "Lysaker legesenter"
+    unnamed = json.loads(office.to_json())
+    del unnamed["name"]  # what an earlier writer wrote
+    assert OfficeState.from_json(json.dumps(unnamed)).name is None
+    assert "name" not in json.loads(OfficeState(her_id=8141333).to_json())
+
+
 def test_a_rich_pair_and_office_survive_the_round_trip_exactly():
     world = rich_world()
     pair, office = world.pair(), world.office()

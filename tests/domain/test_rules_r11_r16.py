@@ -22,6 +22,7 @@ from .builders import (
     NOW,
     OFFICE,
     TC,
+    World,
     absence,
     d,
     delete,
@@ -190,6 +191,20 @@ def test_r13_another_practitioner_listed_at_the_office_may_register_an_absence()
     world = offering()
     outcome = world.send(absence("a1", "2024-01-10", "2024-01-12", by=ARNA))
     assert outcome.accepted and set(world.statuses().values()) == {TC}
+
+
+def test_r13_a_behandleroversikt_names_its_office_and_a_later_one_without_a_name_keeps_it():
+    """The office's name (MsgHead sender's OrganisationName) is kept for the support console's search."""
+    world = World(now=oslo(2024, 1, 10))
+    world.send(roster(oslo(2024, 1, 10), gp(), msg_id="r1").model_copy(update={"office_name": "Lysaker legesenter"}))
+    assert world.office().name == "Lysaker legesenter"
+    world.send(roster(oslo(2024, 1, 11), gp(), msg_id="r2"), at=oslo(2024, 1, 11))
+    assert world.office().name == "Lysaker legesenter"
+    world.send(
+        roster(oslo(2024, 1, 12), gp(), msg_id="r3").model_copy(update={"office_name": "Lysaker helse"}),
+        at=oslo(2024, 1, 12),
+    )
+    assert world.office().name == "Lysaker helse"
 
 
 # --- R14 ---------------------------------------------------------------------------------------

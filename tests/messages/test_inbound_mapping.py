@@ -122,6 +122,7 @@ def test_behandleroversikt() -> None:
             ),
             Practitioner(hpr="7310428", given_name="Arna", family_name="Berg", role="99", role_name="Jordmor"),
         ),
+        office_name="Lysaker legesenter",  # the MsgHead sender's OrganisationName
     )
 
 
