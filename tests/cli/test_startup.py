@@ -4,6 +4,8 @@ no traceback unless DDFL_LOG_LEVEL=DEBUG."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -12,18 +14,43 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import aio_pika
 import pytest
 
 from adapter.topology import Topology
 from tests.worker.conftest import AMQP_URL
 
 ADAPTER = [sys.executable, "-m", "adapter.cli"]
+#: The queue prefixes the test's adapters used: their quorum queues are deleted afterwards.
+_PREFIXES: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def _delete_queues() -> Iterator[None]:
+    yield
+    prefixes, _PREFIXES[:] = list(_PREFIXES), []
+    if prefixes:
+        asyncio.run(_delete(prefixes))
+
+
+async def _delete(prefixes: list[str]) -> None:
+    try:
+        connection = await aio_pika.connect(AMQP_URL, timeout=10)
+    except Exception:  # nothing was declared where nothing answers
+        return
+    async with connection:
+        for name in (queue for prefix in prefixes for queue in Topology.isolated(prefix).queues()):
+            channel = await connection.channel()
+            with contextlib.suppress(aio_pika.exceptions.AMQPError):
+                await channel.queue_delete(name)  # not declared (the start failed before) is fine
 
 
 def _env(tmp_path: Path, **overrides: str) -> dict[str, str]:
     prefix = f"t-{uuid.uuid4().hex[:10]}"
+    _PREFIXES.append(prefix)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DDFL_")}
     env.update(Topology.isolated(prefix).environment())  # every queue of its own, whatever is added
     env.update(
