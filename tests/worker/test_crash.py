@@ -24,14 +24,14 @@ from adapter.store.base import OutboxRow
 from adapter.topology import Topology
 from adapter.worker.amqp import inbound_arguments
 from adapter.worker.clock import SystemClock
-from tests.support.synthetic import roster_xml, status_xml
+from tests.support.synthetic import BOOKING_LISTS as LISTS
+from tests.support.synthetic import last_booking_lists, roster_xml, status_xml
 
 from .conftest import AMQP_URL, Broker, wait_until
 
 pytestmark = pytest.mark.broker
 
 OFFICES, GPS = 20, 100  # 2,000 pairs, one status message each
-LISTS = "office.practitioners.changed"
 
 
 def _stream(seed: int) -> list[bytes]:
@@ -83,15 +83,6 @@ def _spawn(env: dict[str, str], log: Path) -> subprocess.Popen:
         stderr=open(log, "ab"),
         cwd=Path(__file__).resolve().parents[2],
     )
-
-
-def _last_lists(events: dict[str, dict]) -> dict[int, list]:
-    """Each office's last booking list, by sequence."""
-    last: dict[int, dict] = {}
-    for event in events.values():
-        if event["type"] == LISTS and event["sequence"] > last.get(event["office_her_id"], {}).get("sequence", 0):
-            last[event["office_her_id"]] = event
-    return {office: event["practitioners"] for office, event in last.items()}
 
 
 def _without_time(event: dict) -> dict:
@@ -177,7 +168,7 @@ async def test_sigkill_mid_stream_then_restart_loses_nothing_and_renames_nothing
         k: _without_time(v) for k, v in expected.items() if v["type"] != LISTS
     }
     # A list in between depends on which GPs came first (redeliveries may reorder them); the last does not.
-    assert _last_lists(seen) == _last_lists(expected)
+    assert last_booking_lists(seen.values()) == last_booking_lists(expected.values())
     for message in portal.messages:
         assert message.message_id == __import__("json").loads(message.body)["event_id"]
 

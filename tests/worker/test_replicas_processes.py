@@ -43,7 +43,8 @@ from adapter.worker.clock import ManualClock
 from adapter.worker.pipeline import Pipeline
 from adapter.worker.relay import Relay
 from adapter.worker.scheduler import Scheduler
-from tests.support.synthetic import roster_xml, status_xml
+from tests.support.synthetic import BOOKING_LISTS as LISTS
+from tests.support.synthetic import last_booking_lists, roster_xml, status_xml
 
 from .conftest import AMQP_URL, Broker, wait_until
 
@@ -240,18 +241,6 @@ async def _inbox_rows(store: Store, at_least: int) -> bool:
     return (await store.retained_rows()).inbox >= at_least
 
 
-LISTS = "office.practitioners.changed"
-
-
-def _last_lists(events: list[Any]) -> dict[int, list[dict[str, Any]]]:
-    """Each office's last booking list (by sequence), from events or their JSON bodies."""
-    last: dict[int, dict[str, Any]] = {}
-    for event in (json.loads(e) if isinstance(e, bytes) else e for e in events):
-        if event["type"] == LISTS and event["sequence"] > last.get(event["office_her_id"], {}).get("sequence", 0):
-            last[event["office_her_id"]] = event
-    return {office: event["practitioners"] for office, event in last.items()}
-
-
 def _set_clock(path: Path, instant: dt.datetime) -> None:
     temporary = path.with_suffix(".new")
     temporary.write_text(instant.isoformat())
@@ -347,7 +336,9 @@ async def test_three_workers_killed_and_restarted_lose_nothing_and_end_as_one_wo
             timeout=90,  # once over 30 s under a loaded CI machine (a relay hand-over after the last kill)
             what="every portal event",
         )
-        await wait_until(lambda: _last_lists(portal.bodies()) == _last_lists(expected_events), what="the last lists")
+        await wait_until(
+            lambda: last_booking_lists(portal.bodies()) == last_booking_lists(expected_events), what="the last lists"
+        )
         await workers.stop()
     finally:
         workers.kill_all()
