@@ -4,8 +4,9 @@ project's one set of message builders (`adapter.messages.builders`)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Mapping
-from typing import Literal
+from typing import Any, Literal
 
 from adapter.domain.model import Process
 from adapter.messages.builders import Office, Person, RosterEntry, behandleroversikt, tjenestestatus
@@ -41,3 +42,18 @@ def status_xml(
         source=source,
         ack=ack == "J",
     )
+
+
+#: The booking list's event type: how many an office passes through depends on the order its
+#: practitioners' messages are taken in (each GP made bookable changes it once); its last does not.
+BOOKING_LISTS = "office.practitioners.changed"
+
+
+def last_booking_lists(events: Iterable[Mapping[str, Any] | bytes]) -> dict[int, list[Any]]:
+    """Each office's last booking list (the one with the highest sequence), from events or their bodies."""
+    last: dict[int, Mapping[str, Any]] = {}
+    for event in (json.loads(e) if isinstance(e, bytes) else e for e in events):
+        office = event.get("office_her_id")
+        if event["type"] == BOOKING_LISTS and event["sequence"] > last.get(office, {}).get("sequence", 0):
+            last[office] = event
+    return {office: list(event["practitioners"]) for office, event in last.items()}

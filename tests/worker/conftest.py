@@ -58,6 +58,10 @@ class Collector:
     def json(self) -> list[dict[str, Any]]:
         return [json.loads(m.body) for m in self.messages]
 
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        """The portal events of one type (`availability.changed`, `office.practitioners.changed`, …)."""
+        return [event for event in self.json() if event["type"] == kind]
+
 
 class Broker:
     """The test's own connection: publishes inbound messages and collects outbound ones."""

@@ -127,27 +127,37 @@ async def test_r11_absence_starting_at_midnight_is_published_when_the_clock_pass
     portal = await broker.collect(adapter.settings.portal_queue)
     runtime = await adapter.start()
     await _prepare_absence(adapter, broker, runtime)
-    await wait_until(lambda: len(portal.messages) == 1, what="the AR status event")
+    # the AR status's change, and the booking list it makes (Bestill time on: Astrid is bookable)
+    await wait_until(lambda: len(portal.messages) == 2, what="the AR status event")
 
     adapter.clock.set(dt.datetime.fromisoformat("2023-12-21T23:59:59+01:00"))
     adapter.clock.set(dt.datetime.fromisoformat("2023-12-22T00:00:00+01:00"))
-    await wait_until(lambda: len(portal.messages) == 2, what="the midnight event")
-    event = portal.json()[1]
+    await wait_until(lambda: len(portal.messages) == 4, what="the midnight event and list")
+    event = portal.of_type("availability.changed")[1]
     assert event["effective_at"] == "2023-12-22T00:00:00+01:00"
     assert event["caused_by"] == {"kind": "clock", "id": None}
     assert event["services"]["TIMEBESTILLING"]["status"] == "TEMPORARILY_CLOSED"
+    listed = portal.of_type("office.practitioners.changed")
+    assert [(e["sequence"], e["effective_at"], e["practitioners"]) for e in listed[1:]] == [
+        (2, "2023-12-22T00:00:00+01:00", [])
+    ], "temporarily closed: off the booking list at the same midnight"
 
 
 async def test_r11_worker_stopped_over_midnight_publishes_on_start(adapter: Adapter, broker: Broker) -> None:
     portal = await broker.collect(adapter.settings.portal_queue)
     runtime = await adapter.start()
     await _prepare_absence(adapter, broker, runtime)
-    await wait_until(lambda: len(portal.messages) == 1, what="the AR status event")
+    await wait_until(lambda: len(portal.messages) == 2, what="the AR status event and the booking list")
     await runtime.stop()
 
     adapter.clock.set(dt.datetime.fromisoformat("2024-01-05T09:00:00+01:00"))  # slept through both ends
     await adapter.start()
-    await wait_until(lambda: len(portal.messages) == 3, what="the two changes slept through")
-    events = portal.json()
+    await wait_until(lambda: len(portal.messages) == 6, what="the two changes slept through, and their lists")
+    events = portal.of_type("availability.changed")
     assert [e["effective_at"] for e in events[1:]] == ["2023-12-22T00:00:00+01:00", "2024-01-02T00:00:00+01:00"]
     assert [e["sequence"] for e in events] == [1, 2, 3]
+    listed = portal.of_type("office.practitioners.changed")
+    assert [(e["sequence"], e["effective_at"], len(e["practitioners"])) for e in listed[1:]] == [
+        (2, "2023-12-22T00:00:00+01:00", 0),
+        (3, "2024-01-02T00:00:00+01:00", 1),
+    ], "each list at its own midnight, in time order (R11)"

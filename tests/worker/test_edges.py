@@ -96,7 +96,8 @@ async def test_a_flood_of_undecodable_deliveries_larger_than_the_prefetch_never_
     adapter.clock.set(dt.datetime.fromisoformat("2023-12-20T16:00:00+01:00"))
     await broker.publish(adapter.settings.inbound_queue, example("behandleroversikt.xml"))
     await broker.publish(adapter.settings.inbound_queue, example("tjenestestatus-ar-komplett.xml"))
-    await wait_until(lambda: len(portal.messages) == 1, timeout=30, what="the good messages behind the flood")
+    # the status's change and the booking list it makes
+    await wait_until(lambda: len(portal.messages) == 2, timeout=30, what="the good messages behind the flood")
     await wait_until(lambda: processed(runtime) == len(hostile) + 2, timeout=30, what="every delivery handled")
     await runtime.stop()
     for queue in (adapter.settings.inbound_queue, adapter.settings.absence_queue):
@@ -112,6 +113,7 @@ async def test_metrics_count_events_by_type_and_receipts_by_outcome_undeliverabl
     portal = await broker.collect(adapter.settings.portal_queue)
     before = {
         "events": metric("ddfl_events_published_total", type="availability.changed"),
+        "lists": metric("ddfl_events_published_total", type="office.practitioners.changed"),
         "async": metric("ddfl_events_published_total", type="async"),
         "lost": metric("ddfl_replies_total", kind="apprec", outcome="undeliverable"),
         "delivered": metric("ddfl_replies_total", kind="apprec", outcome="delivered"),
@@ -121,10 +123,11 @@ async def test_metrics_count_events_by_type_and_receipts_by_outcome_undeliverabl
     adapter.clock.set(dt.datetime.fromisoformat("2023-12-20T16:00:00+01:00"))
     await broker.publish(adapter.settings.inbound_queue, example("behandleroversikt.xml"))  # an AppRec
     await broker.publish(adapter.settings.inbound_queue, example("tjenestestatus-ar-komplett.xml"))  # an event
-    await wait_until(lambda: len(portal.messages) == 1, what="the event")
+    await wait_until(lambda: len(portal.messages) == 2, what="the event and the booking list")
     assert runtime.relay is not None
     await wait_until(lambda: runtime.relay.undeliverable == 1, what="the undeliverable AppRec")
     assert metric("ddfl_events_published_total", type="availability.changed") == before["events"] + 1
+    assert metric("ddfl_events_published_total", type="office.practitioners.changed") == before["lists"] + 1
     assert metric("ddfl_events_published_total", type="async") == before["async"], "a receipt is not an event"
     assert metric("ddfl_replies_total", kind="apprec", outcome="undeliverable") == before["lost"] + 1
     assert metric("ddfl_replies_total", kind="apprec", outcome="delivered") == before["delivered"]
@@ -235,7 +238,7 @@ async def test_health_answers_503_while_the_broker_connection_is_down_and_200_af
         # And it works again: a message in, an event out.
         await broker.publish(adapter.settings.inbound_queue, example("behandleroversikt.xml"))
         await broker.publish(adapter.settings.inbound_queue, example("tjenestestatus-ar-komplett.xml"))
-        await wait_until(lambda: len(portal.messages) == 1, timeout=30, what="processing after the reconnect")
+        await wait_until(lambda: len(portal.messages) == 2, timeout=30, what="processing after the reconnect")
         await runtime.stop()  # through the proxy, before it goes
     finally:
         await proxy.close()
