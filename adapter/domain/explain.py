@@ -18,7 +18,8 @@ Readings:
   was sent is said too (`PairState.warned`).
 - R10's warning applies to a service that is NOT_OFFERED at the instant while the latest absence run
   that ended before that day had it TEMPORARILY_CLOSED on its last day: the run ended and the
-  service is still off, as long as it stays off.
+  service is still off, as long as it stays off. A run that ended because its absences were
+  deleted is not in the state any more; its warning is on the pair's timeline only.
 
 No personal data: the facts hold none; practitioners and substitutes are named by HPR and name.
 Pure: no I/O, no clock.
@@ -79,6 +80,12 @@ STATUS_TEXT: dict[Status, str] = {
     Status.NOT_OFFERED: "vises ikke",
 }
 
+#: R8: a service's own information message shows exactly when the service does.
+INFO_TEXT: dict[bool, str] = {
+    True: "Informasjonsmeldingen for tjenesten vises, fordi tjenesten vises.",
+    False: "Informasjonsmeldingen for tjenesten vises ikke, fordi tjenesten ikke vises.",
+}
+
 #: Where a process report came from, in running text.
 SOURCE_TEXT: dict[Source, str] = {
     Source.EPJ: "i journalsystemet (EPJ",
@@ -94,8 +101,9 @@ def explain(facts: PairFacts, instant: dt.datetime, pair: PairState | None = Non
     for service in Service:
         view = availability.services.of(service)
         reasons = _left(facts) if not facts.listed else _service_reasons(facts, service, day)
+        info = Reason("R8", INFO_TEXT[view.info_visible])
         closing = Reason("R5", _status_sentence(service, view.status, view.reopens_on))
-        services[service] = ServiceExplanation(service, view.status, view.reopens_on, (*reasons, closing))
+        services[service] = ServiceExplanation(service, view.status, view.reopens_on, (*reasons, info, closing))
     shown = [SERVICE_LABELS[s].button for s in Service if services[s].status is not Status.NOT_OFFERED]
     return PairExplanation(
         instant=instant,
@@ -156,6 +164,10 @@ def _service_reasons(facts: PairFacts, service: Service, day: dt.date) -> list[R
 
 def _report_reason(process: Process, history: ProcessHistory | None) -> Reason:
     """R1: the report that wins for one process (newest GenDate, then the greater MsgId)."""
+    if history is not None and history.folded and not history.reports:  # `known_at` before what is kept
+        return Reason(
+            "R1", f"Prosessen {process.value} er bare kjent fra eldre, oppsummerte meldinger, og regnes som av."
+        )
     if history is None or not history.reports:
         return Reason("R1", f"Prosessen {process.value} er aldri meldt for behandleren, og regnes som av.")
     report = history.reports[-1]

@@ -112,14 +112,12 @@ def event_entry(event: Event) -> TimelineEntry | None:
     """An event published about a pair; None for a closed conversation with no practitioner."""
     detail: dict[str, Any] = {"type": event.type, "event_id": event.event_id}
     if isinstance(event, AvailabilityChanged):
-        services = event.services
+        views = [(s.value, event.services.of(s)) for s in Service]
         detail |= {
             "sequence": event.sequence,
             "changed": [s.value for s in event.changed],
-            "statuses": {s.value: services.of(s).status.value for s in Service},
-            "reopens_on": {
-                s.value: view.reopens_on.isoformat() for s in Service if (view := services.of(s)).reopens_on is not None
-            },
+            "statuses": {name: view.status.value for name, view in views},
+            "reopens_on": {name: view.reopens_on.isoformat() for name, view in views if view.reopens_on is not None},
             "panel_info_visible": event.panel_info_visible,
             "substitute_hpr": event.substitute.hpr if event.substitute is not None else None,
             "caused_by": {"kind": event.caused_by.kind, "id": event.caused_by.id},

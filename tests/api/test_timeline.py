@@ -179,3 +179,39 @@ async def test_rejected_inputs_are_on_the_timeline_with_their_receipt(written) -
         "REJECTED",
         ["not_authorised"],
     )
+
+
+async def test_an_item_that_fails_leaves_no_line_and_its_batch_neighbour_keeps_its_own(store_url: str) -> None:
+    """The timeline is staged with the item: a bug in handling one item discards its lines with its
+    state (it is redelivered), while the rest of the batch commits with theirs."""
+    store = await open_store(store_url)
+    try:
+        clock = await write_steps(store, scenario(), until=dt.datetime(2023, 12, 20, 8, tzinfo=OSLO))
+        office, gp = Office(OFFICE, "Lysaker legesenter"), Person(GP, "Astrid", "Info")
+        bodies = [
+            tjenestestatus(
+                office=office,
+                gp=gp,
+                gen_date=clock.now(),
+                msg_id=msg_id,
+                statuses={Process.EKONTAKT: True},
+                complete=False,
+            )
+            for msg_id in ("fails", "passes")
+        ]
+
+        def fault(work: Work) -> None:
+            if b"<MsgId>fails</MsgId>" in work.body:
+                raise RuntimeError("a bug in handling this item")
+
+        service = processor(store, default_settings(http_port=None), clock, fault=fault)
+        failed, passed = await service.process([Work(kind="xml", body=body) for body in bodies])
+        assert not failed.ok and passed.ok
+        lines = oldest_first(await store.timeline(OFFICE, GP, 10))
+        assert [(e.kind, e.detail.get("msg_id")) for e in lines] == [
+            ("message", "50533d5a-abaa-467e-bcdf-beabfe7e43bc"),  # the roster, written before
+            ("message", "passes"),
+            ("event", None),
+        ]
+    finally:
+        await store.close()

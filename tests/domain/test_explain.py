@@ -9,7 +9,7 @@ from hypothesis import given
 
 from adapter.domain import rules
 from adapter.domain.calendar import midnight, norwegian_date
-from adapter.domain.explain import STATUS_TEXT, PairExplanation, Reason, explain, known_at
+from adapter.domain.explain import INFO_TEXT, STATUS_TEXT, PairExplanation, Reason, explain, known_at
 from adapter.domain.model import Process, Service, Source, Status
 from adapter.domain.state import Absence, PairFacts, ProcessHistory, StatusReport
 
@@ -189,6 +189,8 @@ def test_r4_a_folded_history_answers_with_the_instant_it_was_on_until():
     (r4,) = [r for r in resept.reasons if r.rule == "R4"]
     assert "var på fram til 04.01.2024 kl. 12.00 (eldre meldinger, oppsummert)" in r4.text
     assert r4.at == oslo(2024, 1, 4, 12)
+    before = explain(known_at(facts, oslo(2024, 1, 4, 18)), oslo(2024, 1, 4, 18)).services[RESEPT]
+    assert "bare kjent fra eldre, oppsummerte meldinger" in texts(before.reasons, "R1")[0]
 
 
 # --- R6, R7, R8 --------------------------------------------------------------------------------
@@ -288,7 +290,7 @@ def test_r16_a_practitioner_who_left_offers_nothing_and_every_section_says_why()
     world.send(roster(oslo(2023, 12, 21), MIDWIFE), at=oslo(2023, 12, 21))
     why = explained(world, oslo(2023, 12, 27))
     assert rules_cited(why.listed) == ["R16"]
-    assert all(e.status is NO and rules_cited(e.reasons) == ["R16", "R5"] for e in why.services.values())
+    assert all(e.status is NO and rules_cited(e.reasons) == ["R16", "R8", "R5"] for e in why.services.values())
     assert rules_cited(why.panel) == ["R16", "R8"]
     assert why.warnings == ()
 
@@ -306,11 +308,12 @@ def test_the_explanation_always_names_the_status_evaluate_returns(case):
     for service, explanation in why.services.items():
         view = availability.services.of(service)
         assert (explanation.status, explanation.reopens_on) == (view.status, view.reopens_on)
-        last = explanation.reasons[-1]
+        *_, info, last = explanation.reasons
         assert last.rule == "R5" and STATUS_TEXT[view.status] in last.text
+        assert info == Reason("R8", INFO_TEXT[view.info_visible])
         cited = rules_cited(explanation.reasons)
         if not facts.listed:
-            assert cited == ["R16", "R5"]
+            assert cited == ["R16", "R8", "R5"]
         elif view.status is Status.TEMPORARILY_CLOSED:
             assert "R4" in cited and "regnes som normalt på" in texts(explanation.reasons, "R4")[0]
             assert f"åpner igjen {norwegian_date(view.reopens_on)}" in texts(explanation.reasons, "R3")[-1]  # R3
