@@ -21,6 +21,7 @@ def test_compose_runs_rabbitmq_with_management_and_the_adapter() -> None:
     assert adapter["command"] == ["ddfl-adapter", "run"]
     assert adapter["environment"]["DDFL_AMQP_URL"].startswith("amqp://guest:guest@rabbitmq:5672")
     assert adapter["environment"]["DDFL_STORE_URL"].startswith("postgresql://")  # replicas share it
+    assert adapter["environment"]["DDFL_API_HOST"] == "0.0.0.0"  # the published port reaches it (default 127.0.0.1)
     assert adapter["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
     assert adapter["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert adapter["healthcheck"]["test"] == ["CMD", "ddfl-adapter", "health"]

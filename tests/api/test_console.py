@@ -145,6 +145,9 @@ async def test_r3_r4_on_27_december_bestill_time_is_temporarily_closed_and_the_p
     page = text_of(answer.text)
     assert "Lysaker legesenter HER-id 8141333" in page  # the office's name, from its behandleroversikt
     assert "Fastlegen din er Astrid Info" in page
+    assert "Astrid Info (fastlege) · Ingar Vik (vikar for fastlege) · Arna Berg (rolle 99)" in _section(
+        answer.text, "practitioners"
+    )
     booking = _section(answer.text, f"service-{GP}-TIMEBESTILLING")
     assert "Bestill time" in booking
     assert "midlertidig stengt – åpner igjen 2. januar 2024" in booking
