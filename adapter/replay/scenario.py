@@ -18,6 +18,10 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ..domain.events import AvailabilityChanged, ServicesView
 
+#: libyaml's safe loader where PyYAML was built with it: the same documents, ten times faster (a
+#: national set's scenario has some 13,000 steps)
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 class ScenarioError(Exception):
     """The scenario itself is invalid: which file, which step, why."""
@@ -71,7 +75,7 @@ def _instant(value: Any, path: Path, what: str, index: int | None, where: str = 
 def load_scenario(path: Path) -> Scenario:
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
     except OSError as error:
         raise ScenarioError(path, f"cannot read the file ({error.strerror})") from None
     except yaml.YAMLError as error:
