@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import aio_pika
 
@@ -36,6 +36,7 @@ from ..topology import Topology
 from ..worker import cluster
 from ..worker.clock import ManualClock
 from ..worker.runtime import Runtime
+from .ahead import Ahead, step_message
 from .scenario import ExpectFailure, Scenario, Step, check, load_scenario
 
 
@@ -161,13 +162,6 @@ def _parts(runtime: Runtime) -> Parts:
     return Parts(runtime.store, False, runtime.processor, runtime.pipeline, runtime.relay, runtime.scheduler)
 
 
-def _step_message(step: Step, settings: Settings) -> tuple[bytes, str, str]:
-    """(body, queue, content type) of a step's inbound message."""
-    if step.xml is not None:
-        return step.xml.read_bytes(), settings.inbound_queue, "application/xml"
-    return step.absence or b"", settings.absence_queue, "application/json"
-
-
 class _MemoryReplay(_Replay):
     """The adapter's parts as `bootstrap` wires them, over a fresh SQLite store in memory; each
     step's message is handed to the processor as the inbound subscriber hands a delivery, many
@@ -175,6 +169,8 @@ class _MemoryReplay(_Replay):
 
     #: steps in one batch at most (one transaction; its outbox is published after it)
     BATCH = 1024
+    #: the steps' messages, parsed ahead (set by `running`)
+    ahead: Ahead
 
     def take(self, steps: list[Step], start: int, next_due: dt.datetime | None) -> list[Step]:
         """The steps of one Oslo day from `start` on, up to the next change the clock makes.
@@ -207,16 +203,18 @@ class _MemoryReplay(_Replay):
                 on_backlog=lambda backlog: None,
             )
             parts.pipeline.start()  # the clock's ticks go through it
+            self.ahead = Ahead(self.result.scenario.steps, settings)
             try:
                 yield settings, parts
             finally:
+                self.ahead.close()
                 await parts.pipeline.stop()
         finally:
             await store.close()
 
     async def send(self, settings: Settings, parts: Parts, batch: list[Step]) -> None:
         sent = [step for step in batch if step.xml is not None or step.absence is not None]
-        works = [parts.processor.prepare(_work(step, settings)) for step in sent]
+        works = [parts.processor.prepare(await self.ahead.work(step)) for step in sent]
         results = await parts.processor.process(works)
         for step, done in zip(sent, results, strict=True):
             self._event_steps.extend([step.index] * done.events)
@@ -231,14 +229,6 @@ class _MemoryReplay(_Replay):
         await parts.relay.flush()
         if self._event_steps:
             raise RuntimeError(f"replay: {len(self._event_steps)} portal events of the batch were never published")
-
-
-def _work(step: Step, settings: Settings) -> Work:
-    """A step's message as the inbound subscriber makes it of a delivery (the AMQP message id as
-    sent: a replay sends none), processed at the step's instant."""
-    body, queue, _ = _step_message(step, settings)
-    kind: Literal["xml", "absence"] = "xml" if queue == settings.inbound_queue else "absence"
-    return Work(kind=kind, body=body, headers={**step.headers, "message_id": None}, at=step.at)
 
 
 class _AmqpReplay(_Replay):
@@ -287,7 +277,7 @@ class _AmqpReplay(_Replay):
         assert self.channel is not None
         (step,) = batch
         before = parts.processor.stats.items
-        body, queue, content_type = _step_message(step, settings)
+        body, queue, content_type = step_message(step, settings)
         await self.channel.default_exchange.publish(
             aio_pika.Message(
                 body=body,
