@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Never
 
 import aio_pika
 
@@ -134,14 +134,20 @@ class _Replay:
                     clock.set(max(batch[-1].at, clock.now()))
                     await self.flush(parts)
                 done += len(batch)
-                if sink is not None:
-                    sink(result.events[self._new_events :], result.receipts[self._new_receipts :])
-                    self._new_events, self._new_receipts = len(result.events), len(result.receipts)
+                self._give(sink)
                 if progress is not None:
                     progress(done, len(steps))
             result.names = await office_names(parts.store, {e["office_her_id"] for e in result.events})
+        self._give(sink)  # anything published while stopping
         result.failures = check(scenario.expects, list(zip(result.event_steps, result.events, strict=True)))
         return result
+
+    def _give(self, sink: Callable[[list[dict[str, Any]], list[dict[str, Any]]], None] | None) -> None:
+        """What was published and received since the last call, to `sink`."""
+        result = self.result
+        if sink is not None:
+            sink(result.events[self._new_events :], result.receipts[self._new_receipts :])
+            self._new_events, self._new_receipts = len(result.events), len(result.receipts)
 
     def take(self, steps: list[Step], start: int, next_due: dt.datetime | None) -> list[Step]:
         """The steps from `start` that go in one batch; one at a time unless a replay says more."""
@@ -171,6 +177,13 @@ class _MemoryReplay(_Replay):
     BATCH = 1024
     #: the steps' messages, parsed ahead (set by `running`)
     ahead: Ahead
+
+    def _give(self, sink: Callable[[list[dict[str, Any]], list[dict[str, Any]]], None] | None) -> None:
+        """What was published and received since the last call, to `sink`."""
+        result = self.result
+        if sink is not None:
+            sink(result.events[self._new_events :], result.receipts[self._new_receipts :])
+            self._new_events, self._new_receipts = len(result.events), len(result.receipts)
 
     def take(self, steps: list[Step], start: int, next_due: dt.datetime | None) -> list[Step]:
         """The steps of one Oslo day from `start` on, up to the next change the clock makes.
@@ -316,18 +329,20 @@ async def _until(condition: Callable[[], bool], what: str, timeout: float = 30.0
 
 
 def progress_bar() -> Callable[[int, int], None] | None:
-    """A progress bar on stderr for long replays in a terminal; silent otherwise."""
+    """A progress bar (tqdm) on stderr for long replays in a terminal; silent otherwise."""
     if not sys.stderr.isatty():
         return None
+    from tqdm import tqdm
+
+    bars: list[tqdm[Never]] = []  # made on the first call, once the total is known
 
     def show(done: int, total: int) -> None:
         if total < 50:
             return
-        width = 40
-        filled = width * done // total
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} steps")
+        if not bars:
+            bars.append(tqdm(total=total, unit="step", file=sys.stderr, dynamic_ncols=True))
+        bars[0].update(done - bars[0].n)
         if done == total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
+            bars[0].close()
 
     return show
