@@ -178,13 +178,6 @@ class _MemoryReplay(_Replay):
     #: the steps' messages, parsed ahead (set by `running`)
     ahead: Ahead
 
-    def _give(self, sink: Callable[[list[dict[str, Any]], list[dict[str, Any]]], None] | None) -> None:
-        """What was published and received since the last call, to `sink`."""
-        result = self.result
-        if sink is not None:
-            sink(result.events[self._new_events :], result.receipts[self._new_receipts :])
-            self._new_events, self._new_receipts = len(result.events), len(result.receipts)
-
     def take(self, steps: list[Step], start: int, next_due: dt.datetime | None) -> list[Step]:
         """The steps of one Oslo day from `start` on, up to the next change the clock makes.
 
