@@ -41,19 +41,27 @@ def _run(args: argparse.Namespace) -> int:
     from .worker.observability import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
-    # Each message allocates many short-lived objects (XML proxies, models); collecting the young
-    # generation every 700 allocations costs more than it frees. Collect less often; freeze what
-    # start-up built, so full collections do not walk it again and again.
+    _collect_less()
+    runtime = build(settings)
+    _uvloop()
+    return _serve(runtime.app.run(), settings)
+
+
+def _collect_less() -> None:
+    """Each message allocates many short-lived objects (XML proxies, models); collecting the young
+    generation every 700 allocations costs more than it frees. Collect less often; freeze what
+    start-up built, so full collections do not walk it again and again."""
     gc.set_threshold(50_000, 20, 100)
     gc.freeze()
-    runtime = build(settings)
+
+
+def _uvloop() -> None:
     try:
         import uvloop
 
         uvloop.install()
     except ImportError:
         pass
-    return _serve(runtime.app.run(), settings)
 
 
 def _serve(main: Coroutine[Any, Any, None], settings: Settings) -> int:
@@ -210,6 +218,9 @@ def _replay(args: argparse.Namespace) -> int:
         events.add(new_events)
         receipts.add(new_receipts)
 
+    if _OWN_PROCESS:  # the command line's, not a test's embedding `main`
+        _collect_less()
+        _uvloop()
     try:
         result = run_scenario(args.scenario, amqp_url=args.amqp_url, progress=progress_bar(), sink=written)
     except ScenarioError as error:

@@ -23,6 +23,8 @@ from .scenario import Step
 
 #: messages parsed per job; a scenario with more than one job's worth is parsed in a worker
 CHUNK = 128
+#: jobs given to the worker ahead of the one the replay waits for (what is parsed is held in memory)
+AHEAD = 8
 
 
 def step_message(step: Step, settings: Settings) -> tuple[bytes, str, str]:
@@ -46,25 +48,32 @@ class Ahead:
         self._settings = settings
         messages = [step for step in steps if step.xml is not None or step.absence is not None]
         self._place = {step.index: divmod(n, CHUNK) for n, step in enumerate(messages)}
+        self._messages = messages
         self._pool: ProcessPoolExecutor | None = None
-        self._jobs: list[Future[list[Command | None]]] = []
+        self._jobs: dict[int, Future[list[Command | None]]] = {}
         self._chunk: tuple[int, list[Command | None]] = (-1, [])  # the last job's: (number, commands)
         if len(messages) > CHUNK and (os.cpu_count() or 1) > 1:
             # fork: the worker starts with every module imported, and needs nothing else
             self._pool = ProcessPoolExecutor(
                 1, multiprocessing.get_context("fork"), initializer=_start, initargs=(settings,)
             )
-            self._jobs = [self._pool.submit(_parse, messages[n : n + CHUNK]) for n in range(0, len(messages), CHUNK)]
+            for number in range(AHEAD + 1):
+                self._submit(number)
+
+    def _submit(self, number: int) -> None:
+        chunk = self._messages[number * CHUNK : (number + 1) * CHUNK]
+        if self._pool is not None and chunk:
+            self._jobs[number] = self._pool.submit(_parse, chunk)
 
     async def work(self, step: Step) -> Work:
         """The step's work item: parsed when the worker could, else as it came (the processor
         parses it)."""
         parsed = None
-        if self._jobs:
+        if self._pool is not None:
             number, offset = self._place[step.index]
             if self._chunk[0] != number:
-                self._chunk = (number, await asyncio.wrap_future(self._jobs[number]))
-                self._jobs[number] = _DONE  # its results are held once, here
+                self._chunk = (number, await asyncio.wrap_future(self._jobs.pop(number)))
+                self._submit(number + AHEAD + 1)
             parsed = self._chunk[1][offset]
         if parsed is not None and step.xml is not None:
             return step_work(step, b"", parsed)  # a parsed XML message's bytes are not read again
@@ -74,8 +83,6 @@ class Ahead:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
 
-
-_DONE: Future[list[Command | None]] = Future()
 
 #: in the worker process: the settings and the routing they give (set by `_start`)
 _worker: tuple[Settings, Routing] | None = None

@@ -59,6 +59,14 @@ class ReplayResult:
     def ok(self) -> bool:
         return not self.failures
 
+    def __repr__(self) -> str:
+        # Short: asyncio's SIGINT handling reprs the main task, and with it its result; the
+        # generated repr of a national replay's steps and events is some 80 MB of text.
+        return (
+            f"ReplayResult({self.scenario.name!r}, {len(self.events)} events, "
+            f"{len(self.receipts)} receipts, {len(self.failures)} failures)"
+        )
+
 
 def run_scenario(
     path: Path,
