@@ -1,11 +1,13 @@
 """`ddfl-adapter replay`: run a scenario through the adapter's real handlers.
 
-In memory (default): the real FastStream subscribers on FastStream's in-memory broker, a fresh
-SQLite store in memory, the scenario's clock. With an AMQP URL: the same runtime against that
-RabbitMQ, on queues of its own (removed afterwards), with events read back from the portal queue.
-Either way the replay drives time and the outbox itself, step by step: before each step every
-time-driven change due at or before its instant happens (R11), then the step's message is
-processed and everything it produced is published.
+In memory (default): the parts `bootstrap` wires (processor, relay, clock scheduler) over a fresh
+SQLite store in memory, on the scenario's clock; each step's message goes to the processor as the
+inbound subscriber hands it a delivery, the steps of one Oslo day in one batch (issue 14: a
+national set in seconds, not minutes). With an AMQP URL: the whole runtime against that RabbitMQ,
+on queues of its own (removed afterwards), one step at a time, with events read back from the
+portal queue. Either way the replay drives time and the outbox itself: before each batch every
+time-driven change due at or before its first step's instant happens (R11), then its steps'
+messages are processed, each at its own instant, and everything they produced is published.
 """
 
 from __future__ import annotations
