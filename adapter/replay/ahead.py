@@ -52,7 +52,7 @@ class Ahead:
         self._pool: ProcessPoolExecutor | None = None
         self._jobs: dict[int, Future[list[Command | None]]] = {}
         self._chunk: tuple[int, list[Command | None]] = (-1, [])  # the last job's: (number, commands)
-        if len(messages) > CHUNK and (os.cpu_count() or 1) > 1:
+        if len(messages) > CHUNK and (os.cpu_count() or 1) > 1 and "fork" in multiprocessing.get_all_start_methods():
             # fork: the worker starts with every module imported, and needs nothing else
             self._pool = ProcessPoolExecutor(
                 1, multiprocessing.get_context("fork"), initializer=_start, initargs=(settings,)
