@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import unquote, urlsplit
 
 from .config import ConfigurationError, Settings, load_settings, redacted
@@ -41,19 +41,27 @@ def _run(args: argparse.Namespace) -> int:
     from .worker.observability import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
-    # Each message allocates many short-lived objects (XML proxies, models); collecting the young
-    # generation every 700 allocations costs more than it frees. Collect less often; freeze what
-    # start-up built, so full collections do not walk it again and again.
+    _collect_less()
+    runtime = build(settings)
+    _uvloop()
+    return _serve(runtime.app.run(), settings)
+
+
+def _collect_less() -> None:
+    """Each message allocates many short-lived objects (XML proxies, models); collecting the young
+    generation every 700 allocations costs more than it frees. Collect less often; freeze what
+    start-up built, so full collections do not walk it again and again."""
     gc.set_threshold(50_000, 20, 100)
     gc.freeze()
-    runtime = build(settings)
+
+
+def _uvloop() -> None:
     try:
         import uvloop
 
         uvloop.install()
     except ImportError:
         pass
-    return _serve(runtime.app.run(), settings)
 
 
 def _serve(main: Coroutine[Any, Any, None], settings: Settings, *, api: bool = False) -> int:
@@ -211,8 +219,17 @@ def _replay(args: argparse.Namespace) -> int:
         except ConfigurationError as error:
             print(f"replay: {str(error).replace('DDFL_AMQP_URL', '--amqp-url')}", file=sys.stderr)
             return 2
+    events, receipts = _Lines(args.events), _Lines(args.receipts)
+
+    def written(new_events: list[dict[str, Any]], new_receipts: list[dict[str, Any]]) -> None:
+        events.add(new_events)
+        receipts.add(new_receipts)
+
+    if _OWN_PROCESS:  # the command line's, not a test's embedding `main`
+        _collect_less()
+        _uvloop()
     try:
-        result = run_scenario(args.scenario, amqp_url=args.amqp_url, progress=progress_bar())
+        result = run_scenario(args.scenario, amqp_url=args.amqp_url, progress=progress_bar(), sink=written)
     except ScenarioError as error:
         print(f"invalid scenario: {error}", file=sys.stderr)
         return 2
@@ -222,10 +239,9 @@ def _replay(args: argparse.Namespace) -> int:
         problem = startup_problem(error, load_settings(amqp_url=args.amqp_url))
         print(f"replay: {problem.replace('DDFL_AMQP_URL', '--amqp-url')}", file=sys.stderr)
         return 1
-    if args.events:
-        _write_lines(args.events, result.events)
-    if args.receipts:
-        _write_lines(args.receipts, result.receipts)
+    finally:
+        events.close()
+        receipts.close()
     name = result.scenario.name
     if result.failures:
         for failure in result.failures:
@@ -239,10 +255,25 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_lines(path: Path, rows: list[dict[str, Any]]) -> None:
-    with open(path, "w", encoding="utf-8") as out:
-        for row in rows:
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+class _Lines:
+    """A JSON-lines file written as the replay goes (`tail -f` shows each batch once it is
+    published); created with the first rows, so an invalid scenario leaves no file behind."""
+
+    def __init__(self, path: Path | None):
+        self._path = path
+        self._file: TextIO | None = None
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        if self._path is None:
+            return
+        if self._file is None:
+            self._file = open(self._path, "w", encoding="utf-8")  # noqa: SIM115  # closed by `close`
+        self._file.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
 
 
 class UsageError(Exception):

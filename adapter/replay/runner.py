@@ -1,31 +1,35 @@
 """`ddfl-adapter replay`: run a scenario through the adapter's real handlers.
 
-In memory (default): the real FastStream subscribers on FastStream's in-memory broker, a fresh
-SQLite store in memory, the scenario's clock. With an AMQP URL: the same runtime against that
-RabbitMQ, on queues of its own (removed afterwards), with events read back from the portal queue.
-Either way the replay drives time and the outbox itself, step by step: before each step every
-time-driven change due at or before its instant happens (R11), then the step's message is
-processed and everything it produced is published.
+In memory (default): the parts `bootstrap` wires (processor, relay, clock scheduler) over a fresh
+SQLite store in memory, on the scenario's clock; each step's message goes to the processor as the
+inbound subscriber hands it a delivery, the steps of one Oslo day in one batch (issue 14: a
+national set in seconds, not minutes). With an AMQP URL: the whole runtime against that RabbitMQ,
+on queues of its own (removed afterwards), one step at a time, with events read back from the
+portal queue. Either way the replay drives time and the outbox itself: before each batch every
+time-driven change due at or before its first step's instant happens (R11), then its steps'
+messages are processed, each at its own instant, and everything they produced is published.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import sys
 import tempfile
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Never
 
 import aio_pika
-from faststream.rabbit import RabbitBroker
 
-from ..bootstrap import MemoryPublisher, Parts, build, default_settings, isolated_settings
+from ..bootstrap import Assembly, MemoryPublisher, Parts, build, default_settings, isolated_settings
 from ..config import Settings
+from ..domain.calendar import local_date
 from ..domain.state import OfficeState
 from ..service.processor import Done, Work
 from ..store import open_store
@@ -34,6 +38,7 @@ from ..topology import Topology
 from ..worker import cluster
 from ..worker.clock import ManualClock
 from ..worker.runtime import Runtime
+from .ahead import Ahead, step_message
 from .scenario import ExpectFailure, Scenario, Step, check, load_scenario
 
 
@@ -56,21 +61,38 @@ class ReplayResult:
     def ok(self) -> bool:
         return not self.failures
 
+    def __repr__(self) -> str:
+        # Short: asyncio's SIGINT handling reprs the main task, and with it its result; the
+        # generated repr of a national replay's steps and events is some 80 MB of text.
+        return (
+            f"ReplayResult({self.scenario.name!r}, {len(self.events)} events, "
+            f"{len(self.receipts)} receipts, {len(self.failures)} failures)"
+        )
+
 
 def run_scenario(
     path: Path,
     *,
     amqp_url: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    sink: Callable[[list[dict[str, Any]], list[dict[str, Any]]], None] | None = None,
 ) -> ReplayResult:
-    """Load and run a scenario; raises ScenarioError when the scenario itself is invalid."""
+    """Load and run a scenario; raises ScenarioError when the scenario itself is invalid.
+
+    `progress(steps done, steps)` is told after each batch of steps; `sink(events, receipts)` is
+    given what each batch published and received as it goes (the CLI's files, for `tail -f`)."""
     scenario = load_scenario(path)
     runner = _AmqpReplay(amqp_url) if amqp_url else _MemoryReplay()
-    return asyncio.run(runner.run(scenario, progress))
+    return asyncio.run(runner.run(scenario, progress, sink))
 
 
 class _Replay:
-    """Drives one scenario through a runtime: time first, then the step's message, then the outbox."""
+    """Drives one scenario through a runtime: time first, then the steps' messages, then the outbox.
+
+    Steps go in batches (`take`): before each batch every time-driven change due at or before its
+    first step's instant happens (R11); within it no such change can fall due, so the batch is
+    what its steps one by one would have been, in one transaction.
+    """
 
     #: set by `run` before anything calls back
     result: ReplayResult
@@ -78,6 +100,10 @@ class _Replay:
     def __init__(self) -> None:
         self.current_step = 0
         self.portal_queue = ""
+        #: the step each portal event of the batch being published came from, in publishing order
+        self._event_steps: deque[int] = deque()
+        self._new_events = 0
+        self._new_receipts = 0
 
     def _on_done(self, work: Work, done: Done) -> None:
         if done.receipt is not None:
@@ -91,32 +117,56 @@ class _Replay:
 
     def _event(self, event: dict[str, Any]) -> None:
         self.result.events.append(event)
-        self.result.event_steps.append(self.current_step)
+        self.result.event_steps.append(self._event_steps.popleft() if self._event_steps else self.current_step)
 
-    async def run(self, scenario: Scenario, progress: Callable[[int, int], None] | None) -> ReplayResult:
+    async def run(
+        self,
+        scenario: Scenario,
+        progress: Callable[[int, int], None] | None,
+        sink: Callable[[list[dict[str, Any]], list[dict[str, Any]]], None] | None = None,
+    ) -> ReplayResult:
         self.result = result = ReplayResult(scenario)
         clock = ManualClock(scenario.start)
-        async with self.running(clock) as (runtime, parts):
-            self.portal_queue = runtime.settings.portal_queue
+        steps = scenario.steps
+        async with self.running(clock) as (settings, parts):
+            self.portal_queue = settings.portal_queue
             parts.processor.listeners.append(self._on_done)
-            for step in scenario.steps:
-                self.current_step = step.index
-                clock.set(max(step.at, clock.now()))
+            done = 0
+            while done < len(steps):
+                first = steps[done]
+                self.current_step = first.index
+                clock.set(max(first.at, clock.now()))
                 await parts.scheduler.catch_up()  # R11: what time does first, in time order
                 await self.flush(parts)
-                if step.xml is not None or step.absence is not None:
-                    await self.send(runtime, parts, step)
+                batch = self.take(steps, done, await parts.store.next_due())
+                if any(step.xml is not None or step.absence is not None for step in batch):
+                    await self.send(settings, parts, batch)
+                    clock.set(max(batch[-1].at, clock.now()))
                     await self.flush(parts)
+                done += len(batch)
+                self._give(sink)
                 if progress is not None:
-                    progress(step.index, len(scenario.steps))
+                    progress(done, len(steps))
             result.names = await office_names(parts.store, {e["office_her_id"] for e in result.events})
+        self._give(sink)  # anything published while stopping
         result.failures = check(scenario.expects, list(zip(result.event_steps, result.events, strict=True)))
         return result
 
-    def running(self, clock: ManualClock) -> AbstractAsyncContextManager[tuple[Runtime, Parts]]:
+    def _give(self, sink: Callable[[list[dict[str, Any]], list[dict[str, Any]]], None] | None) -> None:
+        """What was published and received since the last call, to `sink`."""
+        result = self.result
+        if sink is not None:
+            sink(result.events[self._new_events :], result.receipts[self._new_receipts :])
+            self._new_events, self._new_receipts = len(result.events), len(result.receipts)
+
+    def take(self, steps: list[Step], start: int, next_due: dt.datetime | None) -> list[Step]:
+        """The steps from `start` that go in one batch; one at a time unless a replay says more."""
+        return steps[start : start + 1]
+
+    def running(self, clock: ManualClock) -> AbstractAsyncContextManager[tuple[Settings, Parts]]:
         raise NotImplementedError
 
-    async def send(self, runtime: Runtime, parts: Parts, step: Step) -> None:
+    async def send(self, settings: Settings, parts: Parts, batch: list[Step]) -> None:
         raise NotImplementedError
 
     async def flush(self, parts: Parts) -> None:
@@ -128,44 +178,73 @@ def _parts(runtime: Runtime) -> Parts:
     return Parts(runtime.store, False, runtime.processor, runtime.pipeline, runtime.relay, runtime.scheduler)
 
 
-def _step_message(step: Step, settings: Settings) -> tuple[bytes, str, str]:
-    """(body, queue, content type) of a step's inbound message."""
-    if step.xml is not None:
-        return step.xml.read_bytes(), settings.inbound_queue, "application/xml"
-    return step.absence or b"", settings.absence_queue, "application/json"
-
-
 class _MemoryReplay(_Replay):
-    """The real FastStream subscribers on FastStream's in-memory broker, SQLite in memory."""
+    """The adapter's parts as `bootstrap` wires them, over a fresh SQLite store in memory; each
+    step's message is handed to the processor as the inbound subscriber hands a delivery, many
+    steps to a batch."""
 
-    broker: RabbitBroker
+    #: steps in one batch at most (one transaction; its outbox is published after it)
+    BATCH = 1024
+    #: the steps' messages, parsed ahead (set by `running`)
+    ahead: Ahead
+
+    def take(self, steps: list[Step], start: int, next_due: dt.datetime | None) -> list[Step]:
+        """The steps of one Oslo day from `start` on, up to the next change the clock makes.
+
+        Time alone changes availability only at an Oslo midnight after the instant a pair was
+        last looked at (R11, `rules.next_change_after`): so a step processed in the batch makes
+        nothing due before the next midnight, and within one day (and before `next_due`) no tick
+        falls between two of its steps. `send` checks it still holds after each batch.
+        """
+        day = local_date(steps[start].at)
+        end = start + 1
+        while (
+            end < len(steps)
+            and end - start < self.BATCH
+            and (next_due is None or steps[end].at < next_due)
+            and local_date(steps[end].at) == day
+        ):
+            end += 1
+        return steps[start:end]
 
     @asynccontextmanager
-    async def running(self, clock: ManualClock) -> AsyncIterator[tuple[Runtime, Parts]]:
-        from faststream.rabbit import TestRabbitBroker
-
+    async def running(self, clock: ManualClock) -> AsyncIterator[tuple[Settings, Parts]]:
+        settings = default_settings(http_port=None)  # the contract's names, whatever DDFL_* says
         store = await open_store("sqlite:///:memory:")
         try:
-            runtime = build(
-                default_settings(http_port=None),  # the contract's names, whatever DDFL_* says
-                clock=clock,
-                store=store,
-                publisher=MemoryPublisher(self._on_row),
-                background=False,
+            parts = await Assembly(settings, clock, store, MemoryPublisher(self._on_row), None).open(
+                lambda: None,
+                on_commit=lambda size: None,
+                on_published=lambda rows, undeliverable: None,
+                on_backlog=lambda backlog: None,
             )
-            async with TestRabbitBroker(runtime.broker) as broker:
-                self.broker = broker
-                await runtime.start()
-                try:
-                    yield runtime, _parts(runtime)
-                finally:
-                    await runtime.stop()
+            parts.pipeline.start()  # the clock's ticks go through it
+            self.ahead = Ahead(self.result.scenario.steps, settings)
+            try:
+                yield settings, parts
+            finally:
+                self.ahead.close()
+                await parts.pipeline.stop()
         finally:
             await store.close()
 
-    async def send(self, runtime: Runtime, parts: Parts, step: Step) -> None:
-        body, queue, content_type = _step_message(step, runtime.settings)
-        await self.broker.publish(body, queue=queue, headers=step.headers, content_type=content_type)
+    async def send(self, settings: Settings, parts: Parts, batch: list[Step]) -> None:
+        sent = [step for step in batch if step.xml is not None or step.absence is not None]
+        works = [parts.processor.prepare(await self.ahead.work(step)) for step in sent]
+        results = await parts.processor.process(works)
+        for step, done in zip(sent, results, strict=True):
+            self._event_steps.extend([step.index] * done.events)
+        last = batch[-1].at
+        if (due := await parts.store.next_due()) is not None and due <= last:
+            raise RuntimeError(
+                f"replay: a change fell due at {due.isoformat()}, within the batch of steps "
+                f"{batch[0].index}-{batch[-1].index}: `take` no longer matches the clock's rule (R11)"
+            )
+
+    async def flush(self, parts: Parts) -> None:
+        await parts.relay.flush()
+        if self._event_steps:
+            raise RuntimeError(f"replay: {len(self._event_steps)} portal events of the batch were never published")
 
 
 class _AmqpReplay(_Replay):
@@ -178,7 +257,7 @@ class _AmqpReplay(_Replay):
         self.channel: aio_pika.abc.AbstractChannel | None = None
 
     @asynccontextmanager
-    async def running(self, clock: ManualClock) -> AsyncIterator[tuple[Runtime, Parts]]:
+    async def running(self, clock: ManualClock) -> AsyncIterator[tuple[Settings, Parts]]:
         with tempfile.TemporaryDirectory(prefix="ddfl-replay-") as tmp:
             settings = isolated_settings(
                 self.prefix,
@@ -200,7 +279,7 @@ class _AmqpReplay(_Replay):
 
                 await portal.consume(on_event)
                 try:
-                    yield runtime, _parts(runtime)
+                    yield settings, _parts(runtime)
                 finally:
                     await runtime.stop()
                     await channel.close()  # stop consuming before the queue goes away
@@ -210,10 +289,11 @@ class _AmqpReplay(_Replay):
             finally:
                 await connection.close()
 
-    async def send(self, runtime: Runtime, parts: Parts, step: Step) -> None:
+    async def send(self, settings: Settings, parts: Parts, batch: list[Step]) -> None:
         assert self.channel is not None
+        (step,) = batch
         before = parts.processor.stats.items
-        body, queue, content_type = _step_message(step, runtime.settings)
+        body, queue, content_type = step_message(step, settings)
         await self.channel.default_exchange.publish(
             aio_pika.Message(
                 body=body,
@@ -252,18 +332,20 @@ async def _until(condition: Callable[[], bool], what: str, timeout: float = 30.0
 
 
 def progress_bar() -> Callable[[int, int], None] | None:
-    """A progress bar on stderr for long replays in a terminal; silent otherwise."""
+    """A progress bar (tqdm) on stderr for long replays in a terminal; silent otherwise."""
     if not sys.stderr.isatty():
         return None
+    from tqdm import tqdm
+
+    bars: list[tqdm[Never]] = []  # made on the first call, once the total is known
 
     def show(done: int, total: int) -> None:
         if total < 50:
             return
-        width = 40
-        filled = width * done // total
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} steps")
+        if not bars:
+            bars.append(tqdm(total=total, unit="step", file=sys.stderr, dynamic_ncols=True))
+        bars[0].update(done - bars[0].n)
         if done == total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
+            bars[0].close()
 
     return show

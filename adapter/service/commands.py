@@ -32,7 +32,9 @@ class Work:
     """One delivery or clock tick, as it arrives: raw bytes, or a pair due at an instant.
 
     `parsed` is set once the edge has read it (`parse`); the processor parses any item that
-    arrives without it, still before its transaction begins.
+    arrives without it, still before its transaction begins. `at` is the instant the item is
+    processed at when it is not the processor's clock's: a replay's step, which lets one batch hold
+    the steps of a whole stretch of the scenario's time.
     """
 
     kind: Literal["xml", "absence", "tick", "resync"]
@@ -41,6 +43,7 @@ class Work:
     key: PairKey | None = None
     until: dt.datetime | None = None
     parsed: Command | None = field(default=None, compare=False)
+    at: dt.datetime | None = None
 
 
 # --- what the edge makes of a delivery -------------------------------------------------------

@@ -15,7 +15,7 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal, TypeVar
 
 from ..domain import booking, engine
@@ -63,7 +63,11 @@ class Receipt:
     error_condition: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # not dataclasses.asdict: its deep copy cost more than the rest of handling an AppRec
+        return {name: getattr(self, name) for name in _RECEIPT_FIELDS} | {"codes": list(self.codes)}
+
+
+_RECEIPT_FIELDS = tuple(f.name for f in fields(Receipt))
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,7 @@ class Processor:
         if work.parsed is not None:
             return work
         try:
-            return replace(work, parsed=parse(work, self.now(), self.routing))
+            return replace(work, parsed=parse(work, work.at or self.now(), self.routing))
         except Exception as error:
             _unexpected(work, error)
             return work
@@ -138,12 +138,13 @@ class Processor:
             await tx.lock_offices(offices(parsed))  # once, before any read: one global order
             uow = BatchUnitOfWork(tx, self.directory, now, self.routing.portal_queue)
             for work, command in zip(batch, parsed, strict=True):
-                uow.begin_item()
+                at = work.at or now
+                uow.begin_item(at)
                 try:
                     if self.fault is not None:
                         self.fault(work)
                     done = (
-                        await handle(uow, command, now, self.routing)
+                        await handle(uow, command, at, self.routing)
                         if command is not None
                         else Done(ok=False, error_id="unparsed")  # logged by `prepare`
                     )
@@ -151,7 +152,7 @@ class Processor:
                     uow.discard_item()
                     done = Done(ok=False, error_id=_unexpected(work, error))
                 else:
-                    uow.commit_item()
+                    done = replace(done, events=uow.commit_item())
                 results.append(done)
             try:
                 new_rows = await uow.flush()

@@ -31,9 +31,13 @@ class Staged:
     pairs: dict[PairKey, PairState] = field(default_factory=dict)
     #: (sender, msg_id) → (outcome JSON, the reply's body, kept once beside it)
     inbox: dict[tuple[str, str], InboxEntry] = field(default_factory=dict)
-    closed: set[tuple[int, str]] = field(default_factory=set)
+    #: when each of `inbox` was received, and each of `closed` closed (the item's instant)
+    received: dict[tuple[str, str], dt.datetime] = field(default_factory=dict)
+    closed: dict[tuple[int, str], dt.datetime] = field(default_factory=dict)
     outbox: list[OutboxMessage] = field(default_factory=list)
     timeline: list[TimelineEntry] = field(default_factory=list)
+    #: how many of `outbox` are portal events
+    events: int = 0
 
 
 class BatchUnitOfWork:
@@ -57,6 +61,7 @@ class BatchUnitOfWork:
         self._inbox: dict[tuple[str, str], InboxEntry | None] = {}
         self._committed = Staged()
         self._staged = Staged()
+        self._item_now = now
 
     # -- reads: staged first, then what earlier items of the batch wrote, then the store --------
 
@@ -114,13 +119,14 @@ class BatchUnitOfWork:
         self._staged.pairs[pair.key] = pair
 
     def close_conversation(self, office_her_id: int, ref: str) -> None:
-        self._staged.closed.add((office_her_id, ref))
+        self._staged.closed[(office_her_id, ref)] = self._item_now
 
     def publish_event(self, event: Event) -> None:
         """A portal event, published after the commit (message id = event id)."""
         self._staged.outbox.append(portal_message(event, self._portal_queue))
         if (entry := event_entry(event)) is not None:
             self._staged.timeline.append(entry)
+        self._staged.events += 1
 
     def reply(self, message: OutboxMessage) -> None:
         """Anything else sent after the commit: an AppRec, an error report, an invalid command."""
@@ -130,6 +136,7 @@ class BatchUnitOfWork:
         """The inbox row of an inbound message: a later copy of it is a duplicate (R12, R15).
         The AppRec's body is kept here once (the outbox's copy is pruned a day after sending)."""
         self._staged.inbox[(sender, msg_id)] = InboxEntry(record, reply_body)
+        self._staged.received[(sender, msg_id)] = self._item_now
 
     def record_timeline(self, entries: list[TimelineEntry]) -> None:
         """Inputs that touched pairs, for their timelines (metadata only; see `timeline`)."""
@@ -137,15 +144,19 @@ class BatchUnitOfWork:
 
     # -- items ---------------------------------------------------------------------------------
 
-    def begin_item(self) -> None:
+    def begin_item(self, now: dt.datetime | None = None) -> None:
+        """`now`: the instant this item is processed at, when not the batch's."""
         self._staged = Staged()
+        self._item_now = now or self._now
 
-    def commit_item(self) -> None:
+    def commit_item(self) -> int:
+        """Keep the item's changes; returns how many portal events it published."""
         staged, into = self._staged, self._committed
         into.offices.update(staged.offices)
         into.pairs.update(staged.pairs)
         into.inbox.update(staged.inbox)
-        into.closed |= staged.closed
+        into.received.update(staged.received)
+        into.closed.update(staged.closed)
         into.outbox.extend(staged.outbox)
         into.timeline.extend(staged.timeline)
         self._offices.update(staged.offices)
@@ -153,6 +164,7 @@ class BatchUnitOfWork:
         self._inbox.update(staged.inbox)
         self._closed.update(dict.fromkeys(staged.closed, True))
         self._staged = Staged()
+        return staged.events
 
     def discard_item(self) -> None:
         self._staged = Staged()
@@ -166,10 +178,10 @@ class BatchUnitOfWork:
             await tx.put_office(her_id, office.to_json())
         await tx.put_pairs((o, h, pair.to_json(), next_change(pair)) for (o, h), pair in done.pairs.items())
         await tx.inbox_put_many(
-            (sender, msg_id, entry.outcome, self._now, entry.reply_body)
+            (sender, msg_id, entry.outcome, done.received[(sender, msg_id)], entry.reply_body)
             for (sender, msg_id), entry in done.inbox.items()
         )
         for office_her_id, ref in sorted(done.closed):
-            await tx.close_conversation(office_her_id, ref, self._now)
+            await tx.close_conversation(office_her_id, ref, done.closed[(office_her_id, ref)])
         await tx.timeline_add(done.timeline)
         return await tx.outbox_add(*done.outbox) if done.outbox else 0

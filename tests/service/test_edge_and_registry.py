@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import typing
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -131,3 +132,22 @@ def test_the_offices_a_batch_touches_are_known_before_its_transaction() -> None:
     ]
     parsed = [commands.parse(work, clock.now(), routing(default_settings())) for work in items]
     assert offices(parsed) == [8200001, 8200002, 8200003]
+
+
+async def test_items_of_one_batch_are_each_processed_at_their_own_instant() -> None:
+    """A replay's batch holds a day of steps (Work.at): each item is parsed and decided at its
+    own instant — its AppRec's GenDate, its events' effective_at, its inbox row's received time
+    (from which R12's deduplication window runs) — and says how many portal events it published."""
+    store = await open_store("sqlite:///:memory:")
+    service = processor(store, default_settings(), ManualClock(NOW))
+    later = NOW + dt.timedelta(hours=5)
+    roster = roster_xml(OFFICE, ["1000001"], msg_id="r1", gen_date=NOW, ack="J")
+    status = status_xml(OFFICE, "1000001", {"Dialog_Innbygger_Timereservasjon": True}, msg_id="s1", gen_date=later)
+    done = await service.process([Work(kind="xml", body=roster), Work(kind="xml", body=status, at=later)])
+    assert [d.receipt.status for d in done if d.receipt] == ["OK", "OK"]  # s1's GenDate is not in its future (R1)
+    assert done[1].events == 1
+    rows = await store.outbox_pending(100)
+    (event,) = [r for r in rows if r.routing_key == service.routing.portal_queue]
+    assert dt.datetime.fromisoformat(json.loads(event.body)["effective_at"]) == later
+    assert await store.prune_inbox(NOW + dt.timedelta(hours=1)) == 1, "only r1 was received before"
+    await store.close()

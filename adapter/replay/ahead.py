@@ -1,0 +1,105 @@
+"""A replay's messages read and parsed ahead, in a worker process (issue 14).
+
+Parsing (XML, the schemas) needs nothing from the store, only the instant the step is processed
+at (R1: a GenDate in the future is refused), so a large scenario's messages are parsed on a second
+core while the replay's own process decides the ones before them. What the worker refused is
+parsed again in the replay's process: an exception does not cross a process boundary intact.
+Small scenarios are parsed in process (a worker costs more than it saves).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Literal
+
+from ..bootstrap import routing
+from ..config import Settings
+from ..service.commands import AbsenceMessage, Command, Work, XmlMessage, parse
+from ..service.routing import Routing
+from .scenario import Step
+
+#: messages parsed per job; a scenario with more than one job's worth is parsed in a worker
+CHUNK = 128
+#: jobs given to the worker ahead of the one the replay waits for (what is parsed is held in memory)
+AHEAD = 8
+
+
+def step_message(step: Step, settings: Settings) -> tuple[bytes, str, str]:
+    """(body, queue, content type) of a step's inbound message."""
+    if step.xml is not None:
+        return step.xml.read_bytes(), settings.inbound_queue, "application/xml"
+    return step.absence or b"", settings.absence_queue, "application/json"
+
+
+def step_work(step: Step, body: bytes, parsed: Command | None = None) -> Work:
+    """A step's message as the inbound subscriber makes it of a delivery (with the AMQP message id
+    as sent: a replay sends none), processed at the step's instant."""
+    kind: Literal["xml", "absence"] = "xml" if step.xml is not None else "absence"
+    return Work(kind=kind, body=body, headers={**step.headers, "message_id": None}, at=step.at, parsed=parsed)
+
+
+class Ahead:
+    """The steps' messages as work items, parsed by a worker process where that pays."""
+
+    def __init__(self, steps: list[Step], settings: Settings):
+        self._settings = settings
+        messages = [step for step in steps if step.xml is not None or step.absence is not None]
+        self._place = {step.index: divmod(n, CHUNK) for n, step in enumerate(messages)}
+        self._messages = messages
+        self._pool: ProcessPoolExecutor | None = None
+        self._jobs: dict[int, Future[list[Command | None]]] = {}
+        self._chunk: tuple[int, list[Command | None]] = (-1, [])  # the last job's: (number, commands)
+        if len(messages) > CHUNK and (os.cpu_count() or 1) > 1 and "fork" in multiprocessing.get_all_start_methods():
+            # fork: the worker starts with every module imported, and needs nothing else
+            self._pool = ProcessPoolExecutor(
+                1, multiprocessing.get_context("fork"), initializer=_start, initargs=(settings,)
+            )
+            for number in range(AHEAD + 1):
+                self._submit(number)
+
+    def _submit(self, number: int) -> None:
+        chunk = self._messages[number * CHUNK : (number + 1) * CHUNK]
+        if self._pool is not None and chunk:
+            self._jobs[number] = self._pool.submit(_parse, chunk)
+
+    async def work(self, step: Step) -> Work:
+        """The step's work item: parsed when the worker could, else as it came (the processor
+        parses it)."""
+        parsed = None
+        if self._pool is not None:
+            number, offset = self._place[step.index]
+            if self._chunk[0] != number:
+                self._chunk = (number, await asyncio.wrap_future(self._jobs.pop(number)))
+                self._submit(number + AHEAD + 1)
+            parsed = self._chunk[1][offset]
+        if parsed is not None and step.xml is not None:
+            return step_work(step, b"", parsed)  # a parsed XML message's bytes are not read again
+        return step_work(step, step_message(step, self._settings)[0], parsed)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+
+#: in the worker process: the settings and the routing they give (set by `_start`)
+_worker: tuple[Settings, Routing] | None = None
+
+
+def _start(settings: Settings) -> None:
+    global _worker
+    _worker = (settings, routing(settings))
+
+
+def _parse(steps: list[Step]) -> list[Command | None]:
+    """In the worker: each step's message read and parsed at its instant; None for a refusal."""
+    assert _worker is not None
+    settings, routes = _worker
+    out: list[Command | None] = []
+    for step in steps:
+        work = step_work(step, step_message(step, settings)[0])
+        command = parse(work, step.at, routes)
+        out.append(command if isinstance(command, XmlMessage | AbsenceMessage) else None)
+    return out

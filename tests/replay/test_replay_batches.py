@@ -1,0 +1,109 @@
+"""The fast in-memory replay (issue 14): batches of steps, messages parsed ahead in a worker,
+output given as it goes. That its output is what the replay gave before is pinned in
+test_replay_same_output.py; these check the parts that make it so."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapter.bootstrap import default_settings, routing
+from adapter.replay import ahead, runner
+from adapter.replay.generate import generate
+from adapter.replay.scenario import Step, load_scenario
+from adapter.service.commands import AbsenceMessage, XmlMessage, parse
+
+PROJECT = Path(__file__).resolve().parents[2]
+SCENARIOS = PROJECT / "fixtures" / "scenarios"
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """More messages than one parsing job (so a worker parses them), over ten days."""
+    return generate(
+        tmp_path_factory.mktemp("batches"),
+        seed=11,
+        offices=30,
+        gps_per_office=(1, 5),
+        days=10,
+        absence_rate=0.4,
+        substitute_rate=0.2,
+        start=dt.date(2024, 6, 1),
+    )
+
+
+def test_output_is_given_batch_by_batch_as_it_is_published(generated: Path) -> None:
+    """The CLI writes what `sink` is given, so a tester's `tail -f` sees each batch once it is
+    published: more than one call gives rows, and together they are the whole output, in order."""
+    calls: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]] = []
+    progress: list[tuple[int, int]] = []
+    result = runner.run_scenario(
+        generated,
+        sink=lambda events, receipts: calls.append((events, receipts)),
+        progress=lambda d, t: progress.append((d, t)),
+    )
+    assert sum(1 for events, _ in calls if events) > 1
+    assert [e for events, _ in calls for e in events] == result.events
+    assert [r for _, receipts in calls for r in receipts] == result.receipts
+    steps = len(result.scenario.steps)
+    assert progress[-1] == (steps, steps)
+    assert [done for done, _ in progress] == sorted({done for done, _ in progress})
+
+
+def test_cli_files_grow_while_the_replay_runs(generated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The events file holds the first batches' events before the replay ends."""
+    from adapter.cli import main
+
+    events = tmp_path / "events.jsonl"
+    seen: list[int] = []
+    real = runner._Replay._give
+
+    def watching(self: runner._Replay, sink: Any) -> None:
+        real(self, sink)
+        seen.append(len(events.read_text().splitlines()) if events.exists() else 0)
+
+    monkeypatch.setattr(runner._Replay, "_give", watching)
+    assert main(["replay", str(generated), "--events", str(events)]) == 0
+    total = len(events.read_text().splitlines())
+    assert total > 0
+    assert 0 < next(n for n in seen if n) < total, "an early batch's events were on disk before the end"
+
+
+def test_a_batch_that_would_hide_a_tick_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """R11: a batch may not span a change the clock makes. Were `take` to put a whole scenario
+    with absences over midnights in one batch, the replay stops with an error rather than
+    publishing the changes out of time order."""
+
+    def everything(self: runner._MemoryReplay, steps: list[Step], start: int, next_due: Any) -> list[Step]:
+        return steps[start:]
+
+    monkeypatch.setattr(runner._MemoryReplay, "take", everything)
+    with pytest.raises(RuntimeError, match="fell due"):
+        runner.run_scenario(SCENARIOS / "recommended-solution-1.yaml")
+
+
+def test_messages_parsed_ahead_in_a_worker_are_what_the_processor_parses(generated: Path) -> None:
+    """The worker parses each message at its step's instant, as the processor would have."""
+    settings = default_settings(http_port=None)
+    steps = load_scenario(generated).steps
+    messages = [s for s in steps if s.xml is not None or s.absence is not None]
+    assert len(messages) > ahead.CHUNK, "enough for a worker"
+
+    async def parsed_ahead() -> list[Any]:
+        parser = ahead.Ahead(steps, settings)
+        try:
+            assert parser._pool is not None
+            return [(await parser.work(step)).parsed for step in messages]
+        finally:
+            parser.close()
+
+    commands = asyncio.run(parsed_ahead())
+    routes = routing(settings)
+    for step, command in zip(messages, commands, strict=True):
+        here = parse(ahead.step_work(step, ahead.step_message(step, settings)[0]), step.at, routes)
+        assert isinstance(here, XmlMessage | AbsenceMessage)
+        assert command == here
