@@ -22,8 +22,8 @@ async def test_the_worker_answers_reads_health_and_metrics_on_one_port(adapter: 
     portal = await broker.collect(adapter.settings.portal_queue)
     runtime = await adapter.start()
     await _prepare_absence(adapter, broker, runtime)
-    await wait_until(lambda: len(portal.messages) == 1, what="the AR status event")
-    event = portal.json()[0]
+    await wait_until(lambda: len(portal.messages) == 2, what="the AR status event and the booking list")
+    event = portal.of_type("availability.changed")[0]
 
     assert runtime.health is not None
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{runtime.health.port}", timeout=10) as http:
