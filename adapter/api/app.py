@@ -1,4 +1,5 @@
-"""The HTTP read API (FastAPI): what citizens see now, per pair, per office, or of everything.
+"""The HTTP read API (FastAPI): what citizens see now, per pair, per office, or of everything, and
+an office's booking list ("Velg behandler", `domain/booking.py`).
 
 Answers are true *now*: each stored pair is brought to the clock's instant with the domain's own
 `engine.tick` on the copy just read (nothing is written), so a change due at midnight is answered

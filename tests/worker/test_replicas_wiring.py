@@ -67,12 +67,20 @@ async def test_crossing_batches_on_two_replicas_lock_their_offices_in_one_order(
             )
             assert all(done.ok and done.receipt and done.receipt.status == "OK" for batch in crossing for done in batch)
         rows = await one.outbox_pending(10_000)
-        events = [json.loads(r.body) for r in rows if r.routing_key == "portal"]
+        published = [json.loads(r.body) for r in rows if r.routing_key == "portal"]
+        events = [e for e in published if e["type"] == "availability.changed"]
         sequences: dict[tuple[int, str], list[int]] = {}
         for event in events:
             sequences.setdefault((event["office_her_id"], event["practitioner_hpr"]), []).append(event["sequence"])
         assert len(sequences) == 40 and all(s == list(range(1, 11)) for s in sequences.values())
         assert len({e["event_id"] for e in events}) == len(events) == 400
+        # Each GP switched on or off changes its office's booking list once: both replicas number
+        # the same office's lists, and the office lock keeps them without gaps.
+        lists: dict[int, list[int]] = {}
+        for event in published:
+            if event["type"] == "office.practitioners.changed":
+                lists.setdefault(event["office_her_id"], []).append(event["sequence"])
+        assert lists == {A: list(range(1, 201)), B: list(range(1, 201))}
         assert retried == [], "the locks come first and in order: nothing to retry"
     finally:
         await one.close()
