@@ -9,6 +9,9 @@ gives defaults to what an older document lacks. Each older version is migrated o
 - v1 (release 0.1.0, no "v"): `PairState`/`OfficeState` dumped as pydantic models, each process's
   whole status history verbatim. Its history is compacted into today's bounded form on the way in.
 
+Fields added to v2 since (read with a default, so every v2 document still loads): the office's
+`remembered_from` (issue 10, `memory`).
+
 Pure functions, no I/O: text in, state out, and back.
 """
 
@@ -291,6 +294,7 @@ def dump_office(office: OfficeState) -> str:
         else [office.roster_version[0].isoformat(), office.roster_version[1]],
         "absence_owner": dict(office.absence_owner),
         "deleted_absences": sorted(office.deleted_absences),
+        "remembered_from": {absence_id: day.isoformat() for absence_id, day in sorted(office.remembered_from.items())},
     }
     return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
@@ -308,6 +312,7 @@ def load_office(text: str | bytes) -> OfficeState:
         roster_version=None if version is None else (version[0], version[1]),
         absence_owner=document.get("absence_owner", {}),
         deleted_absences=frozenset(document.get("deleted_absences", [])),
+        remembered_from=document.get("remembered_from", {}),  # absent before issue 10: dated when next changed
     )
 
 
@@ -349,6 +354,7 @@ def _office_v1_to_v2(v1: Mapping[str, Any]) -> Document:
         "roster_version": v1.get("roster_version"),
         "absence_owner": v1.get("absence_owner", {}),
         "deleted_absences": v1.get("deleted_absences", []),
+        "remembered_from": v1.get("remembered_from", {}),
     }
 
 

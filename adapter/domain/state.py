@@ -281,6 +281,10 @@ class OfficeState(_State):
     absence_owner: dict[str, str] = {}
     #: absence ids deleted, known or not (R14: a later registration must not bring them back).
     deleted_absences: frozenset[str] = frozenset()
+    #: absence id (owned or deleted) -> the date its memory counts from: the absence's last date, or
+    #: for a deletion the later of that and the day it was deleted. Forgotten `memory.ABSENCE_MEMORY`
+    #: after it (issue 10).
+    remembered_from: dict[str, dt.date] = {}
 
     def to_json(self) -> str:
         """The stored form: a versioned document of its own (`persisted`), not this model's dump."""
