@@ -1,6 +1,6 @@
 """The soak benchmark (issue 10): a national population through many simulated days, in process.
 
-    python bench/soak.py [--gps 2000] [--days 400] [--sync-share 0.1] [--batch 256]
+    python bench/soak.py [--gps 2000] [--days 400] [--sync-share 0.1] [--closures 0.2] [--batch 256]
 
 No broker: the service layer (`bootstrap.processor`) on a SQLite file store, driven by a manual
 clock hour by hour. Day one: every office's behandleroversikt (with substitutes, R9, whose periods
@@ -63,7 +63,6 @@ START = dt.date(2025, 1, 6)
 PATIENT = Patient("Test", "Testesen", "13116900216")  # a synthetic, checksum-valid number
 ABSENCES_PER_GP_YEAR = 4
 EPJ_SWITCHES_PER_GP_YEAR = 12
-CLOSURES_PER_GP_DAY = 0.2
 TOGGLE_SHARE = 0.02
 REPORT_EVERY = 30
 
@@ -163,7 +162,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
     retention = Retention(store, clock, windows)
     print(
         f"soak: {len(people)} GPs at {len(plans)} offices ({sum(len(p.substitutes) for p in plans)} substitute periods),"
-        f" {len(syncing)} syncing hourly, {args.days} simulated days from {START}; SQLite store, batches of"
+        f" {len(syncing)} syncing hourly, {args.closures} closures per GP-day, {args.days} simulated days from {START}; SQLite store, batches of"
         f" {args.batch}; retention daily: outbox sent {windows.outbox_sent}, inbox {windows.inbox},"
         f" closed conversations {windows.closed_conversations}"
     )
@@ -209,7 +208,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
                     ]
                 )
             elif day_index > 0 and local == 9:
-                await soak.process(daily(rng, day, clock.now(), people, others, status, pending_deletes, conversation))
+                await soak.process(
+                    daily(rng, day, clock.now(), people, others, status, pending_deletes, conversation, args.closures)
+                )
                 conversation += 1
             if day_index > 0:
                 at = clock.now()
@@ -270,6 +271,7 @@ def daily(
     status: dict[str, set[Process]],
     pending_deletes: dict[dt.date, list[Work]],
     conversation: int,
+    closures: float,
 ) -> list[Work]:
     """One day's absences (some deleted the next day), EPJ switches and dialogue closures."""
     work = pending_deletes.pop(day, [])
@@ -317,7 +319,7 @@ def daily(
                     )
                 )
             )
-    for n in range(round(len(people) * CLOSURES_PER_GP_DAY)):
+    for n in range(round(len(people) * closures)):
         office, gp = rng.choice(people)
         ref = new_id(rng)
         work.append(
@@ -343,6 +345,7 @@ def main() -> None:
     parser.add_argument("--gps", type=int, default=2000, help="GPs (about four per office)")
     parser.add_argument("--days", type=int, default=400, help="simulated days")
     parser.add_argument("--sync-share", type=float, default=0.1, help="share of GPs syncing their status hourly")
+    parser.add_argument("--closures", type=float, default=0.2, help="dialogue closures (R7) per GP per day")
     parser.add_argument("--batch", type=int, default=256, help="items per store transaction")
     parser.add_argument("--closed-days", type=int, default=400, help="retention window of closed conversations")
     parser.add_argument("--seed", type=int, default=1)
