@@ -1,17 +1,28 @@
 """Issue 10's "Done when": does a pair's long status history slow the real worker down?
 
-    python bench/growth.py [--gps 20] [--reports 1500] [--window 2000]
+    python bench/growth.py [--gps 20] [--reports 1500] [--round 500] [--rounds 5]
 
 The real worker (`ddfl-adapter run`, its own process, queues of its own, a SQLite store in a temp
-directory) with one message per transaction (DDFL_BATCH_SIZE=1, what a quiet hour looks like).
-`--gps` GPs each send an hourly status sync (Ack J) `--reports` times: GenDates one hour apart,
-ending an hour before now; most syncs repeat the GP's status (a complete list, as journal systems
-resend it), one in ten switches one process. Each office's behandleroversikt is taken in first;
-then every status message is published in GenDate order before the worker starts, and the
-arrival of each AppRec is timed. Printed: the rate (AppRecs per second) over the first
-`--window` messages and over the last `--window`, and their ratio (target: at least 0.9). With
-state that grows with history, the last window would be several times slower than the first.
-Nothing is asserted: the script prints figures.
+directory) with one message per transaction (DDFL_BATCH_SIZE=1, what a quiet hour looks like),
+fed hourly status syncs (Ack J, a complete list; most repeat the GP's status, one in ten switches
+one process).
+
+The start and the end of a long history are measured in one run, interleaved, so that a machine
+whose load changes over minutes slows both alike:
+1. every office's behandleroversikt; then `--gps` "old" GPs send `--reports` hourly syncs each,
+   their history (taken in with DDFL_BATCH_SIZE=256 to save time; what a pair keeps does not depend
+   on how messages were batched);
+2. the worker restarts with DDFL_BATCH_SIZE=1, and rounds alternate A B A B ...: a round A is
+   `--round` syncs from `--gps` GPs never heard of before (a fresh set each time: the start of a
+   history), a round B is `--round` syncs from the old GPs, continuing their hours (the end of a
+   history of `--reports`+ reports each), after one more fresh round that is not measured (the
+   worker warming up). A round is published when the previous one's AppRecs are
+   all back. Each round gives the AppRec rate (from its first AppRec to its last) and the worker
+   process's CPU time per message (user + system from /proc, from publishing the round to its last
+   AppRec): CPU per message is what a larger state would drive up, and is the least sensitive to
+   what else the machine's cores are doing.
+Printed: every round, the medians of A and of B, and end/start (B/A) as ratios of rates (target:
+at least 0.9). Nothing is asserted: the script prints figures.
 """
 
 from __future__ import annotations
@@ -21,11 +32,12 @@ import asyncio
 import datetime as dt
 import os
 import random
+import statistics
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import aio_pika
@@ -36,12 +48,11 @@ sys.path.insert(0, str(BENCH))
 from throughput import AMQP_URL, INBOUND_ARGS, Bench, rss_kib, until  # noqa: E402
 
 from adapter.domain.model import Process  # noqa: E402
-from adapter.messages.builders import behandleroversikt, new_id, tjenestestatus  # noqa: E402
+from adapter.messages.builders import Office, Person, behandleroversikt, new_id, tjenestestatus  # noqa: E402
 from adapter.replay.generate import plan_offices  # noqa: E402
 from adapter.topology import Topology  # noqa: E402
 
 GPS_PER_OFFICE = 5
-CHUNK = 500
 TOGGLE_SHARE = 0.1
 
 
@@ -59,42 +70,62 @@ class Arrivals:
         return len(self.times)
 
 
-def traffic(seed: int, gps: int, reports: int) -> tuple[list[bytes], list[bytes]]:
-    """The offices' behandleroversikt, and every hourly sync in GenDate order."""
-    rng = random.Random(seed)
-    offices = max(1, -(-gps // GPS_PER_OFFICE))
-    plans = plan_offices(rng, offices, GPS_PER_OFFICE)
-    people = [(plan.office, gp) for plan in plans for gp in plan.gps][:gps]
-    last = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=1)
-    first = last - dt.timedelta(hours=reports - 1)
-    rosters = [
-        behandleroversikt(
-            office=plan.office,
-            entries=plan.roster(),
-            gen_date=first - dt.timedelta(hours=1),
-            msg_id=new_id(rng),
-        )
-        for plan in plans
-    ]
-    status = {gp.person.hpr: set(gp.processes) or {Process.EKONTAKT} for _, gp in people}
-    statuses = []
-    for hour in range(reports):
+@dataclass
+class Traffic:
+    rosters: list[bytes]
+    history: list[bytes]
+    #: per round: the fresh GPs' syncs (A) and the old GPs' next syncs (B)
+    fresh: list[list[bytes]]
+    old: list[list[bytes]]
+
+
+def syncs(rng: random.Random, people: list[tuple[Office, Person]], first: dt.datetime, hours: range) -> list[bytes]:
+    """Hourly syncs of `people` over `hours` (counted from `first`), in GenDate order."""
+    status = {gp.hpr: {rng.choice(list(Process)), Process.EKONTAKT} for _, gp in people}
+    bodies = []
+    for hour in hours:
         for index, (office, gp) in enumerate(people):
-            on = status[gp.person.hpr]
-            if hour and rng.random() < TOGGLE_SHARE:
+            on = status[gp.hpr]
+            if hour != hours.start and rng.random() < TOGGLE_SHARE:
                 on ^= {rng.choice(list(Process))}
-            statuses.append(
+            bodies.append(
                 tjenestestatus(
                     office=office,
-                    gp=gp.person,
+                    gp=gp,
                     gen_date=first + dt.timedelta(hours=hour, seconds=index),
                     msg_id=new_id(rng),
                     statuses={process: process in on for process in Process},
                     complete=True,
-                    source="AR" if hour == 0 else "EPJ",
+                    source="AR" if hour == hours.start else "EPJ",
                 )
             )
-    return rosters, statuses
+    return bodies
+
+
+def traffic(seed: int, gps: int, reports: int, per_round: int, rounds: int) -> Traffic:
+    rng = random.Random(seed)
+    offices = -(-gps * (2 + rounds) // GPS_PER_OFFICE)
+    plans = plan_offices(rng, offices, GPS_PER_OFFICE)
+    people = [(plan.office, gp.person) for plan in plans for gp in plan.gps]
+    hours = -(-per_round // gps)
+    last = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=1)
+    first = last - dt.timedelta(hours=reports + rounds * hours)
+    rosters = [
+        behandleroversikt(office=plan.office, entries=plan.roster(), gen_date=first, msg_id=new_id(rng))
+        for plan in plans
+    ]
+    old = syncs(rng, people[:gps], first, range(1, reports + rounds * hours + 1))
+    return Traffic(
+        rosters=rosters,
+        history=old[: gps * reports],
+        fresh=[
+            syncs(
+                rng, people[gps * (1 + k) : gps * (2 + k)], first, range(reports + k * hours, reports + (k + 1) * hours)
+            )[:per_round]
+            for k in range(rounds + 1)  # the last one warms the worker up
+        ],
+        old=[old[gps * (reports + k * hours) :][:per_round] for k in range(rounds)],
+    )
 
 
 def cpu_seconds(pid: int) -> float:
@@ -104,53 +135,23 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def committed(port: int, pid: int, series: list[tuple[float, int, float]], stop: asyncio.Event) -> None:
-    """Polls the worker's /metrics: (when, status messages processed and committed so far, its CPU time)."""
-
-    def read() -> int:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
-            text = answer.read().decode()
-        return int(
-            sum(
-                float(line.rsplit(" ", 1)[1])
-                for line in text.splitlines()
-                if line.startswith("ddfl_messages_total{") and 'kind="xml"' in line
-            )
-        )
-
-    while not stop.is_set():
-        try:
-            count = await asyncio.to_thread(read)
-            series.append((time.perf_counter(), count, cpu_seconds(pid)))
-        except OSError:
-            pass
-        await asyncio.sleep(0.02)
+@dataclass
+class Round:
+    kind: str
+    rate: float
+    cpu: float
 
 
-def reached(series: list[tuple[float, int, float]], count: int, cpu: bool = False) -> float:
-    """When (or after how much CPU time) the processed count first reached `count` (the first poll
-    that saw it)."""
-    return next(c if cpu else t for t, n, c in series if n >= count)
-
-
-def rate(times: list[float], first: int, last: int) -> float:
-    """AppRecs per second between the arrival of AppRec number `first` and that of `last` (from 0):
-    timed from an arrival, so the worker's start-up (connecting, loading the schemas) is left out."""
-    return (last - first) / (times[last] - times[first])
-
-
-async def measure(bench: Bench, gps: int, reports: int, window: int, backlog: int) -> None:
-    rosters, statuses = traffic(10, gps, reports)
-    n = len(statuses)
-    window = min(window, n // 2)
+async def measure(bench: Bench, gps: int, reports: int, per_round: int, rounds: int) -> None:
+    plan = traffic(10, gps, reports, per_round, rounds)
     print(
-        f"growth: {gps} GPs x {reports} hourly status syncs (Ack J) = {n} messages, DDFL_BATCH_SIZE=1, "
-        f"real worker (ddfl-adapter run, SQLite), rate over the first and last {window}; "
-        + (f"fed with at most {backlog} awaiting their AppRec" if backlog else "all queued before the worker starts")
+        f"growth: {gps} old GPs with {reports} hourly status syncs each (Ack J), then {rounds} x (A: {per_round} "
+        f"syncs from {gps} fresh GPs, B: {per_round} syncs from the old ones) with DDFL_BATCH_SIZE=1; "
+        "real worker (ddfl-adapter run, SQLite)"
     )
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     replies = Topology.isolated(prefix, own_replies=True).replies_queue
-    env = {**bench.adapter_env(prefix), "DDFL_BATCH_SIZE": "1", "DDFL_REPLIES_QUEUE": str(replies)}
+    env = {**bench.adapter_env(prefix), "DDFL_REPLIES_QUEUE": str(replies)}
     log = bench.tmp / "growth.log"
     await bench.declare(
         env["DDFL_INBOUND_QUEUE"], {**INBOUND_ARGS, "x-dead-letter-routing-key": env["DDFL_DEAD_LETTER_QUEUE"]}
@@ -163,71 +164,59 @@ async def measure(bench: Bench, gps: int, reports: int, window: int, backlog: in
     await (await channel.get_queue(env["DDFL_REPLIES_QUEUE"])).consume(receipts, no_ack=True)
     await bench.count([env["DDFL_PORTAL_QUEUE"]])  # drained, so the portal queue does not grow
 
-    process, _ = await bench.start_adapter(env, log)
-    await bench.fill(env["DDFL_INBOUND_QUEUE"], rosters)
-    await until(lambda: receipts.n >= len(rosters), 120, "the rosters' AppRecs")
+    process, _ = await bench.start_adapter({**env, "DDFL_BATCH_SIZE": "256"}, log)
+    await bench.fill(env["DDFL_INBOUND_QUEUE"], plan.rosters)
+    await until(lambda: receipts.n >= len(plan.rosters), 120, "the rosters' AppRecs")
+    t0 = time.perf_counter()
+    for start in range(0, len(plan.history), 2000):
+        await bench.fill(env["DDFL_INBOUND_QUEUE"], plan.history[start : start + 2000])
+        await until(lambda s=start: receipts.n >= len(plan.rosters) + s, 600, "the history's AppRecs")
+    await until(lambda: receipts.n >= len(plan.rosters) + len(plan.history), 600, "the history's AppRecs")
+    print(f"  history: {len(plan.history)} messages taken in, in {time.perf_counter() - t0:.0f} s")
     await bench.stop(process)
 
-    before = receipts.n
-    if backlog:  # fed as it goes: at most `backlog` messages waiting for their AppRec
-        process, t0 = await bench.start_adapter(env, log)
-    else:  # everything waiting in the queue before the worker starts
-        t_fill = time.perf_counter()
-        await bench.fill(env["DDFL_INBOUND_QUEUE"], statuses)
-        print(f"  published {n} messages in {time.perf_counter() - t_fill:.1f} s; starting the worker")
-        process, t0 = await bench.start_adapter(env, log)
-    series: list[tuple[float, int, float]] = []
-    stop = asyncio.Event()
-    poller = asyncio.create_task(committed(int(env["DDFL_HTTP_PORT"]), process.pid, series, stop))
-    for offset in range(0, n if backlog else 0, CHUNK):
-        await until(lambda sent=offset: sent - (receipts.n - before) <= backlog - CHUNK, 600, "the backlog to shrink")
-        await bench.fill(env["DDFL_INBOUND_QUEUE"], statuses[offset : offset + CHUNK])
-    await until(lambda: receipts.n - before >= n, 3600, "the adapter's AppRecs")
+    process, _ = await bench.start_adapter({**env, "DDFL_BATCH_SIZE": "1"}, log)
+    await bench.fill(env["DDFL_INBOUND_QUEUE"], plan.fresh[rounds])  # warming up: not measured
+    wanted = receipts.n + len(plan.fresh[rounds])
+    await until(lambda: receipts.n >= wanted, 600, "the warm-up round's AppRecs")
+    results: list[Round] = []
+    for k in range(rounds):
+        for kind, bodies in (("A", plan.fresh[k]), ("B", plan.old[k])):
+            before = receipts.n
+            cpu = cpu_seconds(process.pid)
+            await bench.fill(env["DDFL_INBOUND_QUEUE"], bodies)
+            wanted = before + len(bodies)
+            await until(lambda w=wanted: receipts.n >= w, 600, f"round {kind}{k + 1}'s AppRecs")
+            cpu = cpu_seconds(process.pid) - cpu
+            times = receipts.times[before:]
+            result = Round(kind, (len(times) - 1) / (times[-1] - times[0]), cpu / len(bodies))
+            results.append(result)
+            print(
+                f"  round {kind}{k + 1}: {result.rate:7.0f} AppRecs/s   worker CPU {result.cpu * 1e3:6.2f} ms/message"
+            )
     memory = rss_kib(process.pid)
-    stop.set()
-    await poller
     await bench.stop(process)
-    times = receipts.times[before:]
-    start_rate = rate(times, 0, window)
-    end_rate = rate(times, n - 1 - window, n - 1)
-    seconds = [round(times[i] - times[0], 2) for i in range(0, n, max(1, n // 10))]
-    print(f"  AppRec k*n/10 arrived after (s): {seconds}")
-    print(f"  AppRecs received, first {window:6d} : {start_rate:8.0f} /s")
-    print(f"  AppRecs received, last  {window:6d} : {end_rate:8.0f} /s")
-    print(f"  ratio last / first                : {end_rate / start_rate:8.2f}   (target >= 0.9)")
-    if series and series[-1][1] >= n:
-        marks = [round(reached(series, k) - t0, 2) for k in range(1, n + 1, max(1, n // 10))]
-        print(f"  committed k*n/10 after the worker's start (s): {marks}")
-        first = window / (reached(series, window + 1) - reached(series, 1))
-        last = window / (reached(series, n) - reached(series, n - window))
-        print(f"  committed (/metrics), first {window:6d} : {first:8.0f} /s")
-        print(f"  committed (/metrics), last  {window:6d} : {last:8.0f} /s")
-        print(f"  ratio last / first                    : {last / first:8.2f}")
-        cpu_first = (reached(series, window + 1, True) - reached(series, 1, True)) / window
-        cpu_last = (reached(series, n, True) - reached(series, n - window, True)) / window
-        print(f"  worker CPU per message, first {window:6d} : {cpu_first * 1e3:8.2f} ms")
-        print(f"  worker CPU per message, last  {window:6d} : {cpu_last * 1e3:8.2f} ms")
-        print(f"  ratio first / last (as a rate)        : {cpu_first / cpu_last:8.2f}")
-    print(
-        f"  all {n} in {times[-1] - t0:.1f} s from the worker's start ({n / (times[-1] - t0):.0f}/s);"
-        f" first AppRec {times[0] - t0:.1f} s after it; worker RSS {memory / 1024:.0f} MiB"
-    )
+
+    def median(kind: str, field: str) -> float:
+        return statistics.median(getattr(r, field) for r in results if r.kind == kind)
+
+    start_rate, end_rate = median("A", "rate"), median("B", "rate")
+    start_cpu, end_cpu = median("A", "cpu"), median("B", "cpu")
+    print(f"  median A (start, fresh GPs)    : {start_rate:7.0f} AppRecs/s   {start_cpu * 1e3:6.2f} ms CPU/message")
+    print(f"  median B (end, {reports}+ reports) : {end_rate:7.0f} AppRecs/s   {end_cpu * 1e3:6.2f} ms CPU/message")
+    print(f"  end / start, AppRec rate       : {end_rate / start_rate:7.2f}   (target >= 0.9)")
+    print(f"  end / start, CPU rate (A/B)    : {start_cpu / end_cpu:7.2f}   (target >= 0.9)")
     store = bench.tmp / f"{prefix}.sqlite3"
     sizes = sum(p.stat().st_size for p in bench.tmp.glob(f"{prefix}.sqlite3*"))
-    print(f"  store {store.name}: {sizes / 2**20:.1f} MiB with its WAL")
+    print(f"  worker RSS {memory / 1024:.0f} MiB; store {store.name}: {sizes / 2**20:.1f} MiB with its WAL")
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--gps", type=int, default=20)
-    parser.add_argument("--reports", type=int, default=1500, help="hourly status syncs per GP")
-    parser.add_argument(
-        "--backlog",
-        type=int,
-        default=2000,
-        help="messages published ahead of their AppRec (0: queue them all before the worker starts)",
-    )
-    parser.add_argument("--window", type=int, default=2000, help="messages in each measured window")
+    parser.add_argument("--gps", type=int, default=20, help="GPs in each group (old, and each fresh set)")
+    parser.add_argument("--reports", type=int, default=1500, help="hourly status syncs of history per old GP")
+    parser.add_argument("--round", type=int, default=500, help="messages in each measured round")
+    parser.add_argument("--rounds", type=int, default=5, help="pairs of rounds (A then B)")
     args = parser.parse_args()
     print(
         f"ddfl-adapter growth bench, {dt.datetime.now().isoformat(timespec='minutes')}, {os.cpu_count()} cores, "
@@ -237,7 +226,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ddfl-growth-") as tmp:
         bench = Bench(connection, Path(tmp))
         try:
-            await measure(bench, args.gps, args.reports, args.window, args.backlog)
+            await measure(bench, args.gps, args.reports, args.round, args.rounds)
         except BaseException:
             log = Path(tmp) / "growth.log"
             if log.exists():  # the worker's own account of what went wrong

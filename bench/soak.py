@@ -1,6 +1,6 @@
 """The soak benchmark (issue 10): a national population through many simulated days, in process.
 
-    python bench/soak.py [--gps 2000] [--days 400] [--sync-share 0.1] [--batch 256]
+    python bench/soak.py [--gps 2000] [--days 400] [--sync-share 0.1] [--closures 0.2] [--batch 256]
 
 No broker: the service layer (`bootstrap.processor`) on a SQLite file store, driven by a manual
 clock hour by hour. Day one: every office's behandleroversikt (with substitutes, R9, whose periods
@@ -14,7 +14,8 @@ and retention prunes once a simulated day with the default windows, but the clos
 window shortened to `--closed-days` so it fills inside the run (400 days by default, as long as the
 run itself): the store must level off once every window is full.
 
-Printed every 30 simulated days: messages so far, per-message cost, the store's file size and
+Printed every 30 simulated days: messages so far, per-message cost (wall, and this process's CPU
+time, which other load on the machine changes least), the store's file size and
 rows held (retained_rows), state bytes per pair (max, median) and per office (max), RSS; then the per-message cost of
 the last 30 days against days 2–31 (day one is the initial load). Nothing is asserted.
 """
@@ -63,23 +64,29 @@ START = dt.date(2025, 1, 6)
 PATIENT = Patient("Test", "Testesen", "13116900216")  # a synthetic, checksum-valid number
 ABSENCES_PER_GP_YEAR = 4
 EPJ_SWITCHES_PER_GP_YEAR = 12
-CLOSURES_PER_GP_DAY = 0.2
 TOGGLE_SHARE = 0.02
 REPORT_EVERY = 30
 
 
 @dataclass
 class Cost:
-    """Seconds spent in `Processor.process` and the items processed, per simulated day."""
+    """Seconds spent in `Processor.process` (wall and this process's CPU) and the items processed,
+    per simulated day. CPU time is what a growing state would drive up, and what other work on the
+    machine's cores changes least."""
 
     seconds: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
     items: list[int] = field(default_factory=list)
     sync_seconds: list[float] = field(default_factory=list)
     syncs: list[int] = field(default_factory=list)
 
     def day(self) -> None:
-        for series in (self.seconds, self.items, self.sync_seconds, self.syncs):
+        for series in (self.seconds, self.cpu, self.items, self.sync_seconds, self.syncs):
             series.append(0)
+
+    def cpu_per_message(self, days: slice) -> float:
+        items = sum(self.items[days])
+        return sum(self.cpu[days]) / items if items else float("nan")
 
     def per_message(self, days: slice, sync: bool = False) -> float:
         seconds = sum((self.sync_seconds if sync else self.seconds)[days])
@@ -96,9 +103,10 @@ class Soak:
     async def process(self, work: list[Work], sync: bool = False) -> None:
         for start in range(0, len(work), self.batch):
             chunk = work[start : start + self.batch]
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             done = await self.service.process(chunk)
             elapsed = time.perf_counter() - t0
+            self.cost.cpu[-1] += time.process_time() - c0
             failed = [d for d in done if not d.ok]
             if failed:
                 raise RuntimeError(f"soak: {len(failed)} items failed, e.g. {failed[0].error_id}")
@@ -163,12 +171,12 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
     retention = Retention(store, clock, windows)
     print(
         f"soak: {len(people)} GPs at {len(plans)} offices ({sum(len(p.substitutes) for p in plans)} substitute periods),"
-        f" {len(syncing)} syncing hourly, {args.days} simulated days from {START}; SQLite store, batches of"
+        f" {len(syncing)} syncing hourly, {args.closures} closures per GP-day, {args.days} simulated days from {START}; SQLite store, batches of"
         f" {args.batch}; retention daily: outbox sent {windows.outbox_sent}, inbox {windows.inbox},"
         f" closed conversations {windows.closed_conversations}"
     )
     print(
-        f"{'day':>5} {'messages':>9} {'µs/msg':>7} {'store MiB':>9} {'inbox':>7} {'outbox':>7} {'closed':>7}"
+        f"{'day':>5} {'messages':>9} {'µs/msg':>7} {'CPU µs':>7} {'store MiB':>9} {'inbox':>7} {'outbox':>7} {'closed':>7}"
         f" {'pairs':>6} {'state max B':>11} {'median B':>8} {'office max B':>12} {'RSS MiB':>7}"
     )
     pending_deletes: dict[dt.date, list[Work]] = {}
@@ -209,7 +217,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
                     ]
                 )
             elif day_index > 0 and local == 9:
-                await soak.process(daily(rng, day, clock.now(), people, others, status, pending_deletes, conversation))
+                await soak.process(
+                    daily(rng, day, clock.now(), people, others, status, pending_deletes, conversation, args.closures)
+                )
                 conversation += 1
             if day_index > 0:
                 at = clock.now()
@@ -240,6 +250,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
             recent = slice(max(0, len(soak.cost.items) - REPORT_EVERY), None)
             print(
                 f"{day_index + 1:5d} {soak.messages:9d} {soak.cost.per_message(recent) * 1e6:7.0f}"
+                f" {soak.cost.cpu_per_message(recent) * 1e6:7.0f}"
                 f" {soak.store_bytes() / 2**20:9.1f} {held.inbox:7d} {held.outbox_sent + held.outbox_unsent:7d}"
                 f" {held.closed_conversations:7d} {held.pairs:6d} {sizes[-1]:11d} {int(statistics.median(sizes)):8d}"
                 f" {soak.state_bytes('offices')[-1]:12d} {rss_mib():7.0f}",
@@ -251,7 +262,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
         f"{soak.cost.per_message(first) * 1e6:.0f} µs vs {soak.cost.per_message(last) * 1e6:.0f} µs "
         f"(ratio {soak.cost.per_message(last) / soak.cost.per_message(first):.2f}); hourly syncs alone "
         f"{soak.cost.per_message(first, True) * 1e6:.0f} µs vs {soak.cost.per_message(last, True) * 1e6:.0f} µs "
-        f"(ratio {soak.cost.per_message(last, True) / soak.cost.per_message(first, True):.2f})"
+        f"(ratio {soak.cost.per_message(last, True) / soak.cost.per_message(first, True):.2f}); CPU "
+        f"{soak.cost.cpu_per_message(first) * 1e6:.0f} µs vs {soak.cost.cpu_per_message(last) * 1e6:.0f} µs "
+        f"(ratio {soak.cost.cpu_per_message(last) / soak.cost.cpu_per_message(first):.2f})"
     )
     print(
         f"pruned over the run: outbox {retention.pruned.outbox}, inbox {retention.pruned.inbox}, "
@@ -270,6 +283,7 @@ def daily(
     status: dict[str, set[Process]],
     pending_deletes: dict[dt.date, list[Work]],
     conversation: int,
+    closures: float,
 ) -> list[Work]:
     """One day's absences (some deleted the next day), EPJ switches and dialogue closures."""
     work = pending_deletes.pop(day, [])
@@ -317,7 +331,7 @@ def daily(
                     )
                 )
             )
-    for n in range(round(len(people) * CLOSURES_PER_GP_DAY)):
+    for n in range(round(len(people) * closures)):
         office, gp = rng.choice(people)
         ref = new_id(rng)
         work.append(
@@ -343,6 +357,7 @@ def main() -> None:
     parser.add_argument("--gps", type=int, default=2000, help="GPs (about four per office)")
     parser.add_argument("--days", type=int, default=400, help="simulated days")
     parser.add_argument("--sync-share", type=float, default=0.1, help="share of GPs syncing their status hourly")
+    parser.add_argument("--closures", type=float, default=0.2, help="dialogue closures (R7) per GP per day")
     parser.add_argument("--batch", type=int, default=256, help="items per store transaction")
     parser.add_argument("--closed-days", type=int, default=400, help="retention window of closed conversations")
     parser.add_argument("--seed", type=int, default=1)

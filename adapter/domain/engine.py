@@ -20,6 +20,16 @@ Readings of the rules where DOMAIN.md leaves room:
 - R9: the warning is published when the overlap becomes known (registration or roster), once
   per (absence, substitute).
 - R14: "later" is by `registered_at`; an equal `registered_at` with other content replaces.
+- R3/R9/R14, bounded memory of absences (issue 10, `memory`): an absence is settled
+  `memory.ABSENCE_MEMORY` (R14's longest absence plus R4's 30 days) after its last date. No single
+  later registration (at most 366 days) can chain a settled absence into a run that reaches today,
+  so the pair forgets it once its runs have ended that long ago too, and the office forgets its
+  owner. Registering a settled absence changes nothing; deleting one is remembered like an
+  unknown id. R9's "once per (absence, substitute)" holds while the absence stays with its
+  practitioner: deleted, moved away or forgotten, its warnings are forgotten with it. A deletion is
+  remembered (R14) for `memory.ABSENCE_MEMORY` after the later of its processing day and the
+  absence's last date; a registration of the id arriving after that counts as new. Exactness is
+  given up only for chains of several absences registered long after their dates.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ from dataclasses import dataclass, field
 
 from .calendar import local_date
 from .events import CLOCK, AvailabilityChanged, AvailabilityWarning, Cause, DialogueClosed, Event, WarningCode
+from .memory import forget_in_office, forget_in_pair, is_settled
 from .model import (
     CLOSING_CODES,
     MAX_ABSENCE_DAYS,
@@ -192,6 +203,7 @@ class _Changes:
         self.pair = self.pair.model_copy(update={"facts": facts})
         self.publish(max(now, self.pair.as_of or now), cause)
         self.warn_absence_over_substitute(now)
+        self.pair = forget_in_pair(self.pair)
 
     def warn_absence_over_substitute(self, now: dt.datetime) -> None:
         """R9: an absence inside a substitute period still closes the services; say so, once."""
@@ -264,7 +276,7 @@ def tick(pair: PairState, now: dt.datetime) -> tuple[PairState, list[Event]]:
     """The clock passes `now`: publish every time-driven change due by then (R11)."""
     changes = _Changes(pair)
     changes.advance(now)
-    return changes.pair, changes.events
+    return forget_in_pair(changes.pair), changes.events
 
 
 def next_change(pair: PairState) -> dt.datetime | None:
@@ -309,6 +321,7 @@ def apply(
     """Apply one command to an office and the pairs `pairs_needed` named (missing ones are new)."""
     if isinstance(command, ReportServiceStatus):
         return _report_status(office, pairs, command, now)
+    office = forget_in_office(office, now)  # what it notes of absences, before it changes (`memory`)
     if isinstance(command, ReplaceRoster):
         return _replace_roster(office, pairs, command, now)
     if isinstance(command, RegisterAbsence):
@@ -394,6 +407,8 @@ def _register_absence(
         return rejected(Refusal.ABSENCE_FOR_UNLISTED)
     if command.absence_id in office.deleted_absences:
         return Outcome()  # R14: deleted before; a late registration does not bring it back
+    if is_settled(command.to_date, now):
+        return Outcome()  # long over: it can change no answer any more (`memory`)
     absence = Absence(
         absence_id=command.absence_id,
         from_date=command.from_date,
@@ -422,7 +437,10 @@ def _register_absence(
     saved.append(changes.pair)
     events.extend(changes.events)
     new_office = office.model_copy(
-        update={"absence_owner": {**office.absence_owner, command.absence_id: command.practitioner_hpr}}
+        update={
+            "absence_owner": {**office.absence_owner, command.absence_id: command.practitioner_hpr},
+            "remembered_from": {**office.remembered_from, command.absence_id: command.to_date},
+        }
     )
     return Outcome(office=new_office, pairs=tuple(saved), events=tuple(events))
 
@@ -434,10 +452,15 @@ def _delete_absence(
         return rejected(Refusal.DELETED_BY_UNLISTED)
     if command.absence_id in office.deleted_absences:
         return Outcome()
+    today = local_date(now)
     new_office = office.model_copy(
         update={
             "absence_owner": {k: v for k, v in office.absence_owner.items() if k != command.absence_id},
             "deleted_absences": office.deleted_absences | {command.absence_id},
+            "remembered_from": {
+                **office.remembered_from,
+                command.absence_id: max(today, office.remembered_from.get(command.absence_id, today)),
+            },
         }
     )
     owner = office.absence_owner.get(command.absence_id)

@@ -9,9 +9,10 @@ gives defaults to what an older document lacks. Each older version is migrated o
 - v1 (release 0.1.0, no "v"): `PairState`/`OfficeState` dumped as pydantic models, each process's
   whole status history verbatim. Its history is compacted into today's bounded form on the way in.
 
-A key added within a version is optional and beside what older readers know, never inside it: a
-process history's "sources" (who reported each report, EPJ or AR; issue 13) is a list parallel to
-its "reports", absent in documents written before it.
+A key added within a version is optional and beside what older readers know, never inside it, and
+read with a default, so every v2 document still loads: a process history's "sources" (who reported
+each report, EPJ or AR; issue 13), a list parallel to its "reports"; the office's "booking" (the
+booking list last published, issue 12), "name" (issue 13) and "remembered_from" (issue 10, `memory`).
 
 Pure functions, no I/O: text in, state out, and back.
 """
@@ -328,6 +329,7 @@ def dump_office(office: OfficeState) -> str:
                 for e in office.booking
             ],
         },
+        "remembered_from": {absence_id: day.isoformat() for absence_id, day in sorted(office.remembered_from.items())},
     }
     if office.name is not None:  # optional: older readers ignore it, older documents have none
         document["name"] = office.name
@@ -353,6 +355,7 @@ def load_office(text: str | bytes) -> OfficeState:
         booking=tuple(_read_bookable(entry) for entry in booking.get("practitioners", [])),
         booking_sequence=booking.get("sequence", 0),
         name=document.get("name"),
+        remembered_from=document.get("remembered_from", {}),  # absent before issue 10: dated when next changed
     )
 
 
@@ -406,6 +409,7 @@ def _office_v1_to_v2(v1: Mapping[str, Any]) -> Document:
         "roster_version": v1.get("roster_version"),
         "absence_owner": v1.get("absence_owner", {}),
         "deleted_absences": v1.get("deleted_absences", []),
+        "remembered_from": v1.get("remembered_from", {}),
     }
 
 

@@ -7,6 +7,7 @@ midnights where an absence or a substitute period starts or ends. Those are the 
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -36,19 +37,41 @@ class Run:
 
 def run_containing(absences: dict[str, Absence], service: Service, day: dt.date) -> Run | None:
     """R3: the absence run for `service` that contains `day`, if any."""
-    spans = sorted((a.from_date, a.to_date, a.absence_id) for a in absences.values() if service in a.services)
-    run: Run | None = None
-    for start, end, absence_id in spans:
-        if run is not None and start <= run.last + ONE_DAY:
-            if (end, absence_id) > (run.last, run.ending_absence):
-                run = Run(run.first, end, absence_id)
-            continue
-        if run is not None and run.first <= day <= run.last:
-            return run
-        if start > day:
-            return None
-        run = Run(start, end, absence_id)
-    return run if run is not None and run.first <= day <= run.last else None
+    runs = absence_runs(absences)[service]
+    at = bisect.bisect_right(runs, day, key=lambda run: run.first) - 1
+    return runs[at] if at >= 0 and day <= runs[at].last else None
+
+
+def absence_runs(absences: dict[str, Absence]) -> dict[Service, tuple[Run, ...]]:
+    """R3: every run of every service, in date order.
+
+    One fact applied evaluates the same absences at many instants (R11), so the runs of the last
+    few absence maps are remembered, by identity: states are immutable, and a map is never changed
+    in place (the engine builds a new one).
+    """
+    cached = _runs_cache.get(id(absences))
+    if cached is not None and cached[0] is absences:
+        return cached[1]
+    runs: dict[Service, tuple[Run, ...]] = {}
+    for service in Service:
+        spans = sorted((a.from_date, a.to_date, a.absence_id) for a in absences.values() if service in a.services)
+        found: list[Run] = []
+        for start, end, absence_id in spans:
+            if found and start <= found[-1].last + ONE_DAY:
+                run = found[-1]
+                if (end, absence_id) > (run.last, run.ending_absence):
+                    found[-1] = Run(run.first, end, absence_id)
+                continue
+            found.append(Run(start, end, absence_id))
+        runs[service] = tuple(found)
+    if len(_runs_cache) >= _RUNS_REMEMBERED:
+        _runs_cache.clear()
+    _runs_cache[id(absences)] = (absences, runs)
+    return runs
+
+
+_RUNS_REMEMBERED = 16
+_runs_cache: dict[int, tuple[dict[str, Absence], dict[Service, tuple[Run, ...]]]] = {}
 
 
 def service_on(facts: PairFacts, service: Service) -> bool:

@@ -296,6 +296,10 @@ class OfficeState(_State):
     #: list, sequence 0, is the baseline the portal starts from (`domain/booking.py`).
     booking: tuple[BookablePractitioner, ...] = ()
     booking_sequence: int = 0
+    #: absence id (owned or deleted) -> the date its memory counts from: the absence's last date, or
+    #: for a deletion the later of that and the day it was deleted. Forgotten `memory.ABSENCE_MEMORY`
+    #: after it (issue 10).
+    remembered_from: dict[str, dt.date] = {}
 
     def to_json(self) -> str:
         """The stored form: a versioned document of its own (`persisted`), not this model's dump."""
