@@ -145,9 +145,10 @@ async def test_items_of_one_batch_are_each_processed_at_their_own_instant() -> N
     status = status_xml(OFFICE, "1000001", {"Dialog_Innbygger_Timereservasjon": True}, msg_id="s1", gen_date=later)
     done = await service.process([Work(kind="xml", body=roster), Work(kind="xml", body=status, at=later)])
     assert [d.receipt.status for d in done if d.receipt] == ["OK", "OK"]  # s1's GenDate is not in its future (R1)
-    assert done[1].events == 1
+    assert done[1].events == 2, "the GP's availability and the office's booking list"
     rows = await store.outbox_pending(100)
-    (event,) = [r for r in rows if r.routing_key == service.routing.portal_queue]
-    assert dt.datetime.fromisoformat(json.loads(event.body)["effective_at"]) == later
+    events = [json.loads(r.body) for r in rows if r.routing_key == service.routing.portal_queue]
+    assert [e["type"] for e in events] == ["availability.changed", "office.practitioners.changed"]
+    assert {dt.datetime.fromisoformat(e["effective_at"]) for e in events} == {later}
     assert await store.prune_inbox(NOW + dt.timedelta(hours=1)) == 1, "only r1 was received before"
     await store.close()
