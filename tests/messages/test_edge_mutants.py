@@ -10,11 +10,13 @@ import datetime as dt
 
 import pytest
 from msgsupport import NOW, variant
+from pydantic import BaseModel, Field, create_model
 
-from adapter.domain.model import ReplaceRoster, ReportServiceStatus
-from adapter.messages import errors
+from adapter.domain.model import DialogueNote, ReplaceRoster, ReportServiceStatus
+from adapter.messages import errors, payloads
 from adapter.messages.errors import InboundError
 from adapter.messages.inbound import Inbound, parse_message
+from adapter.messages.xmlsafe import Limits, parse_xml
 
 
 def accept(body: bytes) -> Inbound:
@@ -71,3 +73,91 @@ def test_r15_a_behandleroversikt_that_does_not_validate_is_answered_t02() -> Non
     error = refuse(body, errors.InvalidMessage)
     assert answered_by_apprec(error, "T02")
     assert "does not validate" in error.description
+
+
+def test_r1_the_clock_must_be_an_instant_and_the_refusal_says_so() -> None:
+    with pytest.raises(ValueError, match="UTC offset"):
+        parse_message(variant("tjenestestatus-epj.xml"), now=dt.datetime(2024, 1, 1))
+
+
+# --- R7: Dialogmelding notes ------------------------------------------------------------------------
+
+TEMA_13 = '<TemaKodet V="13" DN="Dialog avsluttet" S="2.16.578.1.12.4.1.1.7602"/>'
+
+
+def test_r7_a_temakodet_without_a_code_is_a_note_that_closes_nothing() -> None:
+    """No V: the note carries no code (None, not an invented one), so it is acknowledged and closes nothing."""
+    command = accept(variant("dialog-avsluttet.xml", (TEMA_13, '<TemaKodet DN="Dialog avsluttet"/>'))).command
+    assert isinstance(command, DialogueNote)
+    assert (command.code, command.code_system) == (None, None)
+
+
+def test_r7_a_closing_code_without_its_code_list_is_read_without_one() -> None:
+    """No S: the code list is not named (None), which R7 takes as kodeverk 7602."""
+    command = accept(variant("dialog-avsluttet.xml", (TEMA_13, '<TemaKodet V="13" DN="Dialog avsluttet"/>'))).command
+    assert isinstance(command, DialogueNote)
+    assert (command.code, command.code_system) == ("13", None)
+
+
+def test_r7_a_closing_note_after_one_without_a_code_still_closes() -> None:
+    two_notes = '<TemaKodet DN="uten kode"/></Notat><Notat>' + TEMA_13
+    command = accept(variant("dialog-avsluttet.xml", (TEMA_13, two_notes))).command
+    assert isinstance(command, DialogueNote) and command.code == "13"
+
+
+# --- R13, R15: who sent it ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("header", [0, -8141333, b"\xff8141333", "8141333x", True])
+def test_r13_a_fromherid_that_is_no_her_id_is_spoofing_reported_to_nobody(header: object) -> None:
+    """A HER-id is a positive number; bytes that are not ASCII digits, zero, a negative or a flag are
+    no sender's address, so the spoofing report goes to nobody, and reading them never fails."""
+    with pytest.raises(errors.SpoofedSender) as caught:
+        parse_message(variant("tjenestestatus-epj.xml"), now=NOW, headers={"fromHerId": header})
+    assert caught.value.reported_sender is None
+
+
+def test_r13_the_smallest_her_id_is_a_sender_to_report_to() -> None:
+    with pytest.raises(errors.SpoofedSender) as caught:
+        parse_message(variant("tjenestestatus-epj.xml"), now=NOW, headers={"fromHerId": 1})
+    assert caught.value.reported_sender == 1
+
+
+# --- R15: a model stricter than the schema still gets an answer -------------------------------------
+
+
+def stricter(model: type[BaseModel], field: str) -> type[BaseModel]:
+    """`model` with `field` limited to one character: a domain model stricter than the XML checks."""
+    return create_model(model.__name__, __base__=model, **{field: (str, Field(max_length=1))})  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize(
+    ("name", "model", "field"),
+    [
+        ("tjenestestatus-epj.xml", "ReportServiceStatus", "practitioner_hpr"),
+        ("behandleroversikt.xml", "Practitioner", "hpr"),
+        ("behandleroversikt.xml", "SubstituteFor", "gp_hpr"),
+        ("dialog-avsluttet.xml", "DialogueNote", "conversation_ref"),
+    ],
+)
+def test_r15_a_command_the_domain_model_refuses_is_answered_t02(
+    monkeypatch: pytest.MonkeyPatch, name: str, model: str, field: str
+) -> None:
+    """building.build's guarantee: a pydantic refusal never escapes; it is an AppRec T02 to the sender."""
+    monkeypatch.setattr(payloads, model, stricter(getattr(payloads, model), field))
+    error = refuse(variant(name), errors.InvalidMessage)
+    assert answered_by_apprec(error, "T02")
+    assert error.description.startswith("the message does not fit the model: ")
+    assert field in error.description
+
+
+# --- R15 (T01): the depth limit ----------------------------------------------------------------------
+
+
+def test_r15_closing_an_element_returns_to_its_parents_depth_not_to_the_top() -> None:
+    """After `<b/>` closes at depth 3 the count is 2 again, so a sibling nesting two levels deeper
+    reaches 5 and is refused by a limit of 4: closed elements never buy room for deeper ones."""
+    deeper_sibling = b"<r><a><b/><b><c><d/></c></b></a></r>"
+    with pytest.raises(errors.TooDeep):
+        parse_xml(deeper_sibling, Limits(max_depth=4))
+    assert parse_xml(deeper_sibling, Limits(max_depth=5)) is not None
