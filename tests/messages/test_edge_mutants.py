@@ -6,6 +6,7 @@ DOMAIN.md ask for; survivors that cannot change behaviour are in `bench/mutation
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 
 import pytest
@@ -161,3 +162,64 @@ def test_r15_closing_an_element_returns_to_its_parents_depth_not_to_the_top() ->
     with pytest.raises(errors.TooDeep):
         parse_xml(deeper_sibling, Limits(max_depth=4))
     assert parse_xml(deeper_sibling, Limits(max_depth=5)) is not None
+
+
+def test_r15_an_unfinished_document_is_refused_by_the_vetting_pass_saying_where() -> None:
+    """The vetting pass reads the body as complete (expat's final chunk), so an element never closed is
+    refused there, with the line and column the sender needs, before lxml ever sees the bytes."""
+    with pytest.raises(errors.NotWellFormed) as caught:
+        parse_xml(b"<a>")
+    assert caught.value.description == "line 1, column 3: no element found"
+
+
+def test_r15_an_encoding_the_vetting_parser_cannot_read_says_why() -> None:
+    with pytest.raises(errors.BadEncoding) as caught:
+        parse_xml(b'<?xml version="1.0" encoding="Shift_JIS"?><a>\x82\xa0</a>')
+    assert "multi-byte" in caught.value.description
+
+
+# --- R15 (T01): encodings, XML 1.0 appendix F -------------------------------------------------------
+
+DECLARED = '<?xml version="1.0" encoding="{}"?><a>PÅ</a>'
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        pytest.param(DECLARED.format("UTF-8").encode("utf-16"), "declares UTF-8 but the bytes are utf-16", id="utf-16"),
+        pytest.param(
+            codecs.BOM_UTF8 + DECLARED.format("ISO-8859-1").encode("latin-1"),
+            "declares ISO-8859-1 but the bytes are utf-8",
+            id="utf-8-bom",
+        ),
+        pytest.param(DECLARED.format("UTF-16").encode(), "declares UTF-16 but the bytes are not", id="no-bom"),
+        pytest.param(b"<a>\xc3\x28</a>", "not valid UTF-8 at byte 3", id="undeclared"),
+        pytest.param(DECLARED.format("US-ASCII").encode(), "not valid US-ASCII at byte 45", id="declared"),
+    ],
+)
+def test_r15_an_encoding_refusal_says_what_was_declared_and_what_the_bytes_are(body: bytes, said: str) -> None:
+    """The adapter's own check decides (a byte order mark, even UTF-8's, is read past to find the
+    declaration), and the sender is told which claim the bytes contradict, not a parser's guess."""
+    with pytest.raises(errors.BadEncoding) as caught:
+        parse_xml(body)
+    assert caught.value.description == said
+
+
+# --- R15: the tree lxml builds ------------------------------------------------------------------------
+
+
+def test_r15_comments_and_processing_instructions_are_no_payload_elements() -> None:
+    """Content must hold exactly one element: a comment or a processing instruction beside the payload
+    is no second element (the parser drops both), so the message is read as usual."""
+    body = variant(
+        "tjenestestatus-epj.xml",
+        ("<Content>", "<Content><!-- eksportert fra EPJ --><?epj versjon='7'?>"),
+    )
+    assert isinstance(accept(body).command, ReportServiceStatus)
+
+
+def test_r15_an_unbound_namespace_prefix_is_refused_saying_which() -> None:
+    """The vetting pass reads names without namespaces; lxml then refuses the unbound prefix, and says so."""
+    with pytest.raises(errors.NotWellFormed) as caught:
+        parse_xml(b"<p:a/>")
+    assert caught.value.description.startswith("Namespace prefix p on a is not defined")
