@@ -182,3 +182,18 @@ def test_a_stored_substitute_without_name_or_end_reads_as_nameless_and_open_ende
 def test_a_stored_state_that_is_not_json_says_so():
     with pytest.raises(persisted.UnreadableState, match=r"^not JSON: "):
         PairState.from_json("{not json")
+
+
+# --- R9: substitutes ----------------------------------------------------------------------------------
+
+
+def test_r9_a_substitute_taken_off_the_list_before_the_period_starts_is_never_shown():
+    """The new behandleroversikt changes nothing the portal sees yet, but the pair must still remember
+    that the substitute is gone, or the period would start in July all the same."""
+    world = World(gp(), vikar(start=d("2024-07-01"), end=d("2024-07-31")), now=oslo(2024, 6, 1))
+    switched_on(world, oslo(2024, 6, 1), *ALL_FOUR_ON)
+    assert world.pair().facts.substitutes
+    without = world.send(roster(oslo(2024, 6, 2), gp()), at=oslo(2024, 6, 2))
+    assert without.events == () and world.pair().facts.substitutes == ()
+    world.tick(oslo(2024, 7, 10))
+    assert world.availability().substitute is None
