@@ -197,3 +197,15 @@ def test_r9_a_substitute_taken_off_the_list_before_the_period_starts_is_never_sh
     assert without.events == () and world.pair().facts.substitutes == ()
     world.tick(oslo(2024, 7, 10))
     assert world.availability().substitute is None
+
+
+# --- R14: absences are validated ------------------------------------------------------------------------
+
+
+def test_r14_a_refused_absence_says_exactly_what_was_wrong():
+    """The reason goes back to Tilpass Helsenorge with the refusal: the dates, or the length counted."""
+    world = World(now=oslo(2024, 1, 10))
+    backwards = world.send(absence("a1", "2024-01-20", "2024-01-15"))
+    assert backwards.rejection.reason == "from 2024-01-20 is after to 2024-01-15 (R14)"
+    too_long = world.send(absence("a2", "2024-01-11", "2025-01-11"))
+    assert too_long.rejection.reason == "367 days; at most 366, both ends counted (R14)"
