@@ -1,0 +1,211 @@
+"""Behaviour the mutation run of issue 15 found unpinned (`bench/mutation.py`), grouped by rule.
+
+Each test kills one or more surviving mutants by asserting what DOMAIN.md asks for; where a
+survivor could not change any behaviour it is named in `bench/mutation-equivalent.txt` instead.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from adapter.domain import persisted
+from adapter.domain.model import Process
+from adapter.domain.state import RECENT_REPORTS, OfficeState, PairState, ProcessHistory
+
+from .builders import (
+    ALL_FOUR_ON,
+    ASTRID,
+    INGAR,
+    KONTAKT,
+    TC,
+    World,
+    absence,
+    d,
+    delete,
+    gp,
+    oslo,
+    roster,
+    status,
+    switched_on,
+    vikar,
+)
+
+# --- the stored state: what an office and a pair remember across a restart (R1, R9, R11, R14) -------
+
+
+def v1_of_office(office: OfficeState) -> str:
+    """Release 0.1.0 stored an office as the pydantic dump of `OfficeState` (no "v")."""
+    return office.model_dump_json()
+
+
+def v1_of_pair(pair: PairState) -> str:
+    """Release 0.1.0 stored a pair as the pydantic dump of `PairState`, each history a list of reports."""
+    document = json.loads(pair.model_dump_json())
+    document["facts"]["processes"] = {p: h["reports"] for p, h in document["facts"]["processes"].items()}
+    return json.dumps(document)
+
+
+def office_with_a_history() -> World:
+    """A behandleroversikt received as a message (so it has a version), a GP with her own HER-id, a
+    substitute for a bounded period, and one absence registered and deleted."""
+    world = World(gp(), now=oslo(2024, 6, 1))
+    astrid = gp().model_copy(update={"her_id": 8141705})
+    listing = roster(oslo(2024, 6, 1), astrid, vikar(start=d("2024-07-01"), end=d("2024-07-31")), msg_id="r-2")
+    assert world.send(listing).accepted
+    switched_on(world, oslo(2024, 6, 1, 1), *ALL_FOUR_ON)
+    world.send(absence("gone", "2024-06-10", "2024-06-12"))
+    world.send(delete("gone"))
+    world.send(absence("kept", "2024-06-20", "2024-06-21"))
+    return world
+
+
+def reloaded(world: World) -> World:
+    """The same world after a restart: every office and pair read back from its stored text."""
+    world.offices = {her_id: OfficeState.from_json(o.to_json()) for her_id, o in world.offices.items()}
+    world.pairs = {key: PairState.from_json(p.to_json()) for key, p in world.pairs.items()}
+    return world
+
+
+def test_r1_r9_r14_an_office_reads_back_exactly_from_this_release_and_from_release_0_1_0():
+    office = office_with_a_history().office()
+    assert office.roster_version is not None and office.deleted_absences == {"gone"}
+    assert office.roster[ASTRID].her_id == 8141705
+    assert office.roster[INGAR].covers.to_date == d("2024-07-31")
+    assert OfficeState.from_json(office.to_json()) == office
+    assert OfficeState.from_json(v1_of_office(office)) == office
+
+
+def test_r1_after_a_restart_an_older_behandleroversikt_still_changes_nothing():
+    """R1's order for the list survives the restart: the stored version is what an older list loses to."""
+    world = reloaded(office_with_a_history())
+    late = world.send(roster(oslo(2024, 5, 1), gp(), msg_id="r-1"), at=oslo(2024, 6, 1, 2))
+    assert (late.office, late.pairs, late.events) == (None, (), ())
+    assert INGAR in world.office().roster
+
+
+def test_r14_after_a_restart_a_deleted_absence_registered_again_stays_deleted():
+    world = reloaded(office_with_a_history())
+    again = world.send(absence("gone", "2024-06-10", "2024-06-12", at=oslo(2024, 6, 1, 5)))
+    assert again.events == () and "gone" not in world.pair().facts.absences
+    world.tick(oslo(2024, 6, 10))
+    assert world.status(KONTAKT) is not TC
+
+
+def test_r9_after_a_restart_the_substitute_period_still_ends_on_its_last_day():
+    world = reloaded(office_with_a_history())
+    world.tick(oslo(2024, 7, 31))
+    assert world.availability().substitute.to_date == d("2024-07-31")
+    world = reloaded(world)
+    world.tick(oslo(2024, 8, 1))
+    assert world.availability().substitute is None
+
+
+def test_an_office_without_a_roster_yet_reads_back_as_one():
+    office = OfficeState(her_id=8141333)
+    assert json.loads(office.to_json())["roster"] is None
+    assert OfficeState.from_json(office.to_json()) == office
+
+
+def test_r9_a_pair_with_a_bounded_substitute_reads_back_exactly_and_migrates_from_release_0_1_0():
+    world = World(gp(), vikar(start=d("2024-07-01"), end=d("2024-07-31")), now=oslo(2024, 6, 20))
+    switched_on(world, oslo(2024, 6, 20), *ALL_FOUR_ON)
+    world.tick(oslo(2024, 7, 2))
+    pair = world.pair()
+    assert pair.published.substitute.to_date == d("2024-07-31")
+    assert pair.facts.substitutes[0].to_date == d("2024-07-31")
+    assert PairState.from_json(pair.to_json()) == pair
+    assert PairState.from_json(v1_of_pair(pair)) == pair
+
+
+def test_r9_a_release_0_1_0_substitute_spelled_by_the_wire_or_without_a_name_is_still_read():
+    """Tolerant reading of odd old documents: the published substitute by its wire aliases
+    ("from"/"to"), a substitute period without a name (read as an empty one)."""
+    world = World(gp(), vikar(start=d("2024-07-01"), end=d("2024-07-31")), now=oslo(2024, 6, 20))
+    switched_on(world, oslo(2024, 6, 20), *ALL_FOUR_ON)
+    world.tick(oslo(2024, 7, 2))
+    pair = world.pair()
+    document = json.loads(v1_of_pair(pair))
+    document["published"]["substitute"] = pair.published.substitute.to_json()  # {"from": ..., "to": ...}
+    del document["facts"]["substitutes"][0]["name"]
+    read = PairState.from_json(json.dumps(document))
+    assert read.published == pair.published
+    assert read.facts.substitutes[0].name == "" and read.facts.substitutes[0].to_date == d("2024-07-31")
+
+
+def flapping_pair() -> PairState:
+    """Kontakt legekontoret switched on and off daily for longer than the history keeps verbatim."""
+    world = World(now=oslo(2024, 1, 1))
+    for day in range(2 * RECENT_REPORTS):
+        at = oslo(2024, 1, 1 + day, 9)
+        world.send(status(at, on=[Process.EKONTAKT]) if day % 2 else status(at, off=[Process.EKONTAKT]), at=at)
+    return world.pair()
+
+
+def test_r4_a_folded_history_reads_back_with_its_summary():
+    """Bounded history (issue 10): what was folded away survives only in `on_until`; a restart keeps it."""
+    pair = flapping_pair()
+    history = pair.facts.processes[Process.EKONTAKT]
+    assert history.folded and history.on_until is not None
+    assert PairState.from_json(pair.to_json()) == pair
+
+
+def test_r4_a_stored_history_without_summary_fields_has_folded_nothing():
+    document = json.loads(flapping_pair().to_json())
+    stored = document["processes"][Process.EKONTAKT.value]
+    document["processes"] = {
+        Process.EKONTAKT.value: {"reports": stored["reports"]},
+        Process.EKONSULTASJON.value: {},
+    }
+    histories = PairState.from_json(json.dumps(document)).facts.processes
+    assert histories[Process.EKONTAKT].folded is False and histories[Process.EKONTAKT].on_until is None
+    assert len(histories[Process.EKONTAKT]) == len(stored["reports"])
+    assert histories[Process.EKONSULTASJON] == ProcessHistory()
+
+
+def test_a_stored_substitute_without_name_or_end_reads_as_nameless_and_open_ended():
+    """Tolerant reading: a document written by hand or by an older tool names only what it must."""
+    document = {
+        "v": 2,
+        "office": 8141333,
+        "hpr": ASTRID,
+        "substitutes": [{"hpr": INGAR, "from": "2024-07-01"}],
+        "published": {"substitute": {"hpr": INGAR, "from": "2024-07-01"}},
+    }
+    pair = PairState.from_json(json.dumps(document))
+    (period,) = pair.facts.substitutes
+    assert (period.name, period.to_date) == ("", None)
+    assert (pair.published.substitute.name, pair.published.substitute.to_date) == ("", None)
+
+
+def test_a_stored_state_that_is_not_json_says_so():
+    with pytest.raises(persisted.UnreadableState, match=r"^not JSON: "):
+        PairState.from_json("{not json")
+
+
+# --- R9: substitutes ----------------------------------------------------------------------------------
+
+
+def test_r9_a_substitute_taken_off_the_list_before_the_period_starts_is_never_shown():
+    """The new behandleroversikt changes nothing the portal sees yet, but the pair must still remember
+    that the substitute is gone, or the period would start in July all the same."""
+    world = World(gp(), vikar(start=d("2024-07-01"), end=d("2024-07-31")), now=oslo(2024, 6, 1))
+    switched_on(world, oslo(2024, 6, 1), *ALL_FOUR_ON)
+    assert world.pair().facts.substitutes
+    without = world.send(roster(oslo(2024, 6, 2), gp()), at=oslo(2024, 6, 2))
+    assert without.events == () and world.pair().facts.substitutes == ()
+    world.tick(oslo(2024, 7, 10))
+    assert world.availability().substitute is None
+
+
+# --- R14: absences are validated ------------------------------------------------------------------------
+
+
+def test_r14_a_refused_absence_says_exactly_what_was_wrong():
+    """The reason goes back to Tilpass Helsenorge with the refusal: the dates, or the length counted."""
+    world = World(now=oslo(2024, 1, 10))
+    backwards = world.send(absence("a1", "2024-01-20", "2024-01-15"))
+    assert backwards.rejection.reason == "from 2024-01-20 is after to 2024-01-15 (R14)"
+    too_long = world.send(absence("a2", "2024-01-11", "2025-01-11"))
+    assert too_long.rejection.reason == "367 days; at most 366, both ends counted (R14)"
