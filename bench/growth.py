@@ -33,7 +33,7 @@ import aio_pika
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from throughput import AMQP_URL, INBOUND_ARGS, Bench, rss_kib, until  # noqa: E402
+from throughput import AMQP_URL, Bench, inbound_args, rss_kib, until  # noqa: E402
 
 from adapter.domain.model import Process  # noqa: E402
 from adapter.messages.builders import behandleroversikt, new_id, tjenestestatus  # noqa: E402
@@ -152,9 +152,7 @@ async def measure(bench: Bench, gps: int, reports: int, window: int, backlog: in
     replies = Topology.isolated(prefix, own_replies=True).replies_queue
     env = {**bench.adapter_env(prefix), "DDFL_BATCH_SIZE": "1", "DDFL_REPLIES_QUEUE": str(replies)}
     log = bench.tmp / "growth.log"
-    await bench.declare(
-        env["DDFL_INBOUND_QUEUE"], {**INBOUND_ARGS, "x-dead-letter-routing-key": env["DDFL_DEAD_LETTER_QUEUE"]}
-    )
+    await bench.declare(env["DDFL_INBOUND_QUEUE"], inbound_args(env["DDFL_DEAD_LETTER_QUEUE"]))
     await bench.declare(env["DDFL_PORTAL_QUEUE"])
     await bench.declare(env["DDFL_REPLIES_QUEUE"])  # every AppRec goes out through it
     receipts = Arrivals()
