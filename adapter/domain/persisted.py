@@ -15,9 +15,10 @@ Pure functions, no I/O: text in, state out, and back.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping
 from typing import Any
+
+import orjson
 
 from .events import Availability, BookingView, ConsultationView, ServicesView, ServiceView, SubstituteView
 from .model import BookingMode, Practitioner, Process, Service, Status, SubstituteFor
@@ -77,7 +78,7 @@ def dump_pair(pair: PairState) -> str:
         "closed_by": {service.value: absence_id for service, absence_id in pair.closed_by.items()},
         "as_of": _instant_text(pair.as_of),
     }
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    return _json(document)
 
 
 def load_pair(text: str | bytes) -> PairState:
@@ -292,7 +293,7 @@ def dump_office(office: OfficeState) -> str:
         "absence_owner": dict(office.absence_owner),
         "deleted_absences": sorted(office.deleted_absences),
     }
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    return _json(document)
 
 
 def load_office(text: str | bytes) -> OfficeState:
@@ -355,9 +356,15 @@ def _office_v1_to_v2(v1: Mapping[str, Any]) -> Document:
 # ---------------------------------------------------------------------------------------------
 
 
+def _json(document: Document) -> str:
+    """Compact UTF-8 JSON, as json.dumps(ensure_ascii=False, separators=(",", ":")) writes it, at
+    a tenth of its cost: every message reads and writes a pair's state."""
+    return orjson.dumps(document).decode()
+
+
 def _document(text: str | bytes) -> Document:
     try:
-        document = json.loads(text)
+        document = orjson.loads(text)
     except ValueError as error:
         raise UnreadableState(f"not JSON: {error}") from None
     if not isinstance(document, dict):
