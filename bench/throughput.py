@@ -466,4 +466,10 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    try:  # `ddfl-adapter run`'s event loop: the midnight runs the adapter in this process
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
     asyncio.run(main())
