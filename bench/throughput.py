@@ -68,10 +68,13 @@ class Count:
     last: float = 0.0
     bodies: list[bytes] = field(default_factory=list)
     keep: bool = False
+    #: The distinct message ids seen (a row published again after a failed confirm comes twice).
+    ids: set[str | None] = field(default_factory=set)
 
     def __call__(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         self.n += 1
         self.last = time.perf_counter()
+        self.ids.add(message.message_id)
         if self.keep:
             self.bodies.append(message.body)
 
@@ -194,7 +197,7 @@ async def prepare_adapter(bench: Bench, env: dict[str, str], log: Path, rosters,
     return receipts
 
 
-async def raw_loop(bench: Bench, bodies: list[bytes], mode: str, prefetch: int) -> float:
+async def raw_loop(bench: Bench, bodies: list[bytes], mode: str, prefetch: int) -> Rate:
     """One baseline (bench/raw_pipeline.py in `mode`) over `bodies` on fresh queues; its rate."""
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     raw_in = f"{prefix}-raw-in"
@@ -209,13 +212,21 @@ async def raw_loop(bench: Bench, bodies: list[bytes], mode: str, prefetch: int) 
     raw = subprocess.Popen([sys.executable, str(script), *args], stdout=subprocess.PIPE, text=True)
     bench.processes.append(raw)
     await asyncio.to_thread(raw.stdout.readline)  # READY
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), cpu_seconds(raw.pid)
     await until(lambda: out.n >= 2 * n, 600, f"the raw loop ({mode})")
+    cpu = cpu_seconds(raw.pid) - cpu0  # it waits for its last confirms' acks before it ends
     await asyncio.to_thread(raw.wait, 30)
-    return n / (out.last - t0)
+    return Rate(n / (out.last - t0), cpu / n * 1e6)
 
 
-async def adapter_run(bench: Bench, rosters, bodies: list[bytes], settings: dict[str, str]) -> float:
+@dataclass
+class Rate:
+    per_second: float
+    #: The process's CPU per message: what a loaded machine changes least.
+    cpu_us: float
+
+
+async def adapter_run(bench: Bench, rosters, bodies: list[bytes], settings: dict[str, str]) -> Rate:
     """The adapter in its own process on fresh queues and store: XML in → event and AppRec out,
     confirmed, input acked; its rate from the moment it consumes to the last AppRec."""
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
@@ -232,8 +243,9 @@ async def adapter_run(bench: Bench, rosters, bodies: list[bytes], settings: dict
         spy = ["py-spy", "record", "-p", str(process.pid), "-r", "200", "-o", profile, "-f", "raw"]
         bench.processes.append(subprocess.Popen(spy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     n = len(bodies)
+    cpu0 = cpu_seconds(process.pid)
     await until(lambda: receipts.n - before >= n, 900, "the adapter's AppRecs")
-    rate = n / (receipts.last - t0)
+    rate = Rate(n / (receipts.last - t0), (cpu_seconds(process.pid) - cpu0) / n * 1e6)
     await bench.stop(process)
     return rate
 
@@ -250,31 +262,34 @@ async def throughput(bench: Bench, n: int, rounds: int, settings: dict[str, str]
         f"adapter prefetch {settings.get('DDFL_PREFETCH', PREFETCH)}, {rounds} round(s) {extra}".rstrip()
     )
     print(f"  load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    pipelined: list[float] = []
-    naive: list[float] = []
-    adapter: list[float] = []
+    pipelined: list[Rate] = []
+    naive: list[Rate] = []
+    adapter: list[Rate] = []
     for i in range(rounds):  # interleaved, so a change in the machine's load hits all three alike
         pipelined.append(await raw_loop(bench, bodies, "pipelined", PREFETCH))
         naive.append(await raw_loop(bench, bodies, "naive", NAIVE_PREFETCH))
         adapter.append(await adapter_run(bench, rosters, bodies, settings))
+        p, v, a = pipelined[-1], naive[-1], adapter[-1]
         print(
-            f"  round {i + 1}: pipelined {pipelined[-1]:6.0f}  naive {naive[-1]:6.0f}  adapter {adapter[-1]:6.0f} msg/s"
-            f"  ratios {adapter[-1] / pipelined[-1]:.2f} / {adapter[-1] / naive[-1]:.2f}",
+            f"  round {i + 1}: msg/s pipelined {p.per_second:5.0f}  naive {v.per_second:5.0f}  adapter "
+            f"{a.per_second:5.0f}  ratios {a.per_second / p.per_second:.2f} / {a.per_second / v.per_second:.2f};"
+            f"  CPU µs/msg {p.cpu_us:4.0f} / {v.cpu_us:4.0f} / {a.cpu_us:4.0f}",
             flush=True,
         )
     m = statistics.median
-    ratio_p = m(a / p for a, p in zip(adapter, pipelined, strict=True))
-    ratio_n = m(a / b for a, b in zip(adapter, naive, strict=True))
-    print(f"  medians of {rounds} round(s):")
-    print(
-        f"  raw aio-pika, pipelined : {m(pipelined):8.0f} msg/s  (2 channels, prefetch {PREFETCH}, publishes gathered)"
-    )
-    print(
-        f"  raw aio-pika, naive     : {m(naive):8.0f} msg/s  (1 channel, prefetch {NAIVE_PREFETCH}, each publish awaited)"
-    )
-    print(f"  ddfl-adapter            : {m(adapter):8.0f} msg/s  (event + AppRec each, confirmed, SQLite WAL)")
-    print(f"  ratio adapter / pipelined : {ratio_p:6.2f}")
-    print(f"  ratio adapter / naive     : {ratio_n:6.2f}")
+
+    def ratio(baseline: list[Rate]) -> float:
+        return m(a.per_second / b.per_second for a, b in zip(adapter, baseline, strict=True))
+
+    print(f"  medians of {rounds} round(s):                         msg/s   CPU µs/msg")
+    for name, rates in (
+        (f"raw aio-pika, pipelined (2 channels, prefetch {PREFETCH})", pipelined),
+        (f"raw aio-pika, naive (1 channel, prefetch {NAIVE_PREFETCH}) ", naive),
+        ("ddfl-adapter (event + AppRec, SQLite WAL)     ", adapter),
+    ):
+        print(f"  {name} {m(r.per_second for r in rates):8.0f}  {m(r.cpu_us for r in rates):8.0f}")
+    print(f"  ratio adapter / pipelined : {ratio(pipelined):6.2f}")
+    print(f"  ratio adapter / naive     : {ratio(naive):6.2f}")
     print(f"  load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
@@ -362,7 +377,8 @@ async def midnight(bench: Bench, absences: int) -> None:
         lambda: runtime.processor.stats.items >= len(rosters) + len(statuses) + len(commands), 300, "the absences"
     )
     await runtime.relay.flush()
-    before = events.n
+    before, ids_before, rows_before = events.n, len(events.ids), runtime.processor.stats.outbox_rows
+    cpu0 = time.process_time()
     at = oslo_midnight(tomorrow)
     profiler = None
     if profile := os.environ.get("DDFL_BENCH_PROFILE"):  # cProfile of the burst only, to that file
@@ -382,13 +398,21 @@ async def midnight(bench: Bench, absences: int) -> None:
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(profile)
-    ticked = events.n - before
-    await until(lambda: events.n - before >= ticked, 60, "the last events to arrive")
+    cpu = time.process_time() - cpu0
+    rows = runtime.processor.stats.outbox_rows - rows_before
+    await until(lambda: len(events.ids) - ids_before >= rows, 120, "the last events to arrive")
     print(
-        f"midnight: {len(commands)} absences starting on {tomorrow} ({ticked} GPs with services to close): "
-        f"all events published {events.last - t0:.2f} s after the clock passed midnight"
+        f"midnight: {len(commands)} absences starting on {tomorrow}: {rows} events, all received "
+        f"{events.last - t0:.2f} s after the clock passed midnight ({events.n - before - rows} published twice); "
+        f"{cpu:.2f} s CPU in the adapter's process (and the bench's counting)"
     )
     await runtime.stop()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid: int) -> int:
