@@ -192,7 +192,7 @@ async def prepare_adapter(bench: Bench, env: dict[str, str], log: Path, rosters,
     receipts = await bench.count([f"{o}_async" for o in offices])
     process, _ = await bench.start_adapter(env, log)
     await bench.fill(env["DDFL_INBOUND_QUEUE"], [m.body for m in rosters])
-    await until(lambda: receipts.n >= len(rosters), 120, "the rosters' AppRecs")
+    await until(lambda: receipts.n >= len(rosters), 600, "the rosters' AppRecs")
     await bench.stop(process)
     return receipts
 
