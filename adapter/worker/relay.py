@@ -45,7 +45,7 @@ class Relay(BackgroundLoop):
         publisher: Publisher,
         now: Callable[[], dt.datetime],
         batch: int = 512,
-        depth: int = 4,
+        depth: int = 1,
         on_published: Callable[[list[OutboxRow], list[OutboxRow]], None] = lambda rows, undeliverable: None,
         on_backlog: Callable[[int], None] = lambda backlog: None,
         on_leadership: Callable[[bool], None] = lambda leading: None,
@@ -56,7 +56,9 @@ class Relay(BackgroundLoop):
         self._publisher = publisher
         self._now = now
         self._batch = batch
-        #: Batches published at once, their confirms awaited together (see `flush`).
+        #: Batches published at once, their confirms awaited together (see `flush`). 1 by default:
+        #: with 4 on a loaded machine, the later batches' confirms outlived the publish timeout
+        #: and were published again (docs/throughput.md).
         self._depth = depth
         self._on_published = on_published
         self._on_backlog = on_backlog
@@ -117,8 +119,7 @@ class Relay(BackgroundLoop):
         """Publish every pending row (only while leading); returns how many were marked sent.
 
         Up to `depth` batches are in flight: the next batch is read and published while the
-        broker still confirms the ones before it (a burst such as a midnight's is bound by the
-        confirms' round trips, not by the CPU). Batches are published, and marked sent, in id
+        broker still confirms the ones before it. Batches are published, and marked sent, in id
         order; at the first row that fails, nothing after it is marked sent (what was already
         published of it goes out again under the same message id, as after a crash)."""
         total = 0
