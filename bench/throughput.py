@@ -70,6 +70,12 @@ class Count:
     keep: bool = False
     #: The distinct message ids seen (a row published again after a failed confirm comes twice).
     ids: set[str | None] = field(default_factory=set)
+    channel: aio_pika.abc.AbstractChannel | None = None
+
+    async def close(self) -> None:
+        """Stop counting (a later round's counter on the same queues gets every message)."""
+        if self.channel is not None:
+            await self.channel.close()
 
     def __call__(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         self.n += 1
@@ -106,8 +112,8 @@ class Bench:
         return queue
 
     async def count(self, names: list[str], keep: bool = False) -> Count:
-        counter = Count(keep=keep)
         channel = await self.channel()
+        counter = Count(keep=keep, channel=channel)
         await channel.set_qos(prefetch_count=2000)
         for name in names:
             queue = await channel.get_queue(name)
@@ -216,6 +222,7 @@ async def raw_loop(bench: Bench, bodies: list[bytes], mode: str, prefetch: int) 
     await until(lambda: out.n >= 2 * n, 600, f"the raw loop ({mode})")
     cpu = cpu_seconds(raw.pid) - cpu0  # it waits for its last confirms' acks before it ends
     await asyncio.to_thread(raw.wait, 30)
+    await out.close()
     return Rate(n / (out.last - t0), cpu / n * 1e6)
 
 
@@ -235,7 +242,7 @@ async def adapter_run(bench: Bench, rosters, bodies: list[bytes], settings: dict
     await bench.declare(env["DDFL_INBOUND_QUEUE"], inbound_args(env["DDFL_DEAD_LETTER_QUEUE"]))
     await bench.declare(env["DDFL_PORTAL_QUEUE"])
     receipts = await prepare_adapter(bench, env, log, rosters, {m.office_her_id for m in rosters})
-    await bench.count([env["DDFL_PORTAL_QUEUE"]])  # the events, drained as they come
+    events = await bench.count([env["DDFL_PORTAL_QUEUE"]])  # the events, drained as they come
     await bench.fill(env["DDFL_INBOUND_QUEUE"], bodies)
     before = receipts.n
     process, t0 = await bench.start_adapter(env, log)
@@ -247,6 +254,8 @@ async def adapter_run(bench: Bench, rosters, bodies: list[bytes], settings: dict
     await until(lambda: receipts.n - before >= n, 900, "the adapter's AppRecs")
     rate = Rate(n / (receipts.last - t0), (cpu_seconds(process.pid) - cpu0) / n * 1e6)
     await bench.stop(process)
+    await receipts.close()  # the offices' receipt queues have the same names in the next round
+    await events.close()
     return rate
 
 
