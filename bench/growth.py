@@ -45,7 +45,7 @@ import aio_pika
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from throughput import AMQP_URL, INBOUND_ARGS, Bench, rss_kib, until  # noqa: E402
+from throughput import AMQP_URL, Bench, inbound_args, rss_kib, until  # noqa: E402
 
 from adapter.domain.model import Process  # noqa: E402
 from adapter.messages.builders import Office, Person, behandleroversikt, new_id, tjenestestatus  # noqa: E402
@@ -153,9 +153,7 @@ async def measure(bench: Bench, gps: int, reports: int, per_round: int, rounds: 
     replies = Topology.isolated(prefix, own_replies=True).replies_queue
     env = {**bench.adapter_env(prefix), "DDFL_REPLIES_QUEUE": str(replies)}
     log = bench.tmp / "growth.log"
-    await bench.declare(
-        env["DDFL_INBOUND_QUEUE"], {**INBOUND_ARGS, "x-dead-letter-routing-key": env["DDFL_DEAD_LETTER_QUEUE"]}
-    )
+    await bench.declare(env["DDFL_INBOUND_QUEUE"], inbound_args(env["DDFL_DEAD_LETTER_QUEUE"]))
     await bench.declare(env["DDFL_PORTAL_QUEUE"])
     await bench.declare(env["DDFL_REPLIES_QUEUE"])  # every AppRec goes out through it
     receipts = Arrivals()

@@ -38,7 +38,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from throughput import AMQP_URL, INBOUND_ARGS, ROOT, Bench, messages, prepare_adapter, until
+from throughput import AMQP_URL, ROOT, Bench, inbound_args, messages, prepare_adapter, until
 
 OFFICES, GPS = 40, 50
 
@@ -245,9 +245,7 @@ async def main() -> None:
             prefix = f"bench-{uuid.uuid4().hex[:8]}"
             env = bench.adapter_env(prefix)
             log = bench.tmp / "reads.log"
-            await bench.declare(
-                env["DDFL_INBOUND_QUEUE"], {**INBOUND_ARGS, "x-dead-letter-routing-key": env["DDFL_DEAD_LETTER_QUEUE"]}
-            )
+            await bench.declare(env["DDFL_INBOUND_QUEUE"], inbound_args(env["DDFL_DEAD_LETTER_QUEUE"]))
             await bench.declare(env["DDFL_PORTAL_QUEUE"])
             receipts = await prepare_adapter(bench, env, log, rosters, {m.office_her_id for m in rosters})
             await bench.count([env["DDFL_PORTAL_QUEUE"]])

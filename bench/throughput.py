@@ -1,13 +1,16 @@
 """End-to-end figures of the adapter on the real RabbitMQ, with the baseline measured in the same run.
 
-    python bench/throughput.py [--messages 20000] [--latency-seconds 20] [--absences 5000]
+    python bench/throughput.py [--messages 20000] [--rounds 1] [--set DDFL_BATCH_SIZE=256 ...]
+                               [--latency-seconds 20] [--absences 5000]
                                [--rss-messages 200000] [--only throughput,latency,midnight,rss]
 
 1. throughput: N realistic EPJ/AR status messages (Ack V="J") for many GPs are pre-filled; the
    adapter (its own process, `ddfl-adapter run`, SQLite store) takes them in and publishes an
-   event and an AppRec each, confirmed, input acked. The same messages go through a raw aio-pika
-   pipeline (bench/raw_pipeline.py: consume, publish two messages with confirms, ack) on the same
-   broker. Both rates and their ratio are printed.
+   event and an AppRec each, confirmed, input acked. The same messages go through two raw
+   aio-pika loops (bench/raw_pipeline.py: consume, publish two messages with confirms, ack) on the
+   same broker: "pipelined" (publishes gathered, prefetch 512) and "naive" (one channel, each
+   publish awaited, prefetch 100, as this field's tools write it). The three rates and the
+   adapter's ratio to each are printed; with --rounds, per round (interleaved) and their medians.
 2. latency: p50/p99 from publishing a message to receiving its portal event, at a steady 200 msg/s.
 3. midnight: 5,000 absences that start on the same midnight; the time from the clock passing it
    to the last of the 5,000 events received.
@@ -39,21 +42,23 @@ import aio_pika
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from adapter.bootstrap import default_settings  # noqa: E402
 from adapter.domain.calendar import OSLO  # noqa: E402
 from adapter.domain.calendar import midnight as oslo_midnight  # noqa: E402
 from adapter.messages.builders import absence_registered  # noqa: E402
 from adapter.replay.generate import iter_status_messages  # noqa: E402
 from adapter.topology import Topology  # noqa: E402
+from adapter.worker.amqp import inbound_arguments  # noqa: E402
 
 AMQP_URL = os.environ.get("DDFL_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 PREFETCH = 512
-INBOUND_ARGS = {
-    "x-queue-type": "quorum",
-    "x-delivery-limit": 5,
-    "x-dead-letter-exchange": "",
-    "x-dead-letter-strategy": "at-least-once",
-    "x-overflow": "reject-publish",
-}
+#: The naive baseline's prefetch: what this field's own consumers are written with.
+NAIVE_PREFETCH = 100
+
+
+def inbound_args(dead_letter_queue: str) -> dict[str, object]:
+    """An inbound queue's arguments, declared ahead of the adapter: the adapter's own."""
+    return {"x-queue-type": "quorum", **inbound_arguments(default_settings(dead_letter_queue=dead_letter_queue))}
 
 
 @dataclass
@@ -66,11 +71,20 @@ class Count:
     keep: bool = False
     #: portal events by their `type` header (availability.changed, office.practitioners.changed, …)
     by_type: Counter[str] = field(default_factory=Counter)
+    #: The distinct message ids seen (a row published again after a failed confirm comes twice).
+    ids: set[str | None] = field(default_factory=set)
+    channel: aio_pika.abc.AbstractChannel | None = None
+
+    async def close(self) -> None:
+        """Stop counting (a later round's counter on the same queues gets every message)."""
+        if self.channel is not None:
+            await self.channel.close()
 
     def __call__(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         self.n += 1
         self.last = time.perf_counter()
         self.by_type[str(message.headers.get("type", ""))] += 1
+        self.ids.add(message.message_id)
         if self.keep:
             self.bodies.append(message.body)
 
@@ -102,8 +116,8 @@ class Bench:
         return queue
 
     async def count(self, names: list[str], keep: bool = False) -> Count:
-        counter = Count(keep=keep)
         channel = await self.channel()
+        counter = Count(keep=keep, channel=channel)
         await channel.set_qos(prefetch_count=2000)
         for name in names:
             queue = await channel.get_queue(name)
@@ -188,66 +202,108 @@ async def prepare_adapter(bench: Bench, env: dict[str, str], log: Path, rosters,
     receipts = await bench.count([f"{o}_async" for o in offices])
     process, _ = await bench.start_adapter(env, log)
     await bench.fill(env["DDFL_INBOUND_QUEUE"], [m.body for m in rosters])
-    await until(lambda: receipts.n >= len(rosters), 120, "the rosters' AppRecs")
+    await until(lambda: receipts.n >= len(rosters), 600, "the rosters' AppRecs")
     await bench.stop(process)
     return receipts
 
 
-async def throughput(bench: Bench, n: int) -> None:
+async def raw_loop(bench: Bench, bodies: list[bytes], mode: str, prefetch: int) -> Rate:
+    """One baseline (bench/raw_pipeline.py in `mode`) over `bodies` on fresh queues; its rate."""
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    raw_in = f"{prefix}-raw-in"
+    await bench.declare(raw_in, inbound_args(f"{prefix}-raw-dl"))
+    await bench.declare(f"{prefix}-raw-a")
+    await bench.declare(f"{prefix}-raw-b")
+    await bench.fill(raw_in, bodies)
+    out = await bench.count([f"{prefix}-raw-a", f"{prefix}-raw-b"])
+    n = len(bodies)
+    script = ROOT / "bench" / "raw_pipeline.py"
+    args = [AMQP_URL, raw_in, f"{prefix}-raw-a", f"{prefix}-raw-b", str(n), str(prefetch), mode]
+    raw = subprocess.Popen([sys.executable, str(script), *args], stdout=subprocess.PIPE, text=True)
+    bench.processes.append(raw)
+    await asyncio.to_thread(raw.stdout.readline)  # READY
+    t0, cpu0 = time.perf_counter(), cpu_seconds(raw.pid)
+    await until(lambda: out.n >= 2 * n, 600, f"the raw loop ({mode})")
+    cpu = cpu_seconds(raw.pid) - cpu0  # it waits for its last confirms' acks before it ends
+    await asyncio.to_thread(raw.wait, 30)
+    await out.close()
+    return Rate(n / (out.last - t0), cpu / n * 1e6)
+
+
+@dataclass
+class Rate:
+    per_second: float
+    #: The process's CPU per message: what a loaded machine changes least.
+    cpu_us: float
+
+
+async def adapter_run(bench: Bench, rosters, bodies: list[bytes], settings: dict[str, str]) -> Rate:
+    """The adapter in its own process on fresh queues and store: XML in → event and AppRec out,
+    confirmed, input acked; its rate from the moment it consumes to the last AppRec."""
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    env = {**bench.adapter_env(prefix), **settings}
+    log = bench.tmp / "throughput.log"
+    await bench.declare(env["DDFL_INBOUND_QUEUE"], inbound_args(env["DDFL_DEAD_LETTER_QUEUE"]))
+    await bench.declare(env["DDFL_PORTAL_QUEUE"])
+    receipts = await prepare_adapter(bench, env, log, rosters, {m.office_her_id for m in rosters})
+    events = await bench.count([env["DDFL_PORTAL_QUEUE"]])  # the events, drained as they come
+    await bench.fill(env["DDFL_INBOUND_QUEUE"], bodies)
+    before = receipts.n
+    process, t0 = await bench.start_adapter(env, log)
+    if profile := os.environ.get("DDFL_BENCH_PROFILE"):  # a py-spy flame graph of the run, to that file
+        spy = ["py-spy", "record", "-p", str(process.pid), "-r", "200", "-o", profile, "-f", "raw"]
+        bench.processes.append(subprocess.Popen(spy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    n = len(bodies)
+    cpu0 = cpu_seconds(process.pid)
+    await until(lambda: receipts.n - before >= n, 900, "the adapter's AppRecs")
+    rate = Rate(n / (receipts.last - t0), (cpu_seconds(process.pid) - cpu0) / n * 1e6)
+    await bench.stop(process)
+    await receipts.close()  # the offices' receipt queues have the same names in the next round
+    await events.close()
+    return rate
+
+
+async def throughput(bench: Bench, n: int, rounds: int, settings: dict[str, str]) -> None:
     offices, gps = 40, 50
     updates = max(1, round(n / (offices * gps)))
     rosters, statuses = messages(1, offices, gps, updates)
     bodies = [m.body for m in statuses]
     n = len(bodies)
-    print(f"throughput: {n} status messages (Ack J) for {offices * gps} GPs at {offices} offices, prefetch {PREFETCH}")
-
-    # the raw aio-pika pipeline: same messages, same broker work, no logic
-    prefix = f"bench-{uuid.uuid4().hex[:8]}"
-    raw_in = f"{prefix}-raw-in"
-    await bench.declare(raw_in, {**INBOUND_ARGS, "x-dead-letter-routing-key": f"{prefix}-raw-dl"})
-    await bench.declare(f"{prefix}-raw-a")
-    await bench.declare(f"{prefix}-raw-b")
-    await bench.fill(raw_in, bodies)
-    out = await bench.count([f"{prefix}-raw-a", f"{prefix}-raw-b"])
-    raw = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "raw_pipeline.py"),
-            AMQP_URL,
-            raw_in,
-            f"{prefix}-raw-a",
-            f"{prefix}-raw-b",
-            str(n),
-            str(PREFETCH),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
+    extra = " ".join(f"{k}={v}" for k, v in settings.items())
+    print(
+        f"throughput: {n} status messages (Ack J) for {offices * gps} GPs at {offices} offices, "
+        f"adapter prefetch {settings.get('DDFL_PREFETCH', PREFETCH)}, {rounds} round(s) {extra}".rstrip()
     )
-    bench.processes.append(raw)
-    await asyncio.to_thread(raw.stdout.readline)  # READY
-    t0 = time.perf_counter()
-    await until(lambda: out.n >= 2 * n, 600, "the raw pipeline")
-    raw_rate = n / (out.last - t0)
-    await asyncio.to_thread(raw.wait, 30)
+    print(f"  load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    pipelined: list[Rate] = []
+    naive: list[Rate] = []
+    adapter: list[Rate] = []
+    for i in range(rounds):  # interleaved, so a change in the machine's load hits all three alike
+        pipelined.append(await raw_loop(bench, bodies, "pipelined", PREFETCH))
+        naive.append(await raw_loop(bench, bodies, "naive", NAIVE_PREFETCH))
+        adapter.append(await adapter_run(bench, rosters, bodies, settings))
+        p, v, a = pipelined[-1], naive[-1], adapter[-1]
+        print(
+            f"  round {i + 1}: msg/s pipelined {p.per_second:5.0f}  naive {v.per_second:5.0f}  adapter "
+            f"{a.per_second:5.0f}  ratios {a.per_second / p.per_second:.2f} / {a.per_second / v.per_second:.2f};"
+            f"  CPU µs/msg {p.cpu_us:4.0f} / {v.cpu_us:4.0f} / {a.cpu_us:4.0f}",
+            flush=True,
+        )
+    m = statistics.median
 
-    # the adapter, in its own process: XML in → event and AppRec out, confirmed, input acked
-    env = bench.adapter_env(prefix)
-    log = bench.tmp / "throughput.log"
-    await bench.declare(
-        env["DDFL_INBOUND_QUEUE"], {**INBOUND_ARGS, "x-dead-letter-routing-key": env["DDFL_DEAD_LETTER_QUEUE"]}
-    )
-    await bench.declare(env["DDFL_PORTAL_QUEUE"])
-    receipts = await prepare_adapter(bench, env, log, rosters, {m.office_her_id for m in rosters})
-    events = await bench.count([env["DDFL_PORTAL_QUEUE"]])
-    await bench.fill(env["DDFL_INBOUND_QUEUE"], bodies)
-    before = receipts.n
-    process, t0 = await bench.start_adapter(env, log)
-    await until(lambda: receipts.n - before >= n, 900, "the adapter's AppRecs")
-    adapter_rate = n / (receipts.last - t0)
-    await bench.stop(process)
-    print(f"  raw aio-pika pipeline : {raw_rate:8.0f} msg/s  (consume, 2 publishes with confirms, ack)")
-    print(f"  ddfl-adapter          : {adapter_rate:8.0f} msg/s  ({events.n} events + {n} AppRecs, SQLite WAL)")
-    print(f"  ratio adapter / raw   : {adapter_rate / raw_rate:8.2f}")
+    def ratio(baseline: list[Rate]) -> float:
+        return m(a.per_second / b.per_second for a, b in zip(adapter, baseline, strict=True))
+
+    print(f"  medians of {rounds} round(s):                         msg/s   CPU µs/msg")
+    for name, rates in (
+        (f"raw aio-pika, pipelined (2 channels, prefetch {PREFETCH})", pipelined),
+        (f"raw aio-pika, naive (1 channel, prefetch {NAIVE_PREFETCH}) ", naive),
+        ("ddfl-adapter (event + AppRec, SQLite WAL)     ", adapter),
+    ):
+        print(f"  {name} {m(r.per_second for r in rates):8.0f}  {m(r.cpu_us for r in rates):8.0f}")
+    print(f"  ratio adapter / pipelined : {ratio(pipelined):6.2f}")
+    print(f"  ratio adapter / naive     : {ratio(naive):6.2f}")
+    print(f"  load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 async def latency(bench: Bench, seconds: float, rate: float = 200.0) -> None:
@@ -256,9 +312,7 @@ async def latency(bench: Bench, seconds: float, rate: float = 200.0) -> None:
     statuses = statuses[: int(seconds * rate)]
     env = bench.adapter_env(prefix)
     log = bench.tmp / "latency.log"
-    await bench.declare(
-        env["DDFL_INBOUND_QUEUE"], {**INBOUND_ARGS, "x-dead-letter-routing-key": env["DDFL_DEAD_LETTER_QUEUE"]}
-    )
+    await bench.declare(env["DDFL_INBOUND_QUEUE"], inbound_args(env["DDFL_DEAD_LETTER_QUEUE"]))
     await bench.declare(env["DDFL_PORTAL_QUEUE"])
     await prepare_adapter(bench, env, log, rosters, {m.office_her_id for m in rosters})
     arrived: dict[str, float] = {}
@@ -336,8 +390,16 @@ async def midnight(bench: Bench, absences: int) -> None:
         lambda: runtime.processor.stats.items >= len(rosters) + len(statuses) + len(commands), 300, "the absences"
     )
     await runtime.relay.flush()
-    before, pairs_before = events.n, events.by_type["availability.changed"]
+    before, ids_before, rows_before = events.n, len(events.ids), runtime.processor.stats.outbox_rows
+    pairs_before = events.by_type["availability.changed"]
+    cpu0 = time.process_time()
     at = oslo_midnight(tomorrow)
+    profiler = None
+    if profile := os.environ.get("DDFL_BENCH_PROFILE"):  # cProfile of the burst only, to that file
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     clock.set(at)
     t0 = time.perf_counter()
 
@@ -347,15 +409,26 @@ async def midnight(bench: Bench, absences: int) -> None:
 
     while not await all_published():  # every pair due at that midnight ticked, and published
         await asyncio.sleep(0.002)
-    ticked = events.n - before
-    await until(lambda: events.n - before >= ticked, 60, "the last events to arrive")
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(profile)
+    cpu = time.process_time() - cpu0
+    rows = runtime.processor.stats.outbox_rows - rows_before
+    await until(lambda: len(events.ids) - ids_before >= rows, 120, "the last events to arrive")
     closed = events.by_type["availability.changed"] - pairs_before
     print(
-        f"midnight: {len(commands)} absences starting on {tomorrow} ({closed} GPs with services to close, "
-        f"{ticked - closed} booking lists): "
-        f"all events published {events.last - t0:.2f} s after the clock passed midnight"
+        f"midnight: {len(commands)} absences starting on {tomorrow}: {rows} events ({closed} GPs with services "
+        f"to close, the rest booking lists), all received "
+        f"{events.last - t0:.2f} s after the clock passed midnight ({events.n - before - rows} published twice); "
+        f"{cpu:.2f} s CPU in the adapter's process (and the bench's counting)"
     )
     await runtime.stop()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid: int) -> int:
@@ -372,9 +445,7 @@ async def rss(bench: Bench, total: int) -> None:
     statuses = statuses[:total]
     env = bench.adapter_env(prefix)
     log = bench.tmp / "rss.log"
-    await bench.declare(
-        env["DDFL_INBOUND_QUEUE"], {**INBOUND_ARGS, "x-dead-letter-routing-key": env["DDFL_DEAD_LETTER_QUEUE"]}
-    )
+    await bench.declare(env["DDFL_INBOUND_QUEUE"], inbound_args(env["DDFL_DEAD_LETTER_QUEUE"]))
     await bench.declare(env["DDFL_PORTAL_QUEUE"])
     receipts = await prepare_adapter(bench, env, log, rosters, {m.office_her_id for m in rosters})
     await bench.count([env["DDFL_PORTAL_QUEUE"]])
@@ -403,6 +474,10 @@ async def rss(bench: Bench, total: int) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=1, help="throughput rounds; medians are printed")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="DDFL_X=V", help="adapter setting for the throughput runs"
+    )
     parser.add_argument("--latency-seconds", type=float, default=20)
     parser.add_argument("--absences", type=int, default=5_000)
     parser.add_argument("--rss-messages", type=int, default=200_000)
@@ -418,7 +493,7 @@ async def main() -> None:
         bench = Bench(connection, Path(tmp))
         try:
             if "throughput" in parts:
-                await throughput(bench, args.messages)
+                await throughput(bench, args.messages, args.rounds, dict(kv.split("=", 1) for kv in args.set))
             if "latency" in parts:
                 await latency(bench, args.latency_seconds)
             if "midnight" in parts:
@@ -431,4 +506,10 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    try:  # `ddfl-adapter run`'s event loop: the midnight runs the adapter in this process
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
     asyncio.run(main())

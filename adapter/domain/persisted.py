@@ -20,9 +20,10 @@ Pure functions, no I/O: text in, state out, and back.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping
 from typing import Any
+
+import orjson
 
 from .events import (
     Availability,
@@ -90,7 +91,7 @@ def dump_pair(pair: PairState) -> str:
         "closed_by": {service.value: absence_id for service, absence_id in pair.closed_by.items()},
         "as_of": _instant_text(pair.as_of),
     }
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    return _json(document)
 
 
 def load_pair(text: str | bytes) -> PairState:
@@ -333,7 +334,7 @@ def dump_office(office: OfficeState) -> str:
     }
     if office.name is not None:  # optional: older readers ignore it, older documents have none
         document["name"] = office.name
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    return _json(document)
 
 
 def load_office(text: str | bytes) -> OfficeState:
@@ -416,9 +417,15 @@ def _office_v1_to_v2(v1: Mapping[str, Any]) -> Document:
 # ---------------------------------------------------------------------------------------------
 
 
+def _json(document: Document) -> str:
+    """Compact UTF-8 JSON, as json.dumps(ensure_ascii=False, separators=(",", ":")) writes it, at
+    a tenth of its cost: every message reads and writes a pair's state."""
+    return orjson.dumps(document).decode()
+
+
 def _document(text: str | bytes) -> Document:
     try:
-        document = json.loads(text)
+        document = orjson.loads(text)
     except ValueError as error:
         raise UnreadableState(f"not JSON: {error}") from None
     if not isinstance(document, dict):

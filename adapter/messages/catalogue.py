@@ -131,6 +131,8 @@ OPERATIONAL_EVENTS: tuple[tuple[str, str, str], ...] = (
      "past the deduplication window, old closed conversations).", "Nothing."),
     ("DDFL-RETENTION-FAILED", "A retention round failed (store away); it is tried again next round.",
      "Check the store if it repeats; rows are only kept longer meanwhile."),
+    ("DDFL-ACK-FAILED", "Acknowledging committed deliveries failed (the channel closed): the broker "
+     "delivers them again and the inbox answers them as duplicates.", "Check the broker connection if it repeats."),
     ("DDFL-UNSETTLED", "A delivery could not be handed to the pipeline: it is returned to the queue "
      "(counted towards the delivery limit), never left unsettled.", "Report it; look at the dead-letter queue."),
     ("DDFL-BROKER-NODE", "Connected to a RabbitMQ node (one of DDFL_AMQP_URL's).", "Nothing."),

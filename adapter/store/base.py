@@ -248,8 +248,9 @@ class Store(Protocol):
         """The earliest next_change_at of any pair, or None: how long the clock may sleep."""
         ...
 
-    async def outbox_pending(self, limit: int) -> list[OutboxRow]:
-        """Unsent outbox rows in publish (id) order."""
+    async def outbox_pending(self, limit: int, after: int = 0) -> list[OutboxRow]:
+        """Unsent outbox rows in publish (id) order, those with an id above `after` only (the
+        relay reads on past rows it is still publishing)."""
         ...
 
     async def outbox_mark_sent(self, ids: Iterable[int], sent_at: dt.datetime) -> int:

@@ -216,7 +216,7 @@ _STATEMENTS = {
     " ORDER BY next_change_at, office_her_id, practitioner_hpr LIMIT ?",
     "next_due": "SELECT MIN(next_change_at) FROM pairs",
     "outbox_pending": "SELECT id, routing_key, message_id, body, headers, content_type,"
-    " created_at FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT ?",
+    " created_at FROM outbox WHERE sent_at IS NULL AND id > ? ORDER BY id LIMIT ?",
     "outbox_mark_sent": "UPDATE outbox SET sent_at = ? WHERE id = ? AND sent_at IS NULL",
     "outbox_backlog": "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL",
     # Retention: bounded batches, oldest first, each statement served by an index.
@@ -576,8 +576,8 @@ class SqlStore:
         ((earliest,),) = await self._read(self._q.next_due)
         return None if earliest is None else from_micros(earliest)
 
-    async def outbox_pending(self, limit: int) -> list[OutboxRow]:
-        rows = await self._read(self._q.outbox_pending, (limit,))
+    async def outbox_pending(self, limit: int, after: int = 0) -> list[OutboxRow]:
+        rows = await self._read(self._q.outbox_pending, (after, limit))
         return [
             OutboxRow(
                 id=row_id,

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import aio_pika
 import aiormq
-from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 from faststream.rabbit import QueueType, RabbitQueue
 from faststream.rabbit.schemas.queue import QuorumQueueArgs
 
@@ -127,6 +129,85 @@ class AmqpPublisher:
             return None
 
         return list(await asyncio.gather(*(one(row) for row in rows)))
+
+
+@dataclass
+class _Tags:
+    """One consuming channel's delivery tags (1, 2, 3, … in delivery order) not yet acknowledged."""
+
+    #: Every tag up to this one is settled (acknowledged or rejected).
+    settled_to: int = 0
+    committed: set[int] = field(default_factory=set)  # to acknowledge
+    settled: set[int] = field(default_factory=set)  # beyond a gap, already acknowledged or rejected
+    round: asyncio.Task[None] | None = None
+
+
+class Acknowledgements:
+    """Acknowledges committed deliveries with one `multiple` ack per run of consecutive delivery
+    tags instead of one ack each: a batch's deliveries are committed together, and their
+    coroutines resume together, so one round (scheduled after them) covers the whole batch.
+
+    Sound because a channel numbers its deliveries 1, 2, 3, … with no gap: a `multiple` ack goes
+    only up to the first tag not committed yet (a delivery still on its way, whatever its
+    coroutine's progress), so nothing is acknowledged before it is committed. A committed tag
+    beyond such a gap is acknowledged alone, at once, as before. Every delivery of a channel that
+    is acknowledged through here must be settled through here (`ack` or `reject`)."""
+
+    def __init__(self) -> None:
+        self._channels: weakref.WeakKeyDictionary[Any, _Tags] = weakref.WeakKeyDictionary()
+
+    def _tags(self, message: AbstractIncomingMessage) -> tuple[Any, _Tags, int]:
+        channel = message.channel  # aiormq's; raises when closed (the delivery comes again)
+        if message.delivery_tag is None:
+            raise ValueError("a delivery without a tag (no_ack) cannot be acknowledged")
+        tags = self._channels.get(channel)
+        if tags is None:
+            tags = self._channels[channel] = _Tags()
+        return channel, tags, message.delivery_tag
+
+    async def ack(self, message: AbstractIncomingMessage) -> None:
+        """Acknowledge a committed delivery; returns once the round that covers it was written."""
+        channel, tags, tag = self._tags(message)
+        tags.committed.add(tag)
+        if tags.round is None:
+            tags.round = asyncio.ensure_future(self._round(channel, tags))
+        await asyncio.shield(tags.round)
+
+    async def reject(self, message: AbstractIncomingMessage) -> None:
+        """Return a delivery to its queue (counts towards its delivery limit), at once."""
+        _, tags, tag = self._tags(message)
+        await message.reject(requeue=True)
+        if tag == tags.settled_to + 1:
+            tags.settled_to = tag
+        else:
+            tags.settled.add(tag)
+
+    async def _round(self, channel: Any, tags: _Tags) -> None:
+        tags.round = None  # what is committed from now on goes in the next round
+        top, last = tags.settled_to, 0
+        while True:
+            if top + 1 in tags.committed:
+                tags.committed.discard(top + 1)
+                last = top + 1
+            elif top + 1 in tags.settled:
+                tags.settled.discard(top + 1)
+            else:
+                break
+            top += 1
+        tags.settled_to = top
+        alone = sorted(tags.committed)  # beyond a gap: each on its own
+        tags.committed.clear()
+        tags.settled.update(alone)
+        try:
+            if last:
+                await channel.basic_ack(delivery_tag=last, multiple=True)
+            for tag in alone:
+                await channel.basic_ack(delivery_tag=tag)
+        except Exception as error:  # the channel closed: the deliveries come again (the inbox dedupes)
+            logging.getLogger("ddfl.worker").warning(
+                "acknowledgement failed; the deliveries will be redelivered",
+                extra={"event": "DDFL-ACK-FAILED", "error": type(error).__name__},
+            )
 
 
 def _refused(outcome: BaseException | None) -> bool:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from aio_pika.abc import AbstractRobustConnection
 from faststream import AckPolicy, FastStream
+from faststream.message import AckStatus
 from faststream.rabbit import RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
 from faststream.specification import AsyncAPI
@@ -31,7 +32,7 @@ from ..service.commands import ResyncRequest, Work
 from ..service.processor import Done, Processor
 from ..store.base import OutboxRow, RetainedRows, Store
 from . import observability as obs
-from .amqp import inbound_queue, plain_queue
+from .amqp import Acknowledgements, inbound_queue, plain_queue
 from .pipeline import Pipeline
 from .relay import Relay
 from .retention import Pruned, Retention
@@ -77,6 +78,7 @@ class Runtime:
         #: The HTTP side on DDFL_HTTP_PORT: the read API (/v1), /health and /metrics on one app.
         self.health: ApiServer | None = None
         self._watch: obs.ConnectionWatch | None = None
+        self._acks = Acknowledgements()
         self._subscribe()
 
     # -- wiring --------------------------------------------------------------------------------
@@ -142,7 +144,8 @@ class Runtime:
                     exc_info=log.isEnabledFor(logging.DEBUG),
                 )
                 if not message.committed:
-                    await message.reject(requeue=True)  # counts towards the delivery limit
+                    message.committed = AckStatus.REJECTED
+                    await self._acks.reject(message.raw_message)  # counts towards the delivery limit
 
         if payload is not None:
             on_message.__annotations__["body"] = payload
@@ -159,10 +162,12 @@ class Runtime:
         assert self.pipeline is not None and self.processor is not None
         # Parsed here, in the delivery's coroutine: the batch's transaction only decides.
         done: Done = await self.pipeline.submit(self.processor.prepare(work))
+        # Settled here, not through FastStream's message: a batch's deliveries share one ack.
+        message.committed = AckStatus.ACKED if done.ok else AckStatus.REJECTED
         if done.ok:
-            await message.ack()
+            await self._acks.ack(message.raw_message)
         else:
-            await message.reject(requeue=True)  # counts towards the quorum queue's delivery limit
+            await self._acks.reject(message.raw_message)  # counts towards the queue's delivery limit
         obs.LATENCY.observe(time.perf_counter() - started)
         outcome = done.receipt.status if done.receipt is not None else "FAILED"
         obs.MESSAGES.labels(kind=work.kind, outcome=outcome).inc()
