@@ -119,6 +119,17 @@ def load_pair(text: str | bytes) -> PairState:
     )
 
 
+def load_published(text: str | bytes) -> tuple[Availability, int]:
+    """A stored pair's published part and sequence only: what a reader needs when no change of the
+    pair is due (a resync's snapshot, the read API), without building its facts and histories."""
+    document = _document(text)
+    if "v" not in document:
+        pair = load_pair(text)
+        return pair.published, pair.sequence
+    _check_version(document)
+    return _read_published(document.get("published")), document.get("sequence", 0)
+
+
 def _history(history: ProcessHistory) -> Document:
     document: Document = {
         "reports": [[r.gen_date.isoformat(), r.msg_id, r.on] for r in history.reports],
