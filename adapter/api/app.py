@@ -30,7 +30,6 @@ from fastapi import FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..domain import booking, engine
@@ -71,7 +70,13 @@ Hpr = Annotated[
 
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": title, "content": {PROBLEM_JSON: {}}}
-    for status, title in ((400, "Bad parameters"), (404, "Unknown office or practitioner"))
+    for status, title in (
+        (400, "Bad parameters"),
+        (404, "Unknown office or practitioner"),
+        # `StoreUnreadable`: inside `ddfl-adapter run` with an in-memory SQLite store, which no
+        # second connection can read; run the adapter on a file or PostgreSQL store instead.
+        (503, "Read API unavailable: the store cannot be read beside the writer (an in-memory store)"),
+    )
 }
 
 
@@ -91,25 +96,10 @@ def _not_found(detail: str) -> ApiProblem:
     return ApiProblem(404, "Not found", detail)
 
 
-class _Published(BaseModel):
-    """The part of a stored `PairState` an answer needs when nothing is due: the facts and their
-    history (most of the text) are skipped, not validated; the same names and defaults."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    published: Availability = PairState.model_fields["published"].default
-    sequence: int = PairState.model_fields["sequence"].default
-
-
 def current(stored: StoredPair, now: dt.datetime) -> tuple[Availability, int]:
-    """A stored pair's availability at `now` and the sequence of the event carrying it. Only a pair
-    whose next change is due by `now` is parsed whole and ticked on a copy (R11); otherwise what
-    was last published is what holds (the writer keeps `next_change_at`)."""
-    if stored.next_change_at is not None and stored.next_change_at <= now:
-        ticked, _ = engine.tick(PairState.from_json(stored.state), now)
-        return ticked.published, ticked.sequence
-    view = _Published.model_validate_json(stored.state)
-    return view.published, view.sequence
+    """A stored pair's availability at `now` and the sequence of the event carrying it
+    (`engine.stored_at`: only a pair with a change due is parsed whole)."""
+    return engine.stored_at(stored.state, stored.next_change_at, now)
 
 
 def _entry(office: int, hpr: str, availability: Availability, sequence: int) -> AvailabilityEntry:

@@ -39,7 +39,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .calendar import local_date
-from .events import CLOCK, AvailabilityChanged, AvailabilityWarning, Cause, DialogueClosed, Event, WarningCode
+from .events import (
+    CLOCK,
+    Availability,
+    AvailabilityChanged,
+    AvailabilityWarning,
+    Cause,
+    DialogueClosed,
+    Event,
+    WarningCode,
+)
 from .memory import forget_in_office, forget_in_pair, is_settled
 from .model import (
     CLOSING_CODES,
@@ -57,6 +66,7 @@ from .model import (
     Service,
     Status,
 )
+from .persisted import load_published
 from .rejections import Refusal, Rejection
 from .rules import evaluate, next_change_after, run_containing
 from .state import (
@@ -277,6 +287,17 @@ def tick(pair: PairState, now: dt.datetime) -> tuple[PairState, list[Event]]:
     changes = _Changes(pair)
     changes.advance(now)
     return forget_in_pair(changes.pair), changes.events
+
+
+def stored_at(text: str, next_change_at: dt.datetime | None, now: dt.datetime) -> tuple[Availability, int]:
+    """A stored pair's availability at `now` and the sequence of the event carrying it, read as
+    cheaply as it can be: only a pair whose next change is due by `now` (the store's
+    `next_change_at`, which the writer keeps) is parsed whole and ticked on a copy (R11);
+    otherwise what was last published holds, and only that part of the text is read."""
+    if next_change_at is not None and next_change_at <= now:
+        ticked, _ = tick(PairState.from_json(text), now)
+        return ticked.published, ticked.sequence
+    return load_published(text)
 
 
 def next_change(pair: PairState) -> dt.datetime | None:

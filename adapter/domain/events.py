@@ -183,6 +183,22 @@ class AvailabilitySnapshot(_Wire):
     substitute: SubstituteView | None
 
 
+class PractitionersSnapshot(_Wire):
+    """An office's booking list as last published, sent on the portal's request (a resync), not
+    because it changed: the `office.practitioners.changed` payload with the office's current
+    `sequence`. Applied by the same rule as changes (the higher sequence wins; an equal one carries
+    the same list), so a snapshot never takes a consumer backwards."""
+
+    type: Literal["office.practitioners.snapshot"] = "office.practitioners.snapshot"
+    event_id: str
+    request_id: str
+    office_her_id: int
+    sequence: int = Field(description="The office's sequence of the list: the last office.practitioners.changed's.")
+    #: The instant the list holds for: the snapshot's, after every change due by then.
+    as_of: OsloInstant
+    practitioners: list[BookablePractitioner]
+
+
 class ResyncCompleted(_Wire):
     """Every snapshot of a resync precedes this on the portal's queue; the live stream goes on."""
 
@@ -193,6 +209,8 @@ class ResyncCompleted(_Wire):
     office_her_id: int | None
     #: How many `availability.snapshot` events the resync sent.
     pairs: int
+    #: How many `office.practitioners.snapshot` events the resync sent (one per office it covered).
+    offices: int
     completed_at: OsloInstant
 
 
@@ -202,6 +220,7 @@ Event = Annotated[
     | DialogueClosed
     | PractitionersChanged
     | AvailabilitySnapshot
+    | PractitionersSnapshot
     | ResyncCompleted,
     Field(discriminator="type"),
 ]

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .events import (
     Availability,
@@ -119,6 +120,34 @@ def load_pair(text: str | bytes) -> PairState:
         closed_by={Service(k): v for k, v in document.get("closed_by", {}).items()},
         as_of=document.get("as_of"),
     )
+
+
+class _PublishedPart(BaseModel):
+    """The keys of a stored pair that `load_published` reads; the rest of the text is skipped by
+    the JSON parser, not built into models (facts, histories: most of it)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    v: int | None = None
+    published: Availability | None = None
+    sequence: int = 0
+
+
+def load_published(text: str | bytes) -> tuple[Availability, int]:
+    """A stored pair's published part and sequence only: what a reader needs when no change of the
+    pair is due (a resync's snapshot, the read API), without building its facts and histories.
+
+    This version's document stores `published` in the wire model's shape, so it is validated as
+    that model straight from the text; anything else (an older version, or a wire model that has
+    since changed) is read the long way, `load_pair`, which migrates and fills gaps."""
+    try:
+        part = _PublishedPart.model_validate_json(text)
+    except ValidationError:
+        part = None
+    if part is None or part.v != SCHEMA_VERSION:
+        pair = load_pair(text)
+        return pair.published, pair.sequence
+    return part.published or _read_published(None), part.sequence
 
 
 def _history(history: ProcessHistory) -> Document:

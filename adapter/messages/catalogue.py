@@ -148,7 +148,7 @@ OPERATIONAL_EVENTS: tuple[tuple[str, str, str], ...] = (
     ("DDFL-RESYNC-STARTED", "A resync request is being answered (`request_id`, `office_her_id`, null for "
      "all): snapshots go to the portal's queue, chunk by chunk, between batches.", "Nothing."),
     ("DDFL-RESYNC-COMPLETED", "Every snapshot of a resync is in the outbox, then `resync.completed` "
-     "(`pairs` says how many).", "Nothing."),
+     "(`pairs` and `offices` say how many pairs and booking lists).", "Nothing."),
     ("DDFL-RESYNC-FAILED", "The store failed during a resync: the request is redelivered and resumes "
      "after the last committed chunk.", "Check the store (disk, PostgreSQL) if it repeats."),
     ("DDFL-STARTUP-FAILED", "The adapter could not start: the line names the setting and what to do.",

@@ -160,6 +160,11 @@ class Transaction(Protocol):
         """The states of those of `keys` that exist (one query per few hundred keys)."""
         ...
 
+    async def get_pair_rows(self, keys: Iterable[PairKey]) -> dict[PairKey, tuple[str, dt.datetime | None]]:
+        """get_pairs with each pair's `next_change_at`: a reader that finds nothing due needs only
+        the pair's published part (a resync)."""
+        ...
+
     async def put_pair(
         self,
         office_her_id: int,
@@ -183,6 +188,11 @@ class Transaction(Protocol):
     ) -> list[PairKey]:
         """Up to `limit` stored pairs' keys in key order, strictly after `after` (from the first
         when None), of one office or of all: a resync walks every pair in chunks this way."""
+        ...
+
+    async def office_ids_after(self, after: int | None, limit: int) -> list[int]:
+        """Up to `limit` HER-ids of the offices with a stored state, ascending, strictly after
+        `after` (from the first when None): a resync walks the offices in chunks this way."""
         ...
 
     async def inbox_get(self, sender: str, msg_id: str) -> str | None:

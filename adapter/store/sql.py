@@ -198,6 +198,7 @@ _STATEMENTS = {
     " WHERE (office_her_id, practitioner_hpr) > (?, ?) ORDER BY office_her_id, practitioner_hpr LIMIT ?",
     "office_pair_keys_after": "SELECT office_her_id, practitioner_hpr FROM pairs"
     " WHERE office_her_id = ? AND practitioner_hpr > ? ORDER BY practitioner_hpr LIMIT ?",
+    "office_ids_after": "SELECT office_her_id FROM offices WHERE office_her_id > ? ORDER BY office_her_id LIMIT ?",
     "inbox_get": "SELECT outcome FROM inbox WHERE sender = ? AND msg_id = ?",
     "inbox_entry": "SELECT outcome, reply_body FROM inbox WHERE sender = ? AND msg_id = ?",
     "inbox_put": "INSERT INTO inbox (sender, msg_id, outcome, received_at, reply_body) VALUES (?, ?, ?, ?, ?)"
@@ -347,20 +348,23 @@ class SqlTransaction:
         return state
 
     async def get_pairs(self, keys: Iterable[PairKey]) -> dict[PairKey, str]:
+        return {key: state for key, (state, _) in (await self.get_pair_rows(keys)).items()}
+
+    async def get_pair_rows(self, keys: Iterable[PairKey]) -> dict[PairKey, tuple[str, dt.datetime | None]]:
         wanted = list(dict.fromkeys(keys))
         db = self._backend()
-        found: dict[PairKey, str] = {}
+        found: dict[PairKey, tuple[str, dt.datetime | None]] = {}
         for start in range(0, len(wanted), _PAIRS_PER_QUERY):
             chunk = wanted[start : start + _PAIRS_PER_QUERY]
             sql = db.dialect.render(
-                "SELECT office_her_id, practitioner_hpr, state FROM pairs"
+                "SELECT office_her_id, practitioner_hpr, state, next_change_at FROM pairs"
                 " WHERE (office_her_id, practitioner_hpr) IN (VALUES "
                 + ", ".join(["(?, ?)"] * len(chunk))
                 + "){for_update}"
             )
             params = [value for key in chunk for value in key]
-            for office, hpr, state in await db.fetchall(sql, params):
-                found[(office, hpr)] = state
+            for office, hpr, state, due in await db.fetchall(sql, params):
+                found[(office, hpr)] = (state, None if due is None else from_micros(due))
         self._absent_pairs.update(key for key in wanted if key not in found)
         return found
 
@@ -403,6 +407,10 @@ class SqlTransaction:
             start = hpr if office == office_her_id else ""
             rows = await self._backend().fetchall(self._q.office_pair_keys_after, (office_her_id, start, limit))
         return [(int(o), str(h)) for o, h in rows]
+
+    async def office_ids_after(self, after: int | None, limit: int) -> list[int]:
+        rows = await self._backend().fetchall(self._q.office_ids_after, (after or 0, limit))  # HER-ids start at 1
+        return [int(office) for (office,) in rows]
 
     async def inbox_get(self, sender: str, msg_id: str) -> str | None:
         return await self._text(self._q.inbox_get, (sender, msg_id))

@@ -102,7 +102,8 @@ class Runtime:
             "resync",
             "resync requests",
             "resync.requested from the portal (JSON): the availability of every pair (office_her_id null) or "
-            "of one office, as availability.snapshot events on the portal's queue, then resync.completed. "
+            "of one office, as availability.snapshot events on the portal's queue, then each office's booking "
+            "list as office.practitioners.snapshot, then resync.completed. "
             "A request that cannot be read goes to the invalid-resync queue with reason/description headers.",
             payload=ResyncRequest,
         )
@@ -113,8 +114,8 @@ class Runtime:
             settings.portal_queue,
             title="portal events",
             description="availability.changed, availability.warning, dialogue.closed and "
-            "office.practitioners.changed (JSON), and on request availability.snapshot and "
-            "resync.completed; AppRecs go to {sender HER-id}_async, error reports to {sender HER-id}_error.",
+            "office.practitioners.changed (JSON), and on request availability.snapshot, "
+            "office.practitioners.snapshot and resync.completed; AppRecs go to {sender HER-id}_async, error reports to {sender HER-id}_error.",
             schema=PortalEvent,
             persist=True,
         )

@@ -339,6 +339,17 @@ async def test_an_unreadable_store_answers_503_and_health_still_answers() -> Non
         assert answer.status_code == 503 and answer.headers["content-type"] == "application/problem+json"
         assert "in-memory" in answer.json()["detail"]
         assert (await http.get("/health")).status_code == 200
+        document = (await http.get("/v1/openapi.json")).json()
+    # the OpenAPI document says so on every /v1 route, with the problem document's schema
+    routes = [
+        operation for path, item in document["paths"].items() if path.startswith("/v1/") for operation in item.values()
+    ]
+    assert routes
+    for operation in routes:
+        documented = operation["responses"]["503"]
+        assert "in-memory" in documented["description"]
+        assert documented == operation["responses"]["404"] | {"description": documented["description"]}  # a problem
+        assert "application/problem+json" in documented["content"]
 
 
 @pytest.mark.postgres

@@ -62,7 +62,8 @@ def test_asyncapi_names_the_contract_queues() -> None:
 
 
 async def test_a_resync_publishes_what_the_schema_describes_and_asyncapi_documents_its_request() -> None:
-    """availability.snapshot and resync.completed validate against the published JSON Schema; the
+    """availability.snapshot, office.practitioners.snapshot (a list with a GP on it) and
+    resync.completed validate against the published JSON Schema; the
     AsyncAPI document has the resync queue with the request's schema (a null office included)."""
     import datetime as dt
 
@@ -82,7 +83,13 @@ async def test_a_resync_publishes_what_the_schema_describes_and_asyncapi_documen
                 Work(kind="xml", body=roster_xml(7001234, ["1000001"], msg_id="r", gen_date=now)),
                 Work(
                     kind="xml",
-                    body=status_xml(7001234, "1000001", {"Dialog_Innbygger_Ekontakt": True}, msg_id="s", gen_date=now),
+                    body=status_xml(
+                        7001234,
+                        "1000001",
+                        {"Dialog_Innbygger_Ekontakt": True, "Dialog_Innbygger_Timereservasjon": True},
+                        msg_id="s",
+                        gen_date=now,
+                    ),
                 ),
                 Work(kind="resync", body=json.dumps(request).encode()),
             ]
@@ -95,7 +102,14 @@ async def test_a_resync_publishes_what_the_schema_describes_and_asyncapi_documen
     validator = _validator()
     for event in events:
         validator.validate(event)
-    assert [e["type"] for e in events] == ["availability.changed", "availability.snapshot", "resync.completed"]
+    assert [e["type"] for e in events] == [
+        "availability.changed",
+        "office.practitioners.changed",
+        "availability.snapshot",
+        "office.practitioners.snapshot",
+        "resync.completed",
+    ]
+    assert events[3]["practitioners"] == events[1]["practitioners"] != []
 
     document = json.loads((contracts.SCHEMA_DIR / contracts.ASYNCAPI_FILE).read_text())
     (channel,) = [c for c in document["channels"].values() if c["address"] == "portal.resync"]

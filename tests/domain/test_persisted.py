@@ -220,3 +220,22 @@ def test_a_reports_source_is_kept_beside_the_reports_and_optional():
     older = PairState.from_json(json.dumps(document))
     assert {r.source for h in older.facts.processes.values() for r in h.reports} == {None}
     assert evaluate(older.facts, oslo(2024, 1, 11)) == evaluate(pair.facts, oslo(2024, 1, 11))
+
+
+def test_the_published_part_alone_reads_as_the_whole_pair_does():
+    """What a resync or the read API reads of a pair with nothing due (`load_published`) equals what
+    the whole pair says, for this version's documents, release 0.1.0's, a bare one, and one whose
+    published part this release's wire model would refuse (a later writer's field: the long way)."""
+    pair = rich_world().pair()
+    v1 = json.loads(pair.model_dump_json())
+    v1["facts"]["processes"] = {p: h["reports"] for p, h in v1["facts"]["processes"].items()}
+    later = json.loads(pair.to_json())
+    later["published"]["services"]["RESEPTFORNYELSE"]["portal_hint"] = "new in a later release"
+    bare = '{"v": 2, "office": 8141333, "hpr": "9144900", "published": {}}'
+    texts = [pair.to_json(), json.dumps(v1), json.dumps(later), bare, *stored("pairs")]
+    for text in texts:
+        whole = PairState.from_json(text)
+        assert persisted.load_published(text) == (whole.published, whole.sequence)
+    assert pair.published.substitute is not None and persisted.load_published(pair.to_json())[1] == pair.sequence
+    with pytest.raises(persisted.UnreadableState):
+        persisted.load_published('{"v": 3, "office": 1}')

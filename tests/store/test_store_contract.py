@@ -173,6 +173,30 @@ async def test_pair_keys_are_walked_in_key_order_a_chunk_at_a_time_of_all_or_one
         assert await tx.pair_keys_after(None, 10, 9) == []
 
 
+async def test_offices_are_walked_in_her_id_order_and_pair_rows_carry_when_a_change_is_due(store: Store) -> None:
+    """A resync's walk of the booking lists: the offices with a stored state, a chunk at a time; and
+    each pair's row with its `next_change_at`, so a pair with nothing due need not be parsed whole."""
+    due = dt.datetime(2024, 3, 2, 0, tzinfo=dt.UTC)
+    async with store.transaction() as tx:
+        for office in (30, 10, 20):
+            await tx.put_office(office, f'{{"her_id": {office}}}')
+        await tx.put_pairs([(10, "1", "a", due), (10, "2", "b", None)])
+    async with store.transaction() as tx:
+        walked: list[int] = []
+        after = None
+        while chunk := await tx.office_ids_after(after, 2):
+            assert len(chunk) <= 2
+            walked += chunk
+            after = chunk[-1]
+        assert walked == [10, 20, 30]
+        assert await tx.office_ids_after(30, 5) == []
+        assert await tx.get_pair_rows([(10, "1"), (10, "2"), (10, "9")]) == {
+            (10, "1"): ("a", due),
+            (10, "2"): ("b", None),
+        }
+        assert await tx.get_pairs([(10, "1"), (10, "9")]) == {(10, "1"): "a"}
+
+
 async def test_conversation_is_closed_once_per_office(store: Store) -> None:
     async with store.transaction() as tx:
         assert not await tx.conversation_closed(1, "conv")

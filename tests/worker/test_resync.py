@@ -1,9 +1,11 @@
 """Resync over AMQP on the real RabbitMQ: a portal that lost its queue asks for what is true now and
-rebuilds from `availability.snapshot` events without a gap (issue 12); the live stream goes on.
+rebuilds from `availability.snapshot` and `office.practitioners.snapshot` events without a gap
+(issue 12); the live stream goes on.
 
 The contract's scenario (R5, R10, R11, R12) and a second office are sent to the worker; then the
 portal's queue is deleted and declared again, a resync is requested, and each snapshot must equal
-the last `availability.changed` of its pair — sequence included (R12: the higher sequence wins)."""
+the last `availability.changed` of its pair — sequence included (R12: the higher sequence wins) —
+and each office's list snapshot its last `office.practitioners.changed`."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import yaml
 
 from adapter.domain.state import NOTHING_OFFERED
 from adapter.worker.runtime import Runtime
-from tests.support.synthetic import roster_xml, status_xml
+from tests.support.synthetic import BOOKING_LISTS, roster_xml, status_xml
 
 from .conftest import EXAMPLES, OFFICE, Adapter, Broker, Collector, example, wait_until
 from .test_broker_flow import processed, store_backend  # noqa: F401  (store_backend: a fixture)
@@ -50,13 +52,26 @@ async def _history(adapter: Adapter, broker: Broker, runtime: Runtime) -> None:
     now = adapter.clock.now()
     for body in (
         roster_xml(OTHER, OTHER_GPS, msg_id="other-roster", gen_date=now),
-        status_xml(OTHER, OTHER_GPS[0], {"Dialog_Innbygger_Ekontakt": True}, msg_id="other-status", gen_date=now),
+        status_xml(
+            OTHER,
+            OTHER_GPS[0],
+            {"Dialog_Innbygger_Ekontakt": True, "Dialog_Innbygger_Timereservasjon": True},  # bookable: listed
+            msg_id="other-status",
+            gen_date=now,
+        ),
     ):
         await _send(adapter, broker, runtime, adapter.settings.inbound_queue, body)
 
 
 def _changed(collector: Collector) -> list[dict[str, Any]]:
     return [e for e in collector.json() if e["type"] == "availability.changed"]
+
+
+def _last_lists(collector: Collector) -> dict[int, tuple[int, list[Any]]]:
+    """What the portal had been told of each office's booking list: its last list and sequence."""
+    return {
+        e["office_her_id"]: (e["sequence"], e["practitioners"]) for e in collector.json() if e["type"] == BOOKING_LISTS
+    }
 
 
 def _last_told(events: list[dict[str, Any]]) -> dict[tuple[int, str], dict[str, Any]]:
@@ -106,15 +121,24 @@ async def test_a_portal_that_lost_its_queue_rebuilds_every_pair_from_a_resync_an
     await wait_until(lambda: len(_changed(first)) == 5, what="the scenario's 4 changes and the other office's 1")
     told = _last_told(_changed(first))
     assert told[(OFFICE, GP)]["sequence"] == 4
+    await wait_until(lambda: OTHER in _last_lists(first), what="the other office's booking list")
+    lists = _last_lists(first)
+    assert lists[OFFICE] == (2, []) and [p["hpr"] for p in lists[OTHER][1]] == [OTHER_GPS[0]]
 
     portal = await _drop_and_declare_again(broker, adapter.settings.portal_queue)
     end = await _resync(adapter, broker, portal, "rebuild-1", None)
     events = portal.json()
-    snapshots = events[:end]
-    assert {e["type"] for e in snapshots} == {"availability.snapshot"}, "nothing else was due or sent"
+    snapshots = [e for e in events[:end] if e["type"] == "availability.snapshot"]
+    listed = [e for e in events[:end] if e["type"] == "office.practitioners.snapshot"]
+    assert events[:end] == snapshots + listed, "nothing else was due or sent; the pairs, then the lists"
     keys = [(s["office_her_id"], s["practitioner_hpr"]) for s in snapshots]
     assert keys == sorted(keys) and len(set(keys)) == len(keys), "each pair once, in key order"
     assert events[end]["pairs"] == len(snapshots) and events[end]["office_her_id"] is None
+    # each office's list once, in HER-id order, equal to the last office.practitioners.changed
+    assert [e["office_her_id"] for e in listed] == sorted(lists) and events[end]["offices"] == len(lists)
+    for snapshot in listed:
+        assert (snapshot["sequence"], snapshot["practitioners"]) == lists[snapshot["office_her_id"]]
+        assert snapshot["event_id"] == f"{snapshot['office_her_id']}-practitioners-{snapshot['sequence']}-s-rebuild-1"
     assert set(told) <= set(keys)
     for snapshot in snapshots:
         key = (snapshot["office_her_id"], snapshot["practitioner_hpr"])
@@ -143,6 +167,15 @@ async def test_a_portal_that_lost_its_queue_rebuilds_every_pair_from_a_resync_an
         GP,
     )
     assert after["sequence"] == told[(OFFICE, GP)]["sequence"] + 1
+
+    # one office only: its pairs and its list, nothing of the other office
+    seen = len(portal.messages)
+    only = await _resync(adapter, broker, portal, "other-only", OTHER)
+    sent = portal.json()[seen:only]
+    assert {e["office_her_id"] for e in sent} == {OTHER}
+    (other_list,) = [e for e in sent if e["type"] == "office.practitioners.snapshot"]
+    assert (other_list["sequence"], other_list["practitioners"]) == lists[OTHER]
+    assert (portal.json()[only]["pairs"], portal.json()[only]["offices"]) == (1, 1)  # its one stored pair
     await runtime.stop()  # before the store's own teardown (a PostgreSQL schema is dropped then)
 
 
@@ -164,13 +197,18 @@ async def test_a_resync_of_one_office_sends_only_its_pairs_and_a_request_id_seen
     end = await _resync(adapter, broker, portal, "office-1", OTHER)
     snapshots = portal.json()[seen:end]
     # the pairs the adapter holds state of: the GP listed but never told about is the baseline
-    assert [(s["office_her_id"], s["practitioner_hpr"], s["sequence"]) for s in snapshots] == [(OTHER, OTHER_GPS[1], 1)]
+    assert [(s["type"], s["office_her_id"], s.get("practitioner_hpr"), s["sequence"]) for s in snapshots] == [
+        ("availability.snapshot", OTHER, OTHER_GPS[1], 1),
+        ("office.practitioners.snapshot", OTHER, None, 0),  # only that office's list: nobody bookable yet
+    ]
+    assert snapshots[1]["practitioners"] == []
     assert portal.json()[end] | {"completed_at": None} == {
         "type": "resync.completed",
         "event_id": "resync-office-1",
         "request_id": "office-1",
         "office_her_id": OTHER,
         "pairs": 1,
+        "offices": 1,
         "completed_at": None,
     }
 
