@@ -210,10 +210,7 @@ def create_app(
         summary="What citizens see of every practitioner of an office now",
     )
     async def office_availability(office_her_id: OfficeId) -> OfficeAvailability:
-        rows = await reader.office_pairs(office_her_id)
-        text = await reader.office_state(office_her_id)
-        if not rows and text is None:
-            raise _not_found(f"office {office_her_id} is unknown")
+        rows, text = await _known_office(office_her_id)
         at = now()
         answers = {row.practitioner_hpr: stored_entry(row, at) for row in rows}
         if text is not None:  # listed, but nothing told about them yet: they offer nothing (sequence 0)
@@ -231,11 +228,8 @@ def create_app(
         summary='The office\'s booking list ("Velg behandler") now: whom a citizen can book with',
     )
     async def office_practitioners(office_her_id: OfficeId) -> OfficePractitioners:
-        rows = await reader.office_pairs(office_her_id)
-        text = await reader.office_state(office_her_id)
+        rows, text = await _known_office(office_her_id)
         if text is None:
-            if not rows:
-                raise _not_found(f"office {office_her_id} is unknown")
             # pairs but no office row: the roster is the writer's directory, and no list has been
             # published (publishing one saves the office): the baseline
             return OfficePractitioners(office_her_id=office_her_id, as_of=now(), sequence=0, practitioners=[])
@@ -249,6 +243,14 @@ def create_app(
             sequence=booking.sequence_now(office, listed),
             practitioners=list(listed),
         )
+
+    async def _known_office(office_her_id: int) -> tuple[list[StoredPair], str | None]:
+        """An office's stored pairs and state; 404 when the adapter holds neither."""
+        rows = await reader.office_pairs(office_her_id)
+        text = await reader.office_state(office_her_id)
+        if not rows and text is None:
+            raise _not_found(f"office {office_her_id} is unknown")
+        return rows, text
 
     async def _office(office_her_id: int) -> OfficeState:
         text = await reader.office_state(office_her_id)
