@@ -13,7 +13,7 @@ from adapter.replay.runner import run_scenario
 from adapter.store.base import Store
 
 from .support import SCENARIO, scenario, write_steps
-from .test_read_api import Clock, client, clock, reader, store, store_url  # noqa: F401 (the same fixtures)
+from .test_read_api import Clock, client, clock, reader, store  # noqa: F401 (the same fixtures)
 
 SUMMER = dt.timezone(dt.timedelta(hours=2))
 OFFICE = 8141333

@@ -42,14 +42,6 @@ async def _store_with(url: str, name: str) -> str:
     return url
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.sqlite3'}"
-    url: str = request.getfixturevalue("postgres_schema_url")
-    return url
-
-
 @pytest.fixture
 async def reader(store_url: str) -> AsyncIterator[Reader]:
     opened = await open_reader(await _store_with(store_url, "recommended-solution-1"))

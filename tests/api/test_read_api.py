@@ -8,7 +8,6 @@ import asyncio
 import datetime as dt
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -43,14 +42,6 @@ INSTANTS = [
 @pytest.fixture(scope="module")
 def events() -> list[dict[str, Any]]:
     return replayed_events()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.sqlite3'}"
-    url: str = request.getfixturevalue("postgres_schema_url")
-    return url
 
 
 @pytest.fixture
