@@ -185,8 +185,10 @@ class _MemoryReplay(_Replay):
 
     #: steps in one batch at most (one transaction; its outbox is published after it)
     BATCH = 1024
-    #: the steps' messages, parsed ahead (set by `running`)
+    #: the steps' messages, parsed ahead; the replay's settings and clock (set by `running`)
     ahead: Ahead
+    _settings: Settings
+    _clock: ManualClock
 
     def take(self, steps: list[Step], start: int, next_due: dt.datetime | None) -> list[Step]:
         """The steps of one Oslo day from `start` on, up to the next change the clock makes.
@@ -210,6 +212,7 @@ class _MemoryReplay(_Replay):
     @asynccontextmanager
     async def running(self, clock: ManualClock) -> AsyncIterator[tuple[Settings, Parts]]:
         settings = default_settings(http_port=None)  # the contract's names, whatever DDFL_* says
+        self._settings, self._clock = settings, clock
         store = await open_store("sqlite:///:memory:")
         try:
             parts = await Assembly(settings, clock, store, MemoryPublisher(self._on_row), None).open(
@@ -245,6 +248,9 @@ class _MemoryReplay(_Replay):
         await parts.relay.flush()
         if self._event_steps:
             raise RuntimeError(f"replay: {len(self._event_steps)} portal events of the batch were never published")
+        # What the worker's retention does to the sent rows (their copies are in `result`): a
+        # national replay's outbox would otherwise hold every event and AppRec in memory.
+        await parts.store.prune_outbox(self._clock.now() - self._settings.retention_outbox_sent)
 
 
 class _AmqpReplay(_Replay):

@@ -107,3 +107,20 @@ def test_messages_parsed_ahead_in_a_worker_are_what_the_processor_parses(generat
         here = parse(ahead.step_work(step, ahead.step_message(step, settings)[0]), step.at, routes)
         assert isinstance(here, XmlMessage | AbsenceMessage)
         assert command == here
+
+
+def test_the_sent_outbox_rows_are_pruned_as_the_worker_prunes_them(generated: Path) -> None:
+    """The replay's outbox keeps what the worker's retention keeps (a day of sent rows), not every
+    event and AppRec of the scenario: a national replay held some 30 MB of them in memory."""
+    held: list[int] = []
+
+    class Watched(runner._MemoryReplay):
+        async def flush(self, parts: Any) -> None:
+            await super().flush(parts)
+            held.append((await parts.store.retained_rows()).outbox_sent)
+
+    result = asyncio.run(Watched().run(load_scenario(generated), None))
+    published = len(result.events) + len(result.replies)
+    # most output comes on the first day (every GP's first status); ten days later a day's is held
+    assert held[-1] < published / 4
+    assert max(held) > held[-1]
