@@ -222,6 +222,7 @@ class _MemoryReplay(_Replay):
                 on_published=lambda rows, undeliverable: None,
                 on_backlog=lambda backlog: None,
             )
+            parts.processor.keeps_timeline = False  # nobody reads this store's timelines
             parts.pipeline.start()  # the clock's ticks go through it
             self.ahead = Ahead(self.result.scenario.steps, settings)
             try:
