@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Never
 
 import aio_pika
+import orjson
 
 from ..bootstrap import Assembly, MemoryPublisher, Parts, build, default_settings, isolated_settings
 from ..config import Settings
@@ -111,7 +112,7 @@ class _Replay:
 
     def _on_row(self, row: OutboxRow) -> None:
         if row.routing_key == self.portal_queue:
-            self._event(json.loads(row.body))
+            self._event(orjson.loads(row.body))  # the same dicts as `json`, in a fifth of the time
         else:
             self.result.replies.append((row.routing_key, row.message_id))
 
@@ -185,8 +186,10 @@ class _MemoryReplay(_Replay):
 
     #: steps in one batch at most (one transaction; its outbox is published after it)
     BATCH = 1024
-    #: the steps' messages, parsed ahead (set by `running`)
+    #: the steps' messages, parsed ahead; the replay's settings and clock (set by `running`)
     ahead: Ahead
+    _settings: Settings
+    _clock: ManualClock
 
     def take(self, steps: list[Step], start: int, next_due: dt.datetime | None) -> list[Step]:
         """The steps of one Oslo day from `start` on, up to the next change the clock makes.
@@ -210,6 +213,7 @@ class _MemoryReplay(_Replay):
     @asynccontextmanager
     async def running(self, clock: ManualClock) -> AsyncIterator[tuple[Settings, Parts]]:
         settings = default_settings(http_port=None)  # the contract's names, whatever DDFL_* says
+        self._settings, self._clock = settings, clock
         store = await open_store("sqlite:///:memory:")
         try:
             parts = await Assembly(settings, clock, store, MemoryPublisher(self._on_row), None).open(
@@ -218,6 +222,7 @@ class _MemoryReplay(_Replay):
                 on_published=lambda rows, undeliverable: None,
                 on_backlog=lambda backlog: None,
             )
+            parts.processor.keeps_timeline = False  # nobody reads this store's timelines
             parts.pipeline.start()  # the clock's ticks go through it
             self.ahead = Ahead(self.result.scenario.steps, settings)
             try:
@@ -245,6 +250,9 @@ class _MemoryReplay(_Replay):
         await parts.relay.flush()
         if self._event_steps:
             raise RuntimeError(f"replay: {len(self._event_steps)} portal events of the batch were never published")
+        # What the worker's retention does to the sent rows (their copies are in `result`): a
+        # national replay's outbox would otherwise hold every event and AppRec in memory.
+        await parts.store.prune_outbox(self._clock.now() - self._settings.retention_outbox_sent)
 
 
 class _AmqpReplay(_Replay):

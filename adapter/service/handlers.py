@@ -188,7 +188,8 @@ async def handle_xml(uow: BatchUnitOfWork, item: XmlMessage, now: dt.datetime, r
 
     office = await uow.office(envelope.sender_her_id)
     outcome = await _decide(uow, office, command, now)
-    uow.record_timeline(timeline.message_entries(envelope, command, outcome, now))
+    if uow.keeps_timeline:
+        uow.record_timeline(timeline.message_entries(envelope, command, outcome, now))
     await _stage_outcome(uow, outcome, office, now, Cause(kind="message", id=envelope.msg_id))
 
     rejection = outcome.rejection
@@ -337,7 +338,8 @@ async def handle_absence(uow: BatchUnitOfWork, item: AbsenceMessage, now: dt.dat
     command = item.command
     office = await uow.office(command.office_her_id)
     outcome = await _decide(uow, office, command, now)
-    uow.record_timeline(timeline.absence_entries(office, command, outcome, now))
+    if uow.keeps_timeline:
+        uow.record_timeline(timeline.absence_entries(office, command, outcome, now))
     if (rejection := outcome.rejection) is not None:
         receipt = _refuse_absence(uow, command.absence_id, rejection.code, rejection.reason, item, routing)
     else:
@@ -420,7 +422,7 @@ async def handle_tick(uow: BatchUnitOfWork, item: Tick, now: dt.datetime, routin
         return Done(ok=True)
     pair, events = engine.tick(pair, item.until)
     uow.save_pair(pair)
-    if events:
+    if events and uow.keeps_timeline:
         uow.record_timeline([timeline.clock_entry(item.key, item.until, len(events), now)])
     for event in events:
         uow.publish_event(event)

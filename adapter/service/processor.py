@@ -57,6 +57,9 @@ class Processor:
         self.on_contention = on_contention
         #: Called after each commit with every item of the batch and how it ended (replay, metrics).
         self.listeners: list[Callable[[Work, Done], None]] = []
+        #: Whether the pairs' timelines are written (issue 13): not where nobody can read them (a
+        #: replay's private store, thrown away at its end).
+        self.keeps_timeline = True
         #: Called after each committed chunk of a resync (the relay publishes while it goes on).
         self.on_resync_chunk: Callable[[], None] = lambda: None
 
@@ -136,7 +139,7 @@ class Processor:
         results: list[Done] = []
         async with self.store.transaction() as tx:
             await tx.lock_offices(offices(parsed))  # once, before any read: one global order
-            uow = BatchUnitOfWork(tx, self.directory, now, self.routing.portal_queue)
+            uow = BatchUnitOfWork(tx, self.directory, now, self.routing.portal_queue, self.keeps_timeline)
             for work, command in zip(batch, parsed, strict=True):
                 at = work.at or now
                 uow.begin_item(at)

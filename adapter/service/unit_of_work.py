@@ -3,10 +3,12 @@
 Items read states through a cache over the transaction and stage what they change through its
 verbs — `save_office`, `save_pair`, `close_conversation`, `publish_event`, `reply`,
 `record_receipt`, `record_timeline` — never through its staging. Each published event is also
-entered in its pair's timeline (issue 13), so what a pair's timeline says was published always was. Only when an item is handled without an unexpected
-exception are its changes merged into the batch; at the end the batch writes everything once and
-commits: the inbox rows, the states and the outbox rows of every item together, or nothing
-(exactly-once effects). A pair touched by many items in a batch is loaded and written once.
+entered in its pair's timeline (issue 13), where timelines are kept (not in a replay's private
+store), so what a pair's timeline says was published always was. Only when an item is handled
+without an unexpected exception are its changes merged into the batch; at the end the batch
+writes everything once and commits: the inbox rows, the states and the outbox rows of every item
+together, or nothing (exactly-once effects). A pair touched by many items in a batch is loaded
+and written once.
 """
 
 from __future__ import annotations
@@ -50,8 +52,12 @@ class BatchUnitOfWork:
         directory: dict[int, dict[str, Practitioner]] | None,
         now: dt.datetime,
         portal_queue: str,
+        timeline: bool = True,
     ):
         self._tx = tx
+        #: whether the pairs' timelines are written (issue 13); handlers skip building their entries
+        #: where they are not
+        self.keeps_timeline = timeline
         self._directory = directory or {}
         self._now = now
         self._portal_queue = portal_queue
@@ -124,7 +130,7 @@ class BatchUnitOfWork:
     def publish_event(self, event: Event) -> None:
         """A portal event, published after the commit (message id = event id)."""
         self._staged.outbox.append(portal_message(event, self._portal_queue))
-        if (entry := event_entry(event)) is not None:
+        if self.keeps_timeline and (entry := event_entry(event)) is not None:
             self._staged.timeline.append(entry)
         self._staged.events += 1
 

@@ -16,6 +16,7 @@ from adapter.replay import ahead, runner
 from adapter.replay.generate import generate
 from adapter.replay.scenario import Step, load_scenario
 from adapter.service.commands import AbsenceMessage, XmlMessage, parse
+from adapter.store.base import RetainedRows
 
 PROJECT = Path(__file__).resolve().parents[2]
 SCENARIOS = PROJECT / "fixtures" / "scenarios"
@@ -107,3 +108,33 @@ def test_messages_parsed_ahead_in_a_worker_are_what_the_processor_parses(generat
         here = parse(ahead.step_work(step, ahead.step_message(step, settings)[0]), step.at, routes)
         assert isinstance(here, XmlMessage | AbsenceMessage)
         assert command == here
+
+
+def _retained_after_each_batch(scenario: Path) -> tuple[runner.ReplayResult, list[RetainedRows]]:
+    """The replay's result, and what its store held after each batch was published."""
+    held: list[RetainedRows] = []
+
+    class Watched(runner._MemoryReplay):
+        async def flush(self, parts: Any) -> None:
+            await super().flush(parts)
+            held.append(await parts.store.retained_rows())
+
+    return asyncio.run(Watched().run(load_scenario(scenario), None)), held
+
+
+def test_the_sent_outbox_rows_are_pruned_as_the_worker_prunes_them(generated: Path) -> None:
+    """The replay's outbox keeps what the worker's retention keeps (a day of sent rows), not every
+    event and AppRec of the scenario: a national replay held some 30 MB of them in memory."""
+    result, held = _retained_after_each_batch(generated)
+    sent = [rows.outbox_sent for rows in held]
+    published = len(result.events) + len(result.replies)
+    # most output comes on the first day (every GP's first status); ten days later a day's is held
+    assert sent[-1] < published / 4
+    assert max(sent) > sent[-1]
+
+
+def test_the_replay_writes_no_timelines_nobody_can_read(generated: Path) -> None:
+    """Its store is private and thrown away at the end: the timelines (issue 13) are not built."""
+    result, held = _retained_after_each_batch(generated)
+    assert result.events and held
+    assert all(rows.timeline == 0 for rows in held)
