@@ -393,6 +393,10 @@ async def midnight(bench: Bench, absences: int) -> None:
         lambda: runtime.processor.stats.items >= len(rosters) + len(statuses) + len(commands), 300, "the absences"
     )
     await runtime.relay.flush()
+    # Every event published so far received too, so none of them is counted in the burst (as a
+    # message "published twice", or as one of the burst's own when waiting for the last).
+    sent = runtime.relay.published_to(settings.portal_queue)
+    await until(lambda: events.n >= sent, 120, "the events before midnight")
     before, ids_before, rows_before = events.n, len(events.ids), runtime.processor.stats.outbox_rows
     pairs_before = events.by_type["availability.changed"]
     cpu0 = time.process_time()

@@ -17,7 +17,8 @@ from typing import Generic, TypeVar
 V = TypeVar("V")
 
 #: Enough for every pair of a batch of clock ticks (the pipeline's 256, with their office's other
-#: pairs for the booking list) and a few dates each; it keeps at most that many states alive.
+#: pairs for the booking list) and a few dates each. Each cache keeps at most that many states
+#: alive (a pair is about 12 KB in memory; most entries of the caches share their states).
 SIZE = 1024
 
 
