@@ -68,6 +68,7 @@ from .model import (
 )
 from .persisted import load_published
 from .rejections import Refusal, Rejection
+from .remembered import Remembered
 from .rules import evaluate, next_change_after, run_containing
 from .state import (
     EMPTY_HISTORY,
@@ -283,10 +284,20 @@ def _warning(
 
 
 def tick(pair: PairState, now: dt.datetime) -> tuple[PairState, list[Event]]:
-    """The clock passes `now`: publish every time-driven change due by then (R11)."""
-    changes = _Changes(pair)
-    changes.advance(now)
-    return forget_in_pair(changes.pair), changes.events
+    """The clock passes `now`: publish every time-driven change due by then (R11).
+
+    Remembered per (pair, instant) (`remembered`): at a midnight the booking list ticks every
+    pair of the office on a copy (`booking.booking_list_at`), and then each pair's own tick asks
+    the same of the same state."""
+    if (cached := _ticks.get(pair, now)) is None:
+        changes = _Changes(pair)
+        changes.advance(now)
+        cached = (_ticks.put(pair, now, (forget_in_pair(changes.pair), tuple(changes.events))),)
+    ticked, events = cached[0]
+    return ticked, list(events)
+
+
+_ticks: Remembered[tuple[PairState, tuple[Event, ...]]] = Remembered()
 
 
 def stored_at(text: str, next_change_at: dt.datetime | None, now: dt.datetime) -> tuple[Availability, int]:

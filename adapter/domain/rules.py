@@ -15,6 +15,7 @@ from typing import Any
 from .calendar import ONE_DAY, local_date, midnight
 from .events import Availability, BookingView, ConsultationView, ServicesView, ServiceView, SubstituteView
 from .model import SERVICE_PROCESSES, BookingMode, Process, Service, Status
+from .remembered import SIZE, Remembered
 from .state import NOTHING_OFFERED, Absence, PairFacts, is_on, was_on_since
 
 #: R4: how many days before an absence run a service still counts as normally on.
@@ -43,15 +44,9 @@ def run_containing(absences: dict[str, Absence], service: Service, day: dt.date)
 
 
 def absence_runs(absences: dict[str, Absence]) -> dict[Service, tuple[Run, ...]]:
-    """R3: every run of every service, in date order.
-
-    One fact applied evaluates the same absences at many instants (R11), so the runs of the last
-    few absence maps are remembered, by identity: states are immutable, and a map is never changed
-    in place (the engine builds a new one).
-    """
-    cached = _runs_cache.get(id(absences))
-    if cached is not None and cached[0] is absences:
-        return cached[1]
+    """R3: every run of every service, in date order (remembered per absence map: `remembered`)."""
+    if (cached := _runs.get(absences)) is not None:
+        return cached[0]
     runs: dict[Service, tuple[Run, ...]] = {}
     for service in Service:
         spans = sorted((a.from_date, a.to_date, a.absence_id) for a in absences.values() if service in a.services)
@@ -64,14 +59,12 @@ def absence_runs(absences: dict[str, Absence]) -> dict[Service, tuple[Run, ...]]
                 continue
             found.append(Run(start, end, absence_id))
         runs[service] = tuple(found)
-    if len(_runs_cache) >= _RUNS_REMEMBERED:
-        _runs_cache.clear()
-    _runs_cache[id(absences)] = (absences, runs)
-    return runs
+    return _runs.put(absences, None, runs)
 
 
-_RUNS_REMEMBERED = 16
-_runs_cache: dict[int, tuple[dict[str, Absence], dict[Service, tuple[Run, ...]]]] = {}
+_runs: Remembered[dict[Service, tuple[Run, ...]]] = Remembered()
+_evaluations: Remembered[Evaluation] = Remembered()
+_next_changes: Remembered[dt.datetime | None] = Remembered()
 
 
 def service_on(facts: PairFacts, service: Service) -> bool:
@@ -110,10 +103,20 @@ class Evaluation:
 
 
 def evaluate(facts: PairFacts, instant: dt.datetime) -> Evaluation:
-    """R2–R9: the complete availability of one pair at one instant."""
+    """R2–R9: the complete availability of one pair at one instant. It depends on the instant only
+    through its Oslo date, so it is remembered per (facts, date) (`remembered`)."""
+    return _evaluation_on(facts, local_date(instant))
+
+
+def _evaluation_on(facts: PairFacts, day: dt.date) -> Evaluation:
+    if (cached := _evaluations.get(facts, day)) is not None:
+        return cached[0]
+    return _evaluations.put(facts, day, _evaluate(facts, day))
+
+
+def _evaluate(facts: PairFacts, day: dt.date) -> Evaluation:
     if not facts.listed:
         return Evaluation(NOTHING_OFFERED, {})  # R16: a practitioner who left offers nothing
-    day = local_date(instant)
     statuses: dict[Service, tuple[Status, dt.date | None]] = {}
     closed_by: dict[Service, str] = {}
     for service in Service:
@@ -126,30 +129,49 @@ def evaluate(facts: PairFacts, instant: dt.datetime) -> Evaluation:
         else:
             statuses[service] = (Status.NOT_OFFERED, None)
 
+    mode = booking_mode(facts) if statuses[Service.TIMEBESTILLING][0] is Status.AVAILABLE else None
+    accepts_replies = service_on(facts, Service.E_KONSULTASJON)  # R6: absence or not
+    return Evaluation(
+        _availability(tuple(statuses.values()), mode, accepts_replies, substitute_on(facts, day)), closed_by
+    )
+
+
+def _availability(
+    statuses: tuple[tuple[Status, dt.date | None], ...],
+    mode: BookingMode | None,
+    accepts_replies: bool,
+    substitute: SubstituteView | None,
+) -> Availability:
+    """The availability with these statuses (in `Service` order), built once per distinct content:
+    at a midnight thousands of pairs close with the same date to reopen on, and an equal value
+    that is the same object is also compared at once."""
+    key = (statuses, mode, accepts_replies, substitute)
+    if (known := _availabilities.get(key)) is not None:
+        return known
+    if len(_availabilities) >= SIZE:
+        _availabilities.clear()
+
     def fields(service: Service) -> dict[str, Any]:
-        status, reopens_on = statuses[service]
+        status, reopens_on = statuses[_SERVICE_INDEX[service]]
         return {"status": status, "reopens_on": reopens_on, "info_visible": status is not Status.NOT_OFFERED}
 
-    booking = fields(Service.TIMEBESTILLING)
     services = ServicesView(
-        TIMEBESTILLING=BookingView(
-            **booking, booking_mode=booking_mode(facts) if booking["status"] is Status.AVAILABLE else None
-        ),
+        TIMEBESTILLING=BookingView(**fields(Service.TIMEBESTILLING), booking_mode=mode),
         RESEPTFORNYELSE=ServiceView(**fields(Service.RESEPTFORNYELSE)),
-        E_KONSULTASJON=ConsultationView(
-            **fields(Service.E_KONSULTASJON),
-            accepts_replies=service_on(facts, Service.E_KONSULTASJON),  # R6: absence or not
-        ),
+        E_KONSULTASJON=ConsultationView(**fields(Service.E_KONSULTASJON), accepts_replies=accepts_replies),
         KONTAKT_LEGEKONTORET=ServiceView(**fields(Service.KONTAKT_LEGEKONTORET)),
     )
-    return Evaluation(
-        Availability(
-            services=services,
-            panel_info_visible=any(s != Status.NOT_OFFERED for s, _ in statuses.values()),  # R8
-            substitute=substitute_on(facts, day),
-        ),
-        closed_by,
+    availability = Availability(
+        services=services,
+        panel_info_visible=any(status is not Status.NOT_OFFERED for status, _ in statuses),  # R8
+        substitute=substitute,
     )
+    _availabilities[key] = availability
+    return availability
+
+
+_SERVICE_INDEX = {service: index for index, service in enumerate(Service)}
+_availabilities: dict[tuple[object, ...], Availability] = {}
 
 
 def substitute_on(facts: PairFacts, day: dt.date) -> SubstituteView | None:
@@ -175,15 +197,26 @@ def _boundaries(facts: PairFacts) -> set[dt.date]:
 
 
 def next_change_after(facts: PairFacts, instant: dt.datetime) -> dt.datetime | None:
-    """R11: the first instant after `instant` at which time alone changes the availability."""
+    """R11: the first instant after `instant` at which time alone changes the availability.
+
+    A clock tick asks it for the same facts as of the same date more than once (the change after
+    the one due, then the store's due index as the pair is written), so it is remembered per
+    (facts, Oslo date) (`remembered`): the answer depends on the instant only through its date."""
+    today = local_date(instant)
+    if (cached := _next_changes.get(facts, today)) is not None:
+        return cached[0]
+    return _next_changes.put(facts, today, _next_change_after(facts, today))
+
+
+def _next_change_after(facts: PairFacts, today: dt.date) -> dt.datetime | None:
     if not facts.listed:
         return None
-    today = local_date(instant)
     ahead = sorted(d for d in _boundaries(facts) if d > today)
     if not ahead:
         return None  # no absence or substitute period starts or ends later: time changes nothing
-    current = evaluate(facts, instant).availability
+    current = _evaluation_on(facts, today).availability
     for day in ahead:
-        if evaluate(facts, midnight(day)).availability != current:
+        then = _evaluation_on(facts, day).availability
+        if then is not current and then != current:  # equal content is mostly the same object
             return midnight(day)
     return None
