@@ -27,6 +27,7 @@ from .topology import Topology
 from .worker import cluster
 from .worker.amqp import AmqpPublisher
 from .worker.clock import Clock, SystemClock
+from .worker.parsing import ParsingWorkers
 from .worker.pipeline import Pipeline
 from .worker.relay import Publisher, Relay
 from .worker.retention import Pruned, Retention, RetentionWindows
@@ -109,6 +110,8 @@ class Parts:
     scheduler: Scheduler
     #: None where the caller prunes, or nothing does (replay drives its parts step by step).
     retention: Retention | None = None
+    #: The parsing worker processes (`DDFL_PARSE_WORKERS`); None parses in process.
+    parser: ParsingWorkers | None = None
 
 
 @dataclass
@@ -152,7 +155,16 @@ class Assembly:
             on_leadership=on_leadership,
         )
         service.on_resync_chunk = relay.wake  # publish a resync's snapshots while it goes on
-        pipeline = Pipeline(service, settings.batch_size, on_commit=on_commit)
+        parser = ParsingWorkers(service.routing, settings.parse_workers) if settings.parse_workers else None
+        if parser is not None:
+            try:
+                await parser.open()
+            except BaseException:
+                parser.close()
+                if self.store is None:
+                    await store.close()
+                raise
+        pipeline = Pipeline(service, settings.batch_size, on_commit=on_commit, parser=parser)
         scheduler = Scheduler(store, pipeline, self.clock, interval=settings.clock_interval)
         retention = Retention(
             store,
@@ -163,7 +175,7 @@ class Assembly:
             on_pruned=on_pruned,
             on_retained=on_retained,
         )
-        return Parts(store, self.store is None, service, pipeline, relay, scheduler, retention)
+        return Parts(store, self.store is None, service, pipeline, relay, scheduler, retention, parser)
 
 
 def build(

@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     delivery_limit: int = Field(5, ge=1, description="deliveries of a failing message before it is dead-lettered")
     prefetch: int = Field(512, ge=1, description="unacknowledged messages in flight: bounds concurrency and memory")
     batch_size: int = Field(256, ge=1, description="messages committed in one store transaction at most")
+    parse_workers: int = Field(
+        0,
+        ge=0,
+        description="worker processes that parse and validate the next batch while this process commits one; "
+        "0 parses in this process",
+    )
     max_message_bytes: int = Field(1024 * 1024, ge=1024, description="larger XML messages are refused before parsing")
     directory: Path | None = Field(
         None, description="YAML/JSON file of each office's practitioners, used until its behandleroversikt arrives"

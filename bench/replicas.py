@@ -2,7 +2,7 @@
 (issue 9). Each run gets fresh queues and a fresh schema: the offices' behandleroversikter are
 processed first, the workers stopped, COUNT status reports queued, and the same number of workers
 started again; the rate is measured from the first report committed to the last (start-up excluded),
-by polling the store's inbox.
+by polling the store's inbox, with the workers' CPU per message over the same stretch.
 
     python bench/replicas.py [COUNT] [WORKERS ...]     # defaults: 3000, 1 2 3
     DDFL_BENCH_POSTGRES_URL / DDFL_BENCH_AMQP_URL override the local servers.
@@ -68,15 +68,26 @@ async def _inbox(store_url: str) -> int:
         await store.close()
 
 
-async def _wait_inbox(store_url: str, at_least: int, timeout: float = 600) -> list[tuple[float, int]]:
-    """Poll the inbox until it holds `at_least` rows; the (time, rows) samples seen."""
+def _cpu(workers: list[subprocess.Popen[bytes]]) -> float:
+    """User + system CPU seconds the workers have used so far (what a loaded machine changes least)."""
+    total = 0.0
+    for worker in workers:
+        fields = Path(f"/proc/{worker.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+async def _wait_inbox(
+    store_url: str, at_least: int, timeout: float = 600, workers: list[subprocess.Popen[bytes]] | None = None
+) -> list[tuple[float, int, float]]:
+    """Poll the inbox until it holds `at_least` rows; the (time, rows, workers' CPU) samples seen."""
     store = await open_store(store_url)
-    samples: list[tuple[float, int]] = []
+    samples: list[tuple[float, int, float]] = []
     deadline = time.monotonic() + timeout
     try:
         while True:
             rows = (await store.retained_rows()).inbox
-            samples.append((time.monotonic(), rows))
+            samples.append((time.monotonic(), rows, _cpu(workers or [])))
             if rows >= at_least:
                 return samples
             if time.monotonic() > deadline:
@@ -127,12 +138,19 @@ async def run(n: int, count: int) -> float:
             )
         workers = _spawn(env, n)
         try:
-            samples = await _wait_inbox(store_url, len(offices) + count)
+            samples = await _wait_inbox(store_url, len(offices) + count, workers=workers)
         finally:
             _stop(workers)
-        (t0, first), (t1, last) = next((s for s in samples if s[1] > len(offices)), samples[-1]), samples[-1]
+        first_sample = next((s for s in samples if s[1] > len(offices)), samples[-1])
+        (t0, first, cpu0), (t1, last, cpu1) = first_sample, samples[-1]
         rate = (last - first) / (t1 - t0) if t1 > t0 else float("nan")
-        print(f"{n} worker(s): {count} messages, {rate:,.0f} msg/s", flush=True)
+        cpu = (cpu1 - cpu0) / (last - first) * 1e6 if last > first else float("nan")
+        load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(
+            f"{n} worker(s): {count} messages, {rate:,.0f} msg/s, {cpu:,.0f} µs CPU per message over all "
+            f"workers, load average {load}",
+            flush=True,
+        )
         cleanup = await connection.channel()
         for queue in Topology.isolated(prefix).queues():
             await cleanup.queue_delete(queue)

@@ -1,6 +1,7 @@
 """End-to-end figures of the adapter on the real RabbitMQ, with the baseline measured in the same run.
 
     python bench/throughput.py [--messages 20000] [--rounds 1] [--set DDFL_BATCH_SIZE=256 ...]
+                               [--variant DDFL_PARSE_WORKERS=1 ...]
                                [--latency-seconds 20] [--absences 5000]
                                [--rss-messages 200000] [--only throughput,latency,midnight,rss]
 
@@ -81,9 +82,10 @@ class Count:
             await self.channel.close()
 
     async def __call__(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
-        # A coroutine: aio-pika warns about a plain callback on every message, and its warning
-        # text is this object's repr, with every id and body seen so far (quadratic: in the
-        # midnight's process it cost more CPU than the burst itself).
+        # A coroutine: for a plain callable aio-pika warns on every message, with the callable's
+        # repr in the text; this dataclass's repr holds every id seen, so counting N messages cost
+        # O(N²) CPU in the bench's own process (1.8 ms a message at 4,000), beside the loops it
+        # measures on the same cores.
         self.n += 1
         self.last = time.perf_counter()
         self.by_type[str(message.headers.get("type", ""))] += 1
@@ -238,6 +240,8 @@ class Rate:
     per_second: float
     #: The process's CPU per message: what a loaded machine changes least.
     cpu_us: float
+    #: Its child processes' (the parsing workers, DDFL_PARSE_WORKERS): CPU the second core gives.
+    helpers_cpu_us: float = 0.0
 
 
 async def adapter_run(bench: Bench, rosters, bodies: list[bytes], settings: dict[str, str]) -> Rate:
@@ -257,16 +261,21 @@ async def adapter_run(bench: Bench, rosters, bodies: list[bytes], settings: dict
         spy = ["py-spy", "record", "-p", str(process.pid), "-r", "200", "-o", profile, "-f", "raw"]
         bench.processes.append(subprocess.Popen(spy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     n = len(bodies)
-    cpu0 = cpu_seconds(process.pid)
+    cpu0, helpers0 = cpu_seconds(process.pid), children_cpu_seconds(process.pid)
     await until(lambda: receipts.n - before >= n, 900, "the adapter's AppRecs")
-    rate = Rate(n / (receipts.last - t0), (cpu_seconds(process.pid) - cpu0) / n * 1e6)
+    cpu, helpers = cpu_seconds(process.pid) - cpu0, children_cpu_seconds(process.pid) - helpers0
+    rate = Rate(n / (receipts.last - t0), cpu / n * 1e6, helpers / n * 1e6)
     await bench.stop(process)
     await receipts.close()  # the offices' receipt queues have the same names in the next round
     await events.close()
     return rate
 
 
-async def throughput(bench: Bench, n: int, rounds: int, settings: dict[str, str]) -> None:
+async def throughput(
+    bench: Bench, n: int, rounds: int, settings: dict[str, str], variants: list[dict[str, str]] | None = None
+) -> None:
+    """The three loops, interleaved `rounds` times; each of `variants` adds the adapter with those
+    settings (over `settings`) to every round, so a lever is measured against the same load."""
     offices, gps = 40, 50
     updates = max(1, round(n / (offices * gps)))
     rosters, statuses = messages(1, offices, gps, updates)
@@ -278,35 +287,50 @@ async def throughput(bench: Bench, n: int, rounds: int, settings: dict[str, str]
         f"adapter prefetch {settings.get('DDFL_PREFETCH', PREFETCH)}, {rounds} round(s) {extra}".rstrip()
     )
     print(f"  load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    adapters = {"adapter": settings} | {
+        "adapter " + " ".join(f"{k}={v}" for k, v in variant.items()): settings | variant for variant in variants or []
+    }
     pipelined: list[Rate] = []
     naive: list[Rate] = []
-    adapter: list[Rate] = []
+    adapter: dict[str, list[Rate]] = {name: [] for name in adapters}
     for i in range(rounds):  # interleaved, so a change in the machine's load hits all three alike
         pipelined.append(await raw_loop(bench, bodies, "pipelined", PREFETCH))
         naive.append(await raw_loop(bench, bodies, "naive", NAIVE_PREFETCH))
-        adapter.append(await adapter_run(bench, rosters, bodies, settings))
-        p, v, a = pipelined[-1], naive[-1], adapter[-1]
-        print(
-            f"  round {i + 1}: msg/s pipelined {p.per_second:5.0f}  naive {v.per_second:5.0f}  adapter "
-            f"{a.per_second:5.0f}  ratios {a.per_second / p.per_second:.2f} / {a.per_second / v.per_second:.2f};"
-            f"  CPU µs/msg {p.cpu_us:4.0f} / {v.cpu_us:4.0f} / {a.cpu_us:4.0f}",
-            flush=True,
-        )
+        p, v = pipelined[-1], naive[-1]
+        print(f"  round {i + 1}: msg/s pipelined {p.per_second:5.0f}  naive {v.per_second:5.0f};", end="")
+        print(f"  CPU µs/msg {p.cpu_us:4.0f} / {v.cpu_us:4.0f}", flush=True)
+        for name, adapter_settings in adapters.items():
+            adapter[name].append(a := await adapter_run(bench, rosters, bodies, adapter_settings))
+            print(
+                f"    {name}: msg/s {a.per_second:5.0f}  ratios {a.per_second / p.per_second:.2f} / "
+                f"{a.per_second / v.per_second:.2f};  CPU µs/msg {a.cpu_us:4.0f}{helpers(a)}",
+                flush=True,
+            )
+        print(f"    load average: {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
     m = statistics.median
 
-    def ratio(baseline: list[Rate]) -> float:
-        return m(a.per_second / b.per_second for a, b in zip(adapter, baseline, strict=True))
+    def ratio(rates: list[Rate], baseline: list[Rate]) -> float:
+        return m(a.per_second / b.per_second for a, b in zip(rates, baseline, strict=True))
 
     print(f"  medians of {rounds} round(s):                         msg/s   CPU µs/msg")
-    for name, rates in (
-        (f"raw aio-pika, pipelined (2 channels, prefetch {PREFETCH})", pipelined),
-        (f"raw aio-pika, naive (1 channel, prefetch {NAIVE_PREFETCH}) ", naive),
-        ("ddfl-adapter (event + AppRec, SQLite WAL)     ", adapter),
-    ):
-        print(f"  {name} {m(r.per_second for r in rates):8.0f}  {m(r.cpu_us for r in rates):8.0f}")
-    print(f"  ratio adapter / pipelined : {ratio(pipelined):6.2f}")
-    print(f"  ratio adapter / naive     : {ratio(naive):6.2f}")
+    loops = {
+        f"raw aio-pika, pipelined (2 channels, prefetch {PREFETCH})": pipelined,
+        f"raw aio-pika, naive (1 channel, prefetch {NAIVE_PREFETCH}) ": naive,
+    } | {
+        name.replace("adapter", "ddfl-adapter (event + AppRec, SQLite WAL)", 1): rates
+        for name, rates in adapter.items()
+    }
+    for name, rates in loops.items():
+        cpu = Rate(0, m(r.cpu_us for r in rates), m(r.helpers_cpu_us for r in rates))
+        print(f"  {name} {m(r.per_second for r in rates):8.0f}  {cpu.cpu_us:8.0f}{helpers(cpu)}")
+    for name, rates in adapter.items():
+        print(f"  ratio {name} / pipelined, / naive: {ratio(rates, pipelined):6.2f} {ratio(rates, naive):6.2f}")
     print(f"  load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+
+
+def helpers(rate: Rate) -> str:
+    """The parsing workers' CPU per message beside the process's, when it has any."""
+    return f" (+{rate.helpers_cpu_us:.0f} in parsing workers)" if rate.helpers_cpu_us else ""
 
 
 async def latency(bench: Bench, seconds: float, rate: float = 200.0) -> None:
@@ -438,6 +462,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def children_cpu_seconds(pid: int) -> float:
+    """User + system CPU its living child processes have used so far."""
+    total = 0.0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                total += cpu_seconds(int(child))
+            except FileNotFoundError:  # ended meanwhile
+                pass
+    return total
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -485,6 +521,13 @@ async def main() -> None:
     parser.add_argument(
         "--set", action="append", default=[], metavar="DDFL_X=V", help="adapter setting for the throughput runs"
     )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="DDFL_X=V[,DDFL_Y=W]",
+        help="another adapter loop in every throughput round, with these settings (a lever, A/B)",
+    )
     parser.add_argument("--latency-seconds", type=float, default=20)
     parser.add_argument("--absences", type=int, default=5_000)
     parser.add_argument("--rss-messages", type=int, default=200_000)
@@ -500,7 +543,8 @@ async def main() -> None:
         bench = Bench(connection, Path(tmp))
         try:
             if "throughput" in parts:
-                await throughput(bench, args.messages, args.rounds, dict(kv.split("=", 1) for kv in args.set))
+                variants = [dict(kv.split("=", 1) for kv in variant.split(",")) for variant in args.variant]
+                await throughput(bench, args.messages, args.rounds, dict(kv.split("=", 1) for kv in args.set), variants)
             if "latency" in parts:
                 await latency(bench, args.latency_seconds)
             if "midnight" in parts:

@@ -133,6 +133,9 @@ OPERATIONAL_EVENTS: tuple[tuple[str, str, str], ...] = (
      "Check the store if it repeats; rows are only kept longer meanwhile."),
     ("DDFL-ACK-FAILED", "Acknowledging committed deliveries failed (the channel closed): the broker "
      "delivers them again and the inbox answers them as duplicates.", "Check the broker connection if it repeats."),
+    ("DDFL-PARSER-RESTARTED", "A parsing worker (DDFL_PARSE_WORKERS) died or stopped answering: it is "
+     "killed and replaced; its batch is parsed in the adapter's process, nothing is lost or held.",
+     "Nothing if it is rare; if it repeats, look for what kills it (memory limits, the OOM killer)."),
     ("DDFL-UNSETTLED", "A delivery could not be handed to the pipeline: it is returned to the queue "
      "(counted towards the delivery limit), never left unsettled.", "Report it; look at the dead-letter queue."),
     ("DDFL-BROKER-NODE", "Connected to a RabbitMQ node (one of DDFL_AMQP_URL's).", "Nothing."),

@@ -33,6 +33,7 @@ from ..service.processor import Done, Processor
 from ..store.base import OutboxRow, RetainedRows, Store
 from . import observability as obs
 from .amqp import Acknowledgements, inbound_queue, plain_queue
+from .parsing import ParsingWorkers
 from .pipeline import Pipeline
 from .relay import Relay
 from .retention import Pruned, Retention
@@ -75,6 +76,7 @@ class Runtime:
         self.relay: Relay | None = None
         self.scheduler: Scheduler | None = None
         self.retention: Retention | None = None
+        self.parser: ParsingWorkers | None = None
         #: The HTTP side on DDFL_HTTP_PORT: the read API (/v1), /health and /metrics on one app.
         self.health: ApiServer | None = None
         self._watch: obs.ConnectionWatch | None = None
@@ -161,8 +163,9 @@ class Runtime:
     async def _settle(self, message: RabbitMessage, work: Work) -> None:
         started = time.perf_counter()
         assert self.pipeline is not None and self.processor is not None
-        # Parsed here, in the delivery's coroutine: the batch's transaction only decides.
-        done: Done = await self.pipeline.submit(self.processor.prepare(work))
+        # Parsed before the batch's transaction (in this coroutine, or in a parsing worker): the
+        # transaction only decides.
+        done: Done = await self.pipeline.submit(work)
         # Settled here, not through FastStream's message: a batch's deliveries share one ack.
         message.committed = AckStatus.ACKED if done.ok else AckStatus.REJECTED
         if done.ok:
@@ -189,6 +192,7 @@ class Runtime:
         )
         self.store, self.processor, self.pipeline = parts.store, parts.processor, parts.pipeline
         self.relay, self.scheduler, self.retention = parts.relay, parts.scheduler, parts.retention
+        self.parser = parts.parser
 
     async def begin(self) -> None:
         """Once connected: declare the queues, start the pipeline (and the relay and the clock)."""
@@ -248,6 +252,8 @@ class Runtime:
             await self.retention.stop()
         if self.pipeline:
             await self.pipeline.stop()
+        if self.parser:
+            self.parser.close()
         if self.relay:
             await self.relay.stop()
 
