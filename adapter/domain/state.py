@@ -100,7 +100,9 @@ def with_report(history: History, report: StatusReport) -> ProcessHistory:
     """R1: the history with one more report in its place; the same message again changes nothing."""
     history = _as_history(history)
     reports = history.reports
-    if history.folded and reports and report.key < reports[0].key:
+    if not reports or report.key > reports[-1].key:
+        return _folded(history, _appended(reports, report))
+    if history.folded and report.key < reports[0].key:
         if report.on and (history.on_until is None or report.gen_date > history.on_until):
             return history.model_copy(update={"on_until": report.gen_date})
         return history  # older than what is kept verbatim: see the class's docstring
@@ -135,6 +137,24 @@ def _compacted(reports: tuple[StatusReport, ...]) -> tuple[StatusReport, ...]:
         if first_of_stretch or kept_for_r4:
             kept.append(report)
     return tuple(kept)
+
+
+def _appended(reports: tuple[StatusReport, ...], newest: StatusReport) -> tuple[StatusReport, ...]:
+    """`_compacted((*reports, newest))` for compacted `reports` and a report newer than all of them:
+    the common case (an hourly sync), decided in constant time whatever the history's length.
+
+    Appending changes the neighbours of the last report only, so only it can drop out: when it is
+    not the first of its stretch and `newest` continues that stretch (for an "off", on the same day)."""
+    if not reports:
+        return (newest,)
+    last = reports[-1]
+    first_of_stretch = len(reports) == 1 or reports[-2].on != last.on
+    kept_for_r4 = (
+        newest.on != last.on
+        or (not last.on and _day(newest.gen_date) != _day(last.gen_date))
+        or newest.gen_date == last.gen_date
+    )
+    return (*reports, newest) if first_of_stretch or kept_for_r4 else (*reports[:-1], newest)
 
 
 def _folded(history: ProcessHistory, reports: tuple[StatusReport, ...]) -> ProcessHistory:

@@ -16,6 +16,8 @@ from adapter.domain.model import Process
 from adapter.domain.rules import evaluate
 from adapter.domain.state import RECENT_REPORTS, OfficeState, PairFacts, PairState
 
+from .builders import ASTRID, OFFICE, gp, status
+
 RELEASE_0_1_0 = Path(__file__).resolve().parents[1] / "store" / "data" / "release-0.1.0.sqlite3"
 
 
@@ -239,3 +241,20 @@ def test_the_published_part_alone_reads_as_the_whole_pair_does():
     assert pair.published.substitute is not None and persisted.load_published(pair.to_json())[1] == pair.sequence
     with pytest.raises(persisted.UnreadableState):
         persisted.load_published('{"v": 3, "office": 1}')
+
+
+@pytest.mark.parametrize(
+    "offset",
+    [dt.timedelta(0), dt.timedelta(hours=1), dt.timedelta(hours=-3, minutes=-30), dt.timedelta(hours=1, seconds=30)],
+)
+def test_a_reports_gendate_is_written_as_isoformat_writes_it_whatever_its_offset(offset):
+    """R1 orders by GenDate: it is written exactly, also where orjson alone would round the offset."""
+    gen = dt.datetime(2024, 6, 10, 8, 0, 0, 250, tzinfo=dt.timezone(offset))
+    office = OfficeState(her_id=OFFICE, roster={ASTRID: gp()})
+    outcome = engine.apply(
+        office, {}, status(gen, on=[Process.EKONTAKT]), (gen + dt.timedelta(minutes=1)).astimezone(dt.UTC)
+    )
+    text = outcome.pairs[0].to_json()
+    written = json.loads(text)["processes"][Process.EKONTAKT.value]["reports"][0][0]
+    assert written == gen.isoformat()
+    assert PairState.from_json(text).facts.processes[Process.EKONTAKT].reports[0].gen_date.utcoffset() == offset

@@ -11,7 +11,7 @@ import itertools
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from adapter.domain import rules
+from adapter.domain import rules, state
 from adapter.domain.calendar import OSLO, local_date, midnight
 from adapter.domain.events import AvailabilityChanged, AvailabilityWarning
 from adapter.domain.model import SERVICE_PROCESSES, Process, Service, Status
@@ -401,3 +401,16 @@ def test_r4_folded_history_answers_as_the_full_history_when_reports_come_in_orde
         history = with_report(history, report)
     assert len(history) <= RECENT_REPORTS
     assert r4_answers(history) == full_history_answers(reports)
+
+
+@PROPERTIES
+@given(one_process_reports())
+def test_r1_r4_the_newest_report_is_kept_as_compacting_the_whole_history_would(reports):
+    """An hourly sync's report is newer than all a pair keeps: `with_report` then decides only
+    whether the last kept report drops out (constant cost, issue 10); it keeps exactly what
+    compacting and folding the whole list again would."""
+    history = ProcessHistory()
+    for report in sorted(reports, key=lambda r: r.key):
+        compacted_again = state._folded(history, state._compacted((*history.reports, report)))
+        history = with_report(history, report)
+        assert history == compacted_again
