@@ -15,7 +15,7 @@ from adapter.domain.events import (
     ResyncCompleted,
 )
 
-from .builders import ALL_FOUR_ON, ASTRID, OFFICE, TC, World, oslo, status
+from .builders import ALL_FOUR_ON, ASTRID, INGAR, OFFICE, TC, World, d, gp, oslo, status, vikar
 from .test_engine_mutants import on_holiday_from_tomorrow
 
 REQUEST = "req-7"
@@ -98,3 +98,10 @@ def test_a_resync_ends_with_how_many_snapshots_it_sent() -> None:
         event_id=f"resync-{REQUEST}", request_id=REQUEST, office_her_id=OFFICE, pairs=3, offices=1, completed_at=now
     )
     assert resync.completed(REQUEST, None, 0, 0, now).office_her_id is None
+
+
+def test_r9_a_snapshot_during_a_substitute_period_carries_the_substitute() -> None:
+    world = World(gp(), vikar(start=d("2024-07-01"), end=d("2024-07-31")), now=oslo(2024, 7, 2))
+    world.send(status(world.now, on=ALL_FOUR_ON))
+    _, (snap,) = resync.snapshot(world.pair(), REQUEST, oslo(2024, 7, 2, 9))
+    assert snap.substitute is not None and (snap.substitute.hpr, snap.substitute.to_date) == (INGAR, d("2024-07-31"))
