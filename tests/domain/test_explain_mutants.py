@@ -4,10 +4,12 @@ DOMAIN.md's rules rest on."""
 
 from __future__ import annotations
 
+from adapter.domain.explain import explain
 from adapter.domain.model import Process
 
 from .builders import (
     ALL,
+    EKONS,
     KONTAKT,
     MIDWIFE,
     NO,
@@ -89,4 +91,76 @@ def test_r16_a_practitioner_who_left_is_explained_in_words() -> None:
     assert left.text == (
         "Behandleren (HPR 9144900) står ikke lenger i behandleroversikten ved kontoret 8141333: "
         "ingen tjenester vises, og nye meldinger om behandleren avvises (E20)."
+    )
+
+
+def test_r1_a_report_stored_before_its_source_was_kept_is_cited_without_one() -> None:
+    world = World(now=oslo(2024, 1, 2, 9))
+    world.send(status(oslo(2024, 1, 2, 9), on=[Process.RESEPTFORNYELSE], msg_id="gammel"))
+    facts = world.pair().facts
+    history = facts.processes[Process.RESEPTFORNYELSE]
+    unsourced = history.model_copy(
+        update={"reports": tuple(r.model_copy(update={"source": None}) for r in history.reports)}
+    )
+    facts = facts.model_copy(update={"processes": {**facts.processes, Process.RESEPTFORNYELSE: unsourced}})
+    (r1,) = texts(explain(facts, oslo(2024, 1, 2, 10)).services[RESEPT].reasons, "R1")
+    assert (
+        r1
+        == "Prosessen Dialog_Innbygger_Reseptfornyelse er slått på (meldt av EPJ/AR, melding gammel, 02.01.2024 kl. 09.00)."
+    )
+
+
+def test_r2_is_explained_only_for_bestill_time_the_service_with_two_processes() -> None:
+    world = World(now=oslo(2024, 1, 2))
+    world.send(status(world.now, on=[Process.RESEPTFORNYELSE]))
+    why = explained(world, oslo(2024, 1, 2, 1))
+    assert texts(why.services[TIME].reasons, "R2") == [
+        "Bestill time er av i EPJ/AR: ingen av prosessene bak tjenesten er på."
+    ]
+    assert texts(why.services[RESEPT].reasons, "R2") == []
+
+
+def test_r4_the_reasons_a_service_counts_or_does_not_count_as_normally_on_in_full() -> None:
+    world = World(now=oslo(2024, 1, 2))
+    world.send(status(oslo(2024, 1, 2), on=[Process.EKONTAKT], msg_id="m-1"))
+    world.send(absence("ferie", "2024-01-10", "2024-01-12", [KONTAKT, RESEPT]))
+    why = explained(world, oslo(2024, 1, 11, 12))
+    window = "innenfor tiden som teller (fra 11.12.2023 kl. 00.00, 30 dager før fraværet begynte 10. januar 2024)"
+    assert texts(why.services[KONTAKT].reasons, "R4") == [
+        "Kontakt legekontoret regnes som normalt på: prosessen Dialog_Innbygger_Ekontakt var på fra "
+        f"02.01.2024 kl. 00.00 og er fortsatt på (melding m-1), {window}."
+    ]
+    assert texts(why.services[RESEPT].reasons, "R4") == [
+        "Forny resept regnes ikke som normalt på: ingen av prosessene bak tjenesten har vært på "
+        "fra 11.12.2023 kl. 00.00, 30 dager før fraværet begynte 10. januar 2024, så fraværet viser ikke knappen."
+    ]
+
+
+def test_r6_r7_replies_explained_in_full_with_and_without_an_absence() -> None:
+    world = World(now=oslo(2024, 1, 2))
+    world.send(status(world.now, on=[Process.EKONSULTASJON]))
+    world.send(absence("ferie", "2024-01-10", "2024-01-12", [EKONS]))
+    r7 = (
+        "En samtale som kontoret har avsluttet med kode 13 «Dialog avsluttet» eller "
+        "27 «Attest vedlagt, dialog avsluttet» tar likevel ikke imot flere svar."
+    )
+    before = explained(world, oslo(2024, 1, 9)).services[EKONS].reasons
+    assert texts(before, "R6") == [
+        "Svar i eksisterende samtaler tas imot fordi prosessen Dialog_Innbygger_Ekonsultasjon er på i EPJ/AR."
+    ]
+    assert texts(before, "R7") == [r7]
+    during = explained(world, oslo(2024, 1, 11)).services[EKONS].reasons
+    assert texts(during, "R6") == [
+        "Svar i eksisterende samtaler tas imot fordi prosessen Dialog_Innbygger_Ekonsultasjon er på i EPJ/AR, "
+        "selv om fraværet stenger for nye samtaler."
+    ]
+
+
+def test_r13_a_listed_practitioner_is_explained_in_words() -> None:
+    world = World(now=oslo(2024, 1, 2))
+    world.send(status(world.now, on=[Process.EKONTAKT]))
+    (listed,) = explained(world, oslo(2024, 1, 2)).listed
+    assert listed.text == (
+        "Behandleren (HPR 9144900) står i behandleroversikten ved kontoret 8141333, "
+        "så meldinger og fravær for behandleren godtas."
     )
