@@ -4,7 +4,9 @@ DOMAIN.md's rules rest on."""
 
 from __future__ import annotations
 
-from adapter.domain.explain import explain
+import datetime as dt
+
+from adapter.domain.explain import Reason, explain
 from adapter.domain.model import Process
 
 from .builders import (
@@ -18,9 +20,12 @@ from .builders import (
     TIME,
     World,
     absence,
+    d,
+    gp,
     oslo,
     roster,
     status,
+    vikar,
 )
 from .test_explain import explained, texts
 
@@ -164,3 +169,83 @@ def test_r13_a_listed_practitioner_is_explained_in_words() -> None:
         "Behandleren (HPR 9144900) står i behandleroversikten ved kontoret 8141333, "
         "så meldinger og fravær for behandleren godtas."
     )
+
+
+def test_r8_the_panel_names_the_services_shown_and_each_explanation_names_its_service_and_instant() -> None:
+    world = World(now=oslo(2024, 1, 2))
+    world.send(status(world.now, on=[Process.RESEPTFORNYELSE, Process.EKONTAKT]))
+    at = oslo(2024, 1, 2, 1)
+    why = explained(world, at)
+    assert why.instant == at and all(s is e.service for s, e in why.services.items())
+    assert why.panel == (
+        Reason(
+            "R8",
+            "Informasjonsmeldingen på fastlegepanelet vises fordi minst én tjeneste vises: "
+            "Forny resept, Kontakt legekontoret.",
+        ),
+    )
+
+
+VERA = "6600001"
+
+
+def two_substitutes(now: dt.datetime) -> World:
+    """Vera covers Astrid 1–20 July, Ingar the whole of July (listed in that order)."""
+    vera = vikar(VERA, given="Vera", family="Vikar", start=d("2024-07-01"), end=d("2024-07-20"))
+    ingar = vikar(start=d("2024-06-25"), end=d("2024-07-31"))
+    world = World(gp(), vera, ingar, now=now)
+    world.send(status(world.now, on=[Process.EKONTAKT]))
+    return world
+
+
+def test_r9_the_substitute_section_in_every_case() -> None:
+    assert explained(offering_kontakt(), oslo(2024, 6, 10, 1)).substitute == (
+        Reason("R9", "Behandleroversikten oppfører ingen vikar for fastlegen."),
+    )
+    world = two_substitutes(oslo(2024, 6, 10))
+    assert texts(explained(world, oslo(2024, 6, 10, 1)).substitute, "R9") == [
+        "Ingen vikarperiode dekker 10. juni 2024 (vikarer i behandleroversikten: "
+        "Vera Vikar 1. juli 2024–20. juli 2024; Ingar Vik 25. juni 2024–31. juli 2024)."
+    ]
+    assert texts(explained(world, oslo(2024, 7, 10)).substitute, "R9") == [
+        "Ingar Vik (HPR 5522113) er vikar for fastlegen 25. juni 2024–31. juli 2024 og vises som "
+        "«Ingar Vik (vikar for fastlege)» ved timebestilling. Flere vikarer dekker dagen; den som begynte først vises."
+    ]
+    world.send(roster(oslo(2024, 7, 11), MIDWIFE), at=oslo(2024, 7, 11))
+    section = explained(world, oslo(2024, 7, 11, 1)).substitute
+    assert [r.rule for r in section] == ["R16", "R9"]
+    assert section[-1].text == "Ingen vikar vises for en behandler som har sluttet."
+
+
+def offering_kontakt() -> World:
+    world = World(now=oslo(2024, 6, 10))
+    world.send(status(world.now, on=[Process.EKONTAKT]))
+    return world
+
+
+def test_r9_the_warnings_that_apply_each_absence_and_substitute_and_whether_sent() -> None:
+    """R9: while an absence is not over, each substitute period it overlaps is warned about."""
+    world = World(
+        gp(),
+        vikar(VERA, given="Vera", family="Vikar", start=d("2024-06-01"), end=d("2024-06-03")),
+        vikar(start=d("2024-07-01"), end=d("2024-07-31")),
+        now=oslo(2024, 6, 10),
+    )
+    world.send(status(world.now, on=[Process.EKONTAKT]))
+    world.send(absence("a1", "2024-07-05", "2024-07-06", at=oslo(2024, 6, 10, 1)))
+    world.send(absence("a2", "2024-07-10", "2024-07-12", at=oslo(2024, 6, 10, 2)))
+    text = "Fraværet {} stenger tjenestene, selv om Ingar Vik er vikar for fastlegen i perioden. "
+    text += "Med vikar skal det ikke registreres fravær."
+    a1, a2 = text.format("05.07.2024–06.07.2024"), text.format("10.07.2024–12.07.2024")
+    sent = " Varselet er sendt til fastlegen."
+    on_its_last_day = explained(world, oslo(2024, 7, 6, 12)).warnings
+    assert [(w.rule, w.text, w.at) for w in on_its_last_day] == [
+        ("R9", a1 + sent, oslo(2024, 6, 10, 1)),
+        ("R9", a2 + sent, oslo(2024, 6, 10, 2)),
+    ]
+    assert texts(explained(world, oslo(2024, 7, 7)).warnings) == [a2 + sent]
+    pair = world.pair()
+    facts = pair.facts
+    assert texts(explain(facts, oslo(2024, 7, 7)).warnings) == [a2]
+    not_sent = pair.model_copy(update={"warned": frozenset()})
+    assert texts(explain(facts, oslo(2024, 7, 7), not_sent).warnings) == [a2 + " Varselet er ikke sendt ennå."]
