@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import datetime as dt
 
-from adapter.domain.explain import Reason, explain
-from adapter.domain.model import Process
+from adapter.domain.explain import Reason, explain, known_at
+from adapter.domain.model import Process, Source
+from adapter.domain.state import PairFacts, ProcessHistory, StatusReport
 
 from .builders import (
     ALL,
+    ASTRID,
     EKONS,
     KONTAKT,
     MIDWIFE,
     NO,
+    OFFICE,
     RESEPT,
     TC,
     TIME,
@@ -249,3 +252,15 @@ def test_r9_the_warnings_that_apply_each_absence_and_substitute_and_whether_sent
     assert texts(explain(facts, oslo(2024, 7, 7)).warnings) == [a2]
     not_sent = pair.model_copy(update={"warned": frozenset()})
     assert texts(explain(facts, oslo(2024, 7, 7), not_sent).warnings) == [a2 + " Varselet er ikke sendt ennå."]
+
+
+def test_r1_r4_known_at_cuts_a_folded_on_until_at_the_instant_and_keeps_it_after() -> None:
+    """Reports folded into "on until" (issue 10): looking back to an instant, the process was on
+    until that instant at the latest; after its on_until, exactly until then."""
+    off = StatusReport(gen_date=oslo(2024, 1, 5), msg_id="m-off", on=False, source=Source.EPJ)
+    history = ProcessHistory(reports=(off,), on_until=oslo(2024, 1, 4, 12), folded=True)
+    facts = PairFacts(office_her_id=OFFICE, practitioner_hpr=ASTRID, processes={Process.RESEPTFORNYELSE: history})
+    earlier = known_at(facts, oslo(2024, 1, 3)).processes[Process.RESEPTFORNYELSE]
+    assert (earlier.on_until, earlier.reports, earlier.folded) == (oslo(2024, 1, 3), (), True)
+    later = known_at(facts, oslo(2024, 1, 6)).processes[Process.RESEPTFORNYELSE]
+    assert (later.on_until, later.reports, later.folded) == (oslo(2024, 1, 4, 12), (off,), True)
