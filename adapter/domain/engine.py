@@ -109,8 +109,9 @@ class Outcome:
         return self.rejection is None
 
 
-def rejected(refusal: Refusal, detail: str | None = None) -> Outcome:
-    return Outcome(rejection=Rejection(refusal, detail))
+def rejected(refusal: Refusal) -> Outcome:
+    """A refusal whose meaning says it all; one with a detail is built where the detail is known."""
+    return Outcome(rejection=Rejection(refusal))
 
 
 # ---------------------------------------------------------------------------------------------
