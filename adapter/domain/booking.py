@@ -23,8 +23,8 @@ shows, so it never says anything the availability events do not:
   vikarkommunikasjon går gjennom behandlers kommunikasjonsprosesser" (seeds/002): the substitute
   books through the GP's own processes, so an absence that closes them closes the substitute's
   booking too (the R9 warning says so to the GP), and a GP who left (R16) takes their substitute
-  off the list. A substitute's own pair (their own list elsewhere) plays no part; a substitute
-  covering two GPs of the office is listed once per GP covered.
+  off the list. A substitute's own pair (their own list elsewhere) plays no part: a substitute's
+  line comes from the availability of the GP that carries them, one line per such GP.
 - **A practitioner who left (R16)** is never listed: the list is built from the latest
   behandleroversikt only, and a pair that left shows nothing.
 - **Order**: as the guide shows it, GPs first, then substitutes, then the other roles; within
