@@ -239,3 +239,19 @@ def test_r3_the_runs_of_an_absence_map_are_worked_out_once_and_only_the_last_few
     for other in others:
         assert rules.absence_runs(other)[KONTAKT][0].first == other["a1"].from_date
         assert len(rules._runs_cache) <= rules._RUNS_REMEMBERED
+
+
+# --- R16: a practitioner leaves --------------------------------------------------------------------
+
+
+def test_r16_a_leaver_closed_by_an_absence_is_stored_and_read_back_as_offering_nothing():
+    """She leaves while an absence closes her services: the pair offers nothing, no absence closes
+    anything any more (R10 has nothing to name), and the store writes and reads it back exactly."""
+    world = World(gp(), now=oslo(2024, 1, 10))
+    switched_on(world, oslo(2024, 1, 10), *ALL_FOUR_ON)
+    world.send(absence("a1", "2024-01-10", "2024-01-12"))
+    assert world.pair().closed_by == dict.fromkeys(Service, "a1")
+    world.send(roster(oslo(2024, 1, 10, 1)), at=oslo(2024, 1, 10, 1))
+    pair = world.pair()
+    assert not pair.facts.listed and pair.closed_by == {}
+    assert PairState.from_json(pair.to_json()) == pair
