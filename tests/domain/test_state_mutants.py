@@ -127,3 +127,18 @@ def test_r1_r4_what_was_folded_away_ends_at_midnight_exactly_before_the_look_bac
     history = world.pair().facts.processes[EKONTAKT]
     assert history.folded and history.on_until == oslo(2024, 1, 2)
     assert status_during_absence_from(world, FROM_2_JANUARY) is NO
+
+
+def test_r1_r4_an_on_that_lost_its_tie_is_not_on_once_folded_away():
+    """Off on 1 January; on 2 January 09:00 two reports with the same GenDate, "on" (m-a) and "off"
+    (m-b): the greater MsgId wins, so the "on" never held (R1). Folded away under later daily
+    reports, it must still not count as on from 2 January 00:00 (R4, a run from 1 February)."""
+    world = World(now=oslo(2024, 1, 1, 9))
+    reported(world, oslo(2024, 1, 1, 9), on=False)
+    reported(world, oslo(2024, 1, 2, 9), on=True, msg_id="m-a")
+    reported(world, oslo(2024, 1, 2, 9), on=False, msg_id="m-b")
+    for day in range(3, 11):
+        reported(world, oslo(2024, 1, day, 9), on=False)
+    history = world.pair().facts.processes[EKONTAKT]
+    assert history.folded and all(report.msg_id != "m-a" for report in history.reports)
+    assert status_during_absence_from(world, FROM_2_JANUARY) is NO
