@@ -10,6 +10,7 @@ import datetime as dt
 import json
 
 import pytest
+from pydantic import ValidationError
 
 from adapter.domain import persisted, rules
 from adapter.domain.model import Process, Service
@@ -255,3 +256,21 @@ def test_r16_a_leaver_closed_by_an_absence_is_stored_and_read_back_as_offering_n
     pair = world.pair()
     assert not pair.facts.listed and pair.closed_by == {}
     assert PairState.from_json(pair.to_json()) == pair
+
+
+# --- Time: every instant is on the time line (DOMAIN.md "Time", R1) ----------------------------------
+
+
+class _NoOffset(dt.tzinfo):
+    """A time zone that cannot say its offset: an instant in it is as unplaceable as a naive one."""
+
+    def utcoffset(self, _: dt.datetime | None) -> None:
+        return None
+
+
+@pytest.mark.parametrize("tzinfo", [None, _NoOffset()], ids=["naive", "zone-without-offset"])
+def test_r1_a_gendate_without_a_utc_offset_is_refused_and_says_so(tzinfo):
+    """Oslo's offset changes twice a year, so a GenDate must carry its own (R1 compares GenDates)."""
+    with pytest.raises(ValidationError) as refused:
+        status(dt.datetime(2024, 1, 10, 12, tzinfo=tzinfo), on=[Process.EKONTAKT])
+    assert [error["msg"] for error in refused.value.errors()] == ["Value error, instant must carry a UTC offset"]
