@@ -13,6 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from adapter.domain import persisted, rules
+from adapter.domain.calendar import norwegian_date
 from adapter.domain.model import Process, Service
 from adapter.domain.state import RECENT_REPORTS, Absence, OfficeState, PairState, ProcessHistory
 
@@ -274,3 +275,9 @@ def test_r1_a_gendate_without_a_utc_offset_is_refused_and_says_so(tzinfo):
     with pytest.raises(ValidationError) as refused:
         status(dt.datetime(2024, 1, 10, 12, tzinfo=tzinfo), on=[Process.EKONTAKT])
     assert [error["msg"] for error in refused.value.errors()] == ["Value error, instant must carry a UTC offset"]
+
+
+def test_a_date_is_written_the_norwegian_way_whether_given_as_a_date_or_as_its_iso_text():
+    """The replay's and the console's texts pass dates as ISO text (as the events carry them)."""
+    assert norwegian_date("2024-01-02") == norwegian_date(d("2024-01-02")) == "2. januar 2024"
+    assert norwegian_date("2023-12-31") == "31. desember 2023"
