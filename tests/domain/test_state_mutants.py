@@ -142,3 +142,19 @@ def test_r1_r4_an_on_that_lost_its_tie_is_not_on_once_folded_away():
     history = world.pair().facts.processes[EKONTAKT]
     assert history.folded and all(report.msg_id != "m-a" for report in history.reports)
     assert status_during_absence_from(world, FROM_2_JANUARY) is NO
+
+
+def test_r1_r4_an_off_stretch_keeps_its_first_report_and_the_last_of_each_day():
+    """The compaction the history promises (issue 10): of an "off" stretch its first report (where
+    the "on" before it ended, R4) and the last of each Oslo day; repeats between them go."""
+    world = World(now=oslo(2024, 1, 1, 9))
+    reported(world, oslo(2024, 1, 1, 9), on=True)
+    for gen in (oslo(2024, 1, 2, 9), oslo(2024, 1, 2, 10), oslo(2024, 1, 2, 11), oslo(2024, 1, 3, 9)):
+        reported(world, gen, on=False)
+    kept = [(report.gen_date, report.on) for report in world.pair().facts.processes[EKONTAKT].reports]
+    assert kept == [
+        (oslo(2024, 1, 1, 9), True),
+        (oslo(2024, 1, 2, 9), False),  # the first "off": the "on" ended here
+        (oslo(2024, 1, 2, 11), False),  # the last of 2 January
+        (oslo(2024, 1, 3, 9), False),  # the last report
+    ]
