@@ -6,15 +6,19 @@ survivor could not change any behaviour it is named in `bench/mutation-equivalen
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
+from pydantic import ValidationError
 
-from adapter.domain import persisted
-from adapter.domain.model import Process
-from adapter.domain.state import RECENT_REPORTS, OfficeState, PairState, ProcessHistory
+from adapter.domain import persisted, rules
+from adapter.domain.calendar import norwegian_date
+from adapter.domain.model import Process, Service
+from adapter.domain.state import RECENT_REPORTS, Absence, OfficeState, PairState, ProcessHistory
 
 from .builders import (
+    ALL,
     ALL_FOUR_ON,
     ASTRID,
     INGAR,
@@ -209,3 +213,71 @@ def test_r14_a_refused_absence_says_exactly_what_was_wrong():
     assert backwards.rejection.reason == "from 2024-01-20 is after to 2024-01-15 (R14)"
     too_long = world.send(absence("a2", "2024-01-11", "2025-01-11"))
     assert too_long.rejection.reason == "367 days; at most 366, both ends counted (R14)"
+
+
+# --- R3: absence runs, worked out once per absence map (R11 evaluates one map at many instants) ------
+
+
+def absence_map(*spans: tuple[str, str], services: frozenset[Service] = ALL) -> dict[str, Absence]:
+    """Absences a1, a2, … over the given (from, to) dates, as a pair's facts hold them."""
+    return {
+        f"a{n}": Absence(
+            absence_id=f"a{n}", from_date=d(start), to_date=d(end), services=services, registered_at=oslo(2024, 1, 1)
+        )
+        for n, (start, end) in enumerate(spans, start=1)
+    }
+
+
+def test_r3_the_runs_of_an_absence_map_are_worked_out_once_and_only_the_last_few_maps_are_remembered():
+    """Finding the next change (R11) evaluates one pair's absences at every boundary ahead, so the
+    runs of a map are remembered by its identity; and only a bounded number of maps, so memory does
+    not grow with the number of pairs evaluated (issue 10)."""
+    absences = absence_map(("2024-07-01", "2024-07-10"), ("2024-07-11", "2024-07-20"))
+    runs = rules.absence_runs(absences)
+    assert runs[KONTAKT] == (rules.Run(d("2024-07-01"), d("2024-07-20"), "a2"),)  # R3: touching absences, one run
+    assert rules.absence_runs(absences) is runs
+    starts = [d("2024-08-01") + dt.timedelta(days=n) for n in range(3 * rules._RUNS_REMEMBERED)]
+    others = [absence_map((start.isoformat(), "2024-12-31")) for start in starts]
+    for other in others:
+        assert rules.absence_runs(other)[KONTAKT][0].first == other["a1"].from_date
+        assert len(rules._runs_cache) <= rules._RUNS_REMEMBERED
+
+
+# --- R16: a practitioner leaves --------------------------------------------------------------------
+
+
+def test_r16_a_leaver_closed_by_an_absence_is_stored_and_read_back_as_offering_nothing():
+    """She leaves while an absence closes her services: the pair offers nothing, no absence closes
+    anything any more (R10 has nothing to name), and the store writes and reads it back exactly."""
+    world = World(gp(), now=oslo(2024, 1, 10))
+    switched_on(world, oslo(2024, 1, 10), *ALL_FOUR_ON)
+    world.send(absence("a1", "2024-01-10", "2024-01-12"))
+    assert world.pair().closed_by == dict.fromkeys(Service, "a1")
+    world.send(roster(oslo(2024, 1, 10, 1)), at=oslo(2024, 1, 10, 1))
+    pair = world.pair()
+    assert not pair.facts.listed and pair.closed_by == {}
+    assert PairState.from_json(pair.to_json()) == pair
+
+
+# --- Time: every instant is on the time line (DOMAIN.md "Time", R1) ----------------------------------
+
+
+class _NoOffset(dt.tzinfo):
+    """A time zone that cannot say its offset: an instant in it is as unplaceable as a naive one."""
+
+    def utcoffset(self, _: dt.datetime | None) -> None:
+        return None
+
+
+@pytest.mark.parametrize("tzinfo", [None, _NoOffset()], ids=["naive", "zone-without-offset"])
+def test_r1_a_gendate_without_a_utc_offset_is_refused_and_says_so(tzinfo):
+    """Oslo's offset changes twice a year, so a GenDate must carry its own (R1 compares GenDates)."""
+    with pytest.raises(ValidationError) as refused:
+        status(dt.datetime(2024, 1, 10, 12, tzinfo=tzinfo), on=[Process.EKONTAKT])
+    assert [error["msg"] for error in refused.value.errors()] == ["Value error, instant must carry a UTC offset"]
+
+
+def test_a_date_is_written_the_norwegian_way_whether_given_as_a_date_or_as_its_iso_text():
+    """The replay's and the console's texts pass dates as ISO text (as the events carry them)."""
+    assert norwegian_date("2024-01-02") == norwegian_date(d("2024-01-02")) == "2. januar 2024"
+    assert norwegian_date("2023-12-31") == "31. desember 2023"
