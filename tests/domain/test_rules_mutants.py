@@ -12,7 +12,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from adapter.domain import persisted, rules
+from adapter.domain import persisted, remembered, rules
 from adapter.domain.calendar import norwegian_date
 from adapter.domain.model import Process, Service
 from adapter.domain.state import RECENT_REPORTS, Absence, OfficeState, PairState, ProcessHistory
@@ -236,11 +236,11 @@ def test_r3_the_runs_of_an_absence_map_are_worked_out_once_and_only_the_last_few
     runs = rules.absence_runs(absences)
     assert runs[KONTAKT] == (rules.Run(d("2024-07-01"), d("2024-07-20"), "a2"),)  # R3: touching absences, one run
     assert rules.absence_runs(absences) is runs
-    starts = [d("2024-08-01") + dt.timedelta(days=n) for n in range(3 * rules._RUNS_REMEMBERED)]
+    starts = [d("2024-08-01") + dt.timedelta(days=n) for n in range(3 * remembered.SIZE)]
     others = [absence_map((start.isoformat(), "2024-12-31")) for start in starts]
     for other in others:
         assert rules.absence_runs(other)[KONTAKT][0].first == other["a1"].from_date
-        assert len(rules._runs_cache) <= rules._RUNS_REMEMBERED
+        assert len(rules._runs) <= remembered.SIZE
 
 
 # --- R16: a practitioner leaves --------------------------------------------------------------------
