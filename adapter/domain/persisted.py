@@ -76,7 +76,7 @@ def _trusted(model: type[_Model], /, **fields: Any) -> _Model:
     What `model_construct` does, less its search for defaults and aliases (which cost more than
     the checks they replace): so every field is given, by name, in the model's order; a test holds
     every reader to give exactly what `_validated` gives (tests/domain/test_persisted.py)."""
-    instance = model.__new__(model)
+    instance = _new(model)
     _set(instance, "__dict__", fields)
     _set(instance, "__pydantic_fields_set__", set(fields))
     _set(instance, "__pydantic_extra__", None)
@@ -84,7 +84,7 @@ def _trusted(model: type[_Model], /, **fields: Any) -> _Model:
     return instance
 
 
-_set = object.__setattr__
+_new, _set = object.__new__, object.__setattr__  # a model's own are pydantic's (frozen: refuses)
 
 
 _E = TypeVar("_E", bound=Enum)
@@ -249,7 +249,7 @@ def _read_history(document: Mapping[str, Any], build: _Build) -> ProcessHistory:
             gen_date=dt.datetime.fromisoformat(gen),
             msg_id=msg_id,
             on=on,
-            source=_member(_SOURCES, source) if source else None,
+            source=(_SOURCES.get(source) or Source(source)) if source else None,  # `_member`, inlined
         )
         for (gen, msg_id, on), source in zip(listed, sources, strict=True)
     )
