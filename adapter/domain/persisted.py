@@ -303,8 +303,9 @@ def _read_published(document: Mapping[str, Any] | None, build: _Build) -> Availa
         return PairState.model_fields["published"].default  # type: ignore[no-any-return]
     services = document.get("services", {})
 
+    # A Service is a str equal to its value: it looks its entry up as it is (without `.value`).
     def common(service: Service) -> dict[str, Any]:
-        entry = services.get(service.value, {})
+        entry = services.get(service, {})
         status = _member(_STATUSES, entry.get("status", Status.NOT_OFFERED))
         return {
             "status": status,
@@ -312,8 +313,8 @@ def _read_published(document: Mapping[str, Any] | None, build: _Build) -> Availa
             "info_visible": entry.get("info_visible", status is not Status.NOT_OFFERED),
         }
 
-    booking = services.get(Service.TIMEBESTILLING.value, {})
-    consultation = services.get(Service.E_KONSULTASJON.value, {})
+    booking = services.get(Service.TIMEBESTILLING, {})
+    consultation = services.get(Service.E_KONSULTASJON, {})
     mode = booking.get("booking_mode")
     views = build(
         ServicesView,
@@ -331,12 +332,14 @@ def _read_published(document: Mapping[str, Any] | None, build: _Build) -> Availa
         KONTAKT_LEGEKONTORET=build(ServiceView, **common(Service.KONTAKT_LEGEKONTORET)),
     )
     substitute = document.get("substitute")
+    if "panel_info_visible" in document:
+        panel_info_visible = document["panel_info_visible"]
+    else:  # R8, worked out only when it is missing
+        panel_info_visible = any(views.of(s).status is not Status.NOT_OFFERED for s in Service)
     return build(
         Availability,
         services=views,
-        panel_info_visible=document.get(
-            "panel_info_visible", any(views.of(s).status is not Status.NOT_OFFERED for s in Service)
-        ),
+        panel_info_visible=panel_info_visible,
         substitute=None
         if substitute is None
         else build(
