@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from enum import Enum
+from typing import Any, Protocol, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -53,6 +54,53 @@ SCHEMA_VERSION = 2
 
 Document = dict[str, Any]
 
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+class _Build(Protocol):
+    """How a reader makes each model from fields it has already converted to their types."""
+
+    def __call__(self, model: type[_Model], /, **fields: Any) -> _Model: ...
+
+
+def _validated(model: type[_Model], /, **fields: Any) -> _Model:
+    """Checked by the model, as anything written by another release (or by hand) must be."""
+    return model(**fields)
+
+
+def _trusted(model: type[_Model], /, **fields: Any) -> _Model:
+    """Not checked: this release's own document, whose fields the reader has converted to exactly
+    the types the model holds. Reading states is a top cost of every workload (issue 14/10), and
+    most of it was pydantic checking, once per kept report, what this module wrote itself.
+
+    What `model_construct` does, less its search for defaults and aliases (which cost more than
+    the checks they replace): so every field is given, by name, in the model's order; a test holds
+    every reader to give exactly what `_validated` gives (tests/domain/test_persisted.py)."""
+    instance = _new(model)
+    _set(instance, "__dict__", fields)
+    _set(instance, "__pydantic_fields_set__", set(fields))
+    _set(instance, "__pydantic_extra__", None)
+    _set(instance, "__pydantic_private__", None)
+    return instance
+
+
+_new, _set = object.__new__, object.__setattr__  # a model's own are pydantic's (frozen: refuses)
+
+
+_E = TypeVar("_E", bound=Enum)
+
+
+def _by_value(enum: type[_E]) -> dict[Any, _E]:
+    """An enum's members by stored value, looked up without the enum's call (many per state)."""
+    return {member.value: member for member in enum}
+
+
+_SERVICES = _by_value(Service)
+_SERVICE_NAMES = tuple(_SERVICES)  # each service's view in `ServicesView` and key in a document
+_PROCESSES = _by_value(Process)
+_STATUSES = _by_value(Status)
+_BOOKING_MODES = _by_value(BookingMode)
+
 
 class UnreadableState(ValueError):
     """A stored state this release cannot read (a newer version, or not a state at all)."""
@@ -74,51 +122,63 @@ def dump_pair(pair: PairState) -> str:
         "absences": [
             {
                 "id": a.absence_id,
-                "from": a.from_date.isoformat(),
-                "to": a.to_date.isoformat(),
-                "services": sorted(s.value for s in a.services),
-                "registered_at": a.registered_at.isoformat(),
+                "from": a.from_date,
+                "to": a.to_date,
+                "services": sorted(a.services),
+                "registered_at": _written_instant(a.registered_at),
             }
             for a in facts.absences.values()
         ],
         "substitutes": [
-            {"hpr": p.hpr, "name": p.name, "from": p.from_date.isoformat(), "to": _date_text(p.to_date)}
-            for p in facts.substitutes
+            {"hpr": p.hpr, "name": p.name, "from": p.from_date, "to": p.to_date} for p in facts.substitutes
         ],
         "published": _published(pair.published),
         "sequence": pair.sequence,
         "warnings_sent": pair.warnings_sent,
         "warned": sorted([absence_id, hpr] for absence_id, hpr in pair.warned),
         "closed_by": {service.value: absence_id for service, absence_id in pair.closed_by.items()},
-        "as_of": _instant_text(pair.as_of),
+        "as_of": _written_instant(pair.as_of),
     }
     return _json(document)
 
 
-def load_pair(text: str | bytes) -> PairState:
+def load_pair(text: str | bytes, *, validate: bool = False) -> PairState:
+    """A stored pair. This version's documents are built without pydantic's checks (`_trusted`)
+    unless `validate` is asked for; an older version's are always checked."""
     document = _document(text)
     if "v" not in document:
-        document = _pair_v1_to_v2(document)
+        document, validate = _pair_v1_to_v2(document), True
     _check_version(document)
-    facts = PairFacts(
+    build = _validated if validate else _trusted
+    facts = build(
+        PairFacts,
         office_her_id=document["office"],
         practitioner_hpr=document["hpr"],
         listed=document.get("listed", True),
-        processes={Process(name): _read_history(h) for name, h in document.get("processes", {}).items()},
-        absences={a["id"]: _read_absence(a) for a in document.get("absences", [])},
+        processes={
+            _member(_PROCESSES, name): _read_history(h, build) for name, h in document.get("processes", {}).items()
+        },
+        absences={a["id"]: _read_absence(a, build) for a in document.get("absences", [])},
         substitutes=tuple(
-            SubstitutePeriod(hpr=p["hpr"], name=p.get("name", ""), from_date=p["from"], to_date=p.get("to"))
+            build(
+                SubstitutePeriod,
+                hpr=p["hpr"],
+                name=p.get("name", ""),
+                from_date=_date(p["from"]),
+                to_date=_date(p.get("to")),
+            )
             for p in document.get("substitutes", [])
         ),
     )
-    return PairState(
+    return build(
+        PairState,
         facts=facts,
-        published=_read_published(document.get("published")),
+        published=_read_published(document.get("published"), build),
         sequence=document.get("sequence", 0),
         warnings_sent=document.get("warnings_sent", 0),
         warned=frozenset((a, s) for a, s in document.get("warned", [])),
-        closed_by={Service(k): v for k, v in document.get("closed_by", {}).items()},
-        as_of=document.get("as_of"),
+        closed_by={_member(_SERVICES, k): v for k, v in document.get("closed_by", {}).items()},
+        as_of=_instant(document.get("as_of")),
     )
 
 
@@ -147,14 +207,14 @@ def load_published(text: str | bytes) -> tuple[Availability, int]:
     if part is None or part.v != SCHEMA_VERSION:
         pair = load_pair(text)
         return pair.published, pair.sequence
-    return part.published or _read_published(None), part.sequence
+    return part.published or _read_published(None, _trusted), part.sequence
 
 
 def _history(history: ProcessHistory) -> Document:
     reports = history.reports
     document: Document = {
-        "reports": [[_report_instant(r.gen_date), r.msg_id, r.on] for r in reports],
-        "on_until": _instant_text(history.on_until),
+        "reports": [[_written_instant(r.gen_date), r.msg_id, r.on] for r in reports],
+        "on_until": _written_instant(history.on_until),
         "folded": history.folded,
     }
     if any(r.source is not None for r in reports):
@@ -163,59 +223,65 @@ def _history(history: ProcessHistory) -> Document:
     return document
 
 
-def _report_instant(instant: dt.datetime) -> dt.datetime | str:
-    """A report's GenDate for `_json`: the datetime itself, which orjson writes as `isoformat()`
-    does at a fraction of its cost (every kept report is written on every message), except for an
-    offset that is not whole minutes, which orjson would round."""
+def _written_instant(instant: dt.datetime | None) -> dt.datetime | str | None:
+    """An instant for `_json`: the datetime itself, which orjson writes as `isoformat()` does at a
+    fraction of its cost (every kept report is written on every message), except for an offset
+    that is not whole minutes, which orjson would round. (Dates, enums: orjson writes them as
+    `isoformat()` and `.value` do, so they are handed to it as they are.)"""
+    if instant is None:
+        return None
     offset = instant.utcoffset()
     if offset is None or offset.seconds % 60 or offset.microseconds:
         return instant.isoformat()
     return instant
 
 
-#: Source by its stored value, without the enum's lookup (one per kept report, on every message).
-_SOURCES: dict[str, Source] = {source.value: source for source in Source}
+#: Source by its stored value (one per kept report, on every message).
+_SOURCES = _by_value(Source)
 
 
-def _read_history(document: Mapping[str, Any]) -> ProcessHistory:
+def _read_history(document: Mapping[str, Any], build: _Build) -> ProcessHistory:
     listed = document.get("reports", [])
     sources = document.get("sources") or [None] * len(listed)
     reports = tuple(
-        StatusReport(
+        build(
+            StatusReport,
             gen_date=dt.datetime.fromisoformat(gen),
             msg_id=msg_id,
             on=on,
-            source=(_SOURCES.get(source) or Source(source)) if source else None,
+            source=(_SOURCES.get(source) or Source(source)) if source else None,  # `_member`, inlined
         )
         for (gen, msg_id, on), source in zip(listed, sources, strict=True)
     )
-    return ProcessHistory(reports=reports, on_until=document.get("on_until"), folded=document.get("folded", False))
+    return build(
+        ProcessHistory,
+        reports=reports,
+        on_until=_instant(document.get("on_until")),
+        folded=document.get("folded", False),
+    )
 
 
-def _read_absence(document: Mapping[str, Any]) -> Absence:
-    return Absence(
+def _read_absence(document: Mapping[str, Any], build: _Build) -> Absence:
+    return build(
+        Absence,
         absence_id=document["id"],
-        from_date=document["from"],
-        to_date=document["to"],
-        services=frozenset(Service(s) for s in document["services"]),
-        registered_at=document["registered_at"],
+        from_date=_date(document["from"]),
+        to_date=_date(document["to"]),
+        services=frozenset(_member(_SERVICES, s) for s in document["services"]),
+        registered_at=_instant(document["registered_at"]),
     )
 
 
 def _published(availability: Availability) -> Document:
     services: Document = {}
-    for service in Service:
-        view = availability.services.of(service)
-        entry: Document = {
-            "status": view.status.value,
-            "reopens_on": _date_text(view.reopens_on),
-            "info_visible": view.info_visible,
-        }
+    for name in _SERVICE_NAMES:
+        view = getattr(availability.services, name)
+        entry: Document = {"status": view.status, "reopens_on": view.reopens_on, "info_visible": view.info_visible}
         if isinstance(view, BookingView):
-            entry["booking_mode"] = view.booking_mode.value if view.booking_mode else None
+            entry["booking_mode"] = view.booking_mode
         if isinstance(view, ConsultationView):
             entry["accepts_replies"] = view.accepts_replies
-        services[service.value] = entry
+        services[name] = entry
     substitute = availability.substitute
     return {
         "services": services,
@@ -225,53 +291,63 @@ def _published(availability: Availability) -> Document:
         else {
             "hpr": substitute.hpr,
             "name": substitute.name,
-            "from": substitute.from_date.isoformat(),
-            "to": _date_text(substitute.to_date),
+            "from": substitute.from_date,
+            "to": substitute.to_date,
         },
     }
 
 
-def _read_published(document: Mapping[str, Any] | None) -> Availability:
+def _read_published(document: Mapping[str, Any] | None, build: _Build) -> Availability:
     """What the portal was last told, from the fields this release knows (R8 fills the gaps)."""
     if document is None:
         return PairState.model_fields["published"].default  # type: ignore[no-any-return]
     services = document.get("services", {})
 
+    # A Service is a str equal to its value: it looks its entry up as it is (without `.value`).
     def common(service: Service) -> dict[str, Any]:
-        entry = services.get(service.value, {})
-        status = Status(entry.get("status", Status.NOT_OFFERED))
+        entry = services.get(service, {})
+        status = _member(_STATUSES, entry.get("status", Status.NOT_OFFERED))
         return {
             "status": status,
-            "reopens_on": entry.get("reopens_on"),
+            "reopens_on": _date(entry.get("reopens_on")),
             "info_visible": entry.get("info_visible", status is not Status.NOT_OFFERED),
         }
 
-    booking = services.get(Service.TIMEBESTILLING.value, {})
-    consultation = services.get(Service.E_KONSULTASJON.value, {})
+    booking = services.get(Service.TIMEBESTILLING, {})
+    consultation = services.get(Service.E_KONSULTASJON, {})
     mode = booking.get("booking_mode")
-    views = ServicesView(
-        TIMEBESTILLING=BookingView(
-            **common(Service.TIMEBESTILLING), booking_mode=BookingMode(mode) if mode is not None else None
+    views = build(
+        ServicesView,
+        TIMEBESTILLING=build(
+            BookingView,
+            **common(Service.TIMEBESTILLING),
+            booking_mode=_member(_BOOKING_MODES, mode) if mode is not None else None,
         ),
-        RESEPTFORNYELSE=ServiceView(**common(Service.RESEPTFORNYELSE)),
-        E_KONSULTASJON=ConsultationView(
-            **common(Service.E_KONSULTASJON), accepts_replies=consultation.get("accepts_replies", False)
+        RESEPTFORNYELSE=build(ServiceView, **common(Service.RESEPTFORNYELSE)),
+        E_KONSULTASJON=build(
+            ConsultationView,
+            **common(Service.E_KONSULTASJON),
+            accepts_replies=consultation.get("accepts_replies", False),
         ),
-        KONTAKT_LEGEKONTORET=ServiceView(**common(Service.KONTAKT_LEGEKONTORET)),
+        KONTAKT_LEGEKONTORET=build(ServiceView, **common(Service.KONTAKT_LEGEKONTORET)),
     )
     substitute = document.get("substitute")
-    return Availability(
+    if "panel_info_visible" in document:
+        panel_info_visible = document["panel_info_visible"]
+    else:  # R8, worked out only when it is missing
+        panel_info_visible = any(views.of(s).status is not Status.NOT_OFFERED for s in Service)
+    return build(
+        Availability,
         services=views,
-        panel_info_visible=document.get(
-            "panel_info_visible", any(views.of(s).status is not Status.NOT_OFFERED for s in Service)
-        ),
+        panel_info_visible=panel_info_visible,
         substitute=None
         if substitute is None
-        else SubstituteView(
+        else build(
+            SubstituteView,
             hpr=substitute["hpr"],
             name=substitute.get("name", ""),
-            from_date=substitute["from"],
-            to_date=substitute.get("to"),
+            from_date=_date(substitute["from"]),
+            to_date=_date(substitute.get("to")),
         ),
     )
 
@@ -352,15 +428,15 @@ def dump_office(office: OfficeState) -> str:
                 if p.covers is None
                 else {
                     "gp_hpr": p.covers.gp_hpr,
-                    "from": p.covers.from_date.isoformat(),
-                    "to": _date_text(p.covers.to_date),
+                    "from": p.covers.from_date,
+                    "to": p.covers.to_date,
                 },
             }
             for p in office.roster.values()
         ],
         "roster_version": None
         if office.roster_version is None
-        else [office.roster_version[0].isoformat(), office.roster_version[1]],
+        else [_written_instant(office.roster_version[0]), office.roster_version[1]],
         "absence_owner": dict(office.absence_owner),
         "deleted_absences": sorted(office.deleted_absences),
         "booking": {
@@ -377,38 +453,43 @@ def dump_office(office: OfficeState) -> str:
                 for e in office.booking
             ],
         },
-        "remembered_from": {absence_id: day.isoformat() for absence_id, day in sorted(office.remembered_from.items())},
+        "remembered_from": dict(sorted(office.remembered_from.items())),
     }
     if office.name is not None:  # optional: older readers ignore it, older documents have none
         document["name"] = office.name
     return _json(document)
 
 
-def load_office(text: str | bytes) -> OfficeState:
+def load_office(text: str | bytes, *, validate: bool = False) -> OfficeState:
+    """A stored office; checked as `load_pair` is."""
     document = _document(text)
     if "v" not in document:
-        document = _office_v1_to_v2(document)
+        document, validate = _office_v1_to_v2(document), True
     _check_version(document)
+    build = _validated if validate else _trusted
     roster = document.get("roster")
     version = document.get("roster_version")
     booking = document.get("booking") or {}
-    return OfficeState(
+    return build(
+        OfficeState,
         her_id=document["her_id"],
-        roster=None if roster is None else {p["hpr"]: _read_practitioner(p) for p in roster},
-        roster_version=None if version is None else (version[0], version[1]),
+        name=document.get("name"),
+        roster=None if roster is None else {p["hpr"]: _read_practitioner(p, build) for p in roster},
+        roster_version=None if version is None else (dt.datetime.fromisoformat(version[0]), version[1]),
         absence_owner=document.get("absence_owner", {}),
         deleted_absences=frozenset(document.get("deleted_absences", [])),
         # a document written before the booking list: the baseline (the list is rebuilt, and
         # published, the first time a practitioner of the office is changed: `domain/booking.py`)
-        booking=tuple(_read_bookable(entry) for entry in booking.get("practitioners", [])),
+        booking=tuple(_read_bookable(entry, build) for entry in booking.get("practitioners", [])),
         booking_sequence=booking.get("sequence", 0),
-        name=document.get("name"),
-        remembered_from=document.get("remembered_from", {}),  # absent before issue 10: dated when next changed
+        # absent before issue 10: dated when next changed
+        remembered_from={a: dt.date.fromisoformat(day) for a, day in document.get("remembered_from", {}).items()},
     )
 
 
-def _read_bookable(document: Mapping[str, Any]) -> BookablePractitioner:
-    return BookablePractitioner(
+def _read_bookable(document: Mapping[str, Any], build: _Build) -> BookablePractitioner:
+    return build(
+        BookablePractitioner,
         hpr=document["hpr"],
         name=document.get("name", ""),
         role=document["role"],
@@ -418,9 +499,10 @@ def _read_bookable(document: Mapping[str, Any]) -> BookablePractitioner:
     )
 
 
-def _read_practitioner(document: Mapping[str, Any]) -> Practitioner:
+def _read_practitioner(document: Mapping[str, Any], build: _Build) -> Practitioner:
     covers = document.get("covers")
-    return Practitioner(
+    return build(
+        Practitioner,
         hpr=document["hpr"],
         her_id=document.get("her_id"),
         given_name=document.get("given_name", ""),
@@ -429,7 +511,12 @@ def _read_practitioner(document: Mapping[str, Any]) -> Practitioner:
         role_name=document.get("role_name", ""),
         covers=None
         if covers is None
-        else SubstituteFor(gp_hpr=covers["gp_hpr"], from_date=covers["from"], to_date=covers.get("to")),
+        else build(
+            SubstituteFor,
+            gp_hpr=covers["gp_hpr"],
+            from_date=_date(covers["from"]),
+            to_date=_date(covers.get("to")),
+        ),
     )
 
 
@@ -485,9 +572,18 @@ def _check_version(document: Mapping[str, Any]) -> None:
         raise UnreadableState(f"stored state version {document.get('v')!r}; this release reads 1 and {SCHEMA_VERSION}")
 
 
-def _instant_text(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
+def _member(members: Mapping[Any, _E], value: Any) -> _E:
+    """`members[value]`, or the enum's own refusal (a ValueError) for a value it does not have."""
+    member = members.get(value)
+    if member is None:
+        return type(next(iter(members.values())))(value)
+    return member
 
 
-def _date_text(value: dt.date | None) -> str | None:
-    return None if value is None else value.isoformat()
+def _instant(text: str | None) -> dt.datetime | None:
+    """A stored instant as written (`isoformat`); `_validated` refuses one without an offset."""
+    return None if text is None else dt.datetime.fromisoformat(text)
+
+
+def _date(text: str | None) -> dt.date | None:
+    return None if text is None else dt.date.fromisoformat(text)

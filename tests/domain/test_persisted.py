@@ -9,14 +9,16 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from pydantic import create_model
+from hypothesis import given
+from pydantic import BaseModel, ValidationError, create_model
 
 from adapter.domain import engine, events, persisted
 from adapter.domain.model import Process
 from adapter.domain.rules import evaluate
 from adapter.domain.state import RECENT_REPORTS, OfficeState, PairFacts, PairState
 
-from .builders import ASTRID, OFFICE, gp, status
+from .builders import ARNA, ASTRID, OFFICE, World, gp, status
+from .test_properties import PROPERTIES, steps
 
 RELEASE_0_1_0 = Path(__file__).resolve().parents[1] / "store" / "data" / "release-0.1.0.sqlite3"
 
@@ -117,6 +119,19 @@ def rich_world():
     world.send(absence("a1", "2024-07-10", "2024-07-12"))
     world.send(absence("a2", "2024-07-13", "2024-07-14", at=oslo(2024, 6, 21)))
     world.tick(oslo(2024, 7, 11))
+    return world
+
+
+def full_history_world():
+    """`rich_world` after hourly syncs switching every process on and off: each history holds
+    `RECENT_REPORTS` reports and has folded older ones (a GP heard from for a while)."""
+    from .builders import ALL_FOUR_ON
+
+    world = rich_world()
+    start = world.now - dt.timedelta(hours=4 * RECENT_REPORTS)  # a report from the future is refused
+    for hour in range(1, 4 * RECENT_REPORTS):
+        on, off = (ALL_FOUR_ON, ()) if hour % 2 else ((), ALL_FOUR_ON)
+        world.send(status(start + dt.timedelta(hours=hour), on=on, off=off))
     return world
 
 
@@ -258,3 +273,71 @@ def test_a_reports_gendate_is_written_as_isoformat_writes_it_whatever_its_offset
     written = json.loads(text)["processes"][Process.EKONTAKT.value]["reports"][0][0]
     assert written == gen.isoformat()
     assert PairState.from_json(text).facts.processes[Process.EKONTAKT].reports[0].gen_date.utcoffset() == offset
+
+
+def assert_same_models(trusted: object, validated: object) -> None:
+    """Equal, and built alike: the same classes, fields in the same order, the same fields set."""
+    assert type(trusted) is type(validated)
+    if isinstance(validated, BaseModel):
+        assert list(vars(trusted)) == list(vars(validated)) == list(type(validated).model_fields)
+        assert trusted.__pydantic_fields_set__ == validated.__pydantic_fields_set__  # type: ignore[attr-defined]
+        for name, value in vars(validated).items():
+            assert_same_models(getattr(trusted, name), value)
+    elif isinstance(validated, (tuple, list, frozenset)):
+        assert len(trusted) == len(validated)  # type: ignore[arg-type]
+        for a, b in zip(sorted(trusted, key=repr), sorted(validated, key=repr), strict=True):  # type: ignore[call-overload]
+            assert_same_models(a, b)
+    elif isinstance(validated, dict):
+        assert list(trusted) == list(validated)  # type: ignore[call-overload]
+        for key, value in validated.items():
+            assert_same_models(trusted[key], value)  # type: ignore[index]
+    assert trusted == validated
+
+
+def assert_reads_as_validated(pair_text: str | None = None, office_text: str | None = None) -> None:
+    """Issue 14/10: this version's documents are read without pydantic's checks; what that gives is
+    exactly what the checked reading gives, and it is written back byte for byte."""
+    if pair_text is not None:
+        pair = persisted.load_pair(pair_text)
+        assert_same_models(pair, persisted.load_pair(pair_text, validate=True))
+        assert persisted.dump_pair(pair) == pair_text
+    if office_text is not None:
+        office = persisted.load_office(office_text)
+        assert_same_models(office, persisted.load_office(office_text, validate=True))
+        assert persisted.dump_office(office) == office_text
+
+
+def test_a_stored_state_reads_without_checks_as_it_does_with_them():
+    for world in (rich_world(), full_history_world()):
+        assert_reads_as_validated(world.pair().to_json(), world.office().to_json())
+    for text in stored("pairs"):
+        assert_reads_as_validated(pair_text=PairState.from_json(text).to_json())
+    for text in stored("offices"):
+        assert_reads_as_validated(office_text=OfficeState.from_json(text).to_json())
+    bare = '{"v": 2, "office": 8141333, "hpr": "9144900", "published": {}}'
+    assert persisted.load_pair(bare) == persisted.load_pair(bare, validate=True)
+
+
+@PROPERTIES
+@given(steps())
+def test_any_state_the_engine_reaches_reads_without_checks_as_it_does_with_them(run):
+    """R1–R16 reach every kind of stored field: histories folded or not, absences, substitutes,
+    warnings, closed runs, rosters, deleted absences, booking lists."""
+    world = World(gp(), gp(ARNA, "Arna", "Berg"), now=run[0][0])
+    for at, command in run:
+        if command is None:
+            world.tick(at)
+        else:
+            world.send(command, at=at)
+    for pair in world.pairs.values():
+        assert_reads_as_validated(pair_text=pair.to_json())
+    for office in world.offices.values():
+        assert_reads_as_validated(office_text=office.to_json())
+
+
+def test_an_older_version_is_still_checked():
+    """Release 0.1.0's documents come from other models: a value they do not fit is refused."""
+    v1 = json.loads(stored("pairs")[0])
+    v1["sequence"] = "many"
+    with pytest.raises(ValidationError):
+        PairState.from_json(json.dumps(v1))
