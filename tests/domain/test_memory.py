@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from adapter.domain.memory import ABSENCE_MEMORY
+from adapter.domain.calendar import midnight
+from adapter.domain.memory import ABSENCE_MEMORY, is_settled
 from adapter.domain.model import MAX_ABSENCE_DAYS, Process, Service
 from adapter.domain.state import RECENT_REPORTS, OfficeState, PairState
 
@@ -162,3 +163,75 @@ def test_an_office_written_before_issue_10_dates_its_ids_when_it_next_changes():
         at = oslo(2024, 1, day, 12) + ABSENCE_MEMORY
         assert world.send(roster(at, gp(), MIDWIFE), at=at).accepted
         assert world.office().deleted_absences == still and len(world.office().absence_owner) == len(still)
+
+
+# --- the memory's edges (mutation survivors of `memory`, issue 15) ----------------------------------
+
+
+def test_r3_r14_an_absence_is_settled_only_once_the_memory_has_passed_since_its_last_date():
+    today = d("2026-01-15")
+    assert not is_settled(today - ABSENCE_MEMORY, oslo(2026, 1, 15))  # exactly the memory ago: still remembered
+    assert is_settled(today - ABSENCE_MEMORY - ONE_DAY, oslo(2026, 1, 15))
+
+
+def _forgetting(*spans: tuple[str, str, str]) -> World:
+    """A GP with the absences `spans` (id, first, last; Kontakt legekontoret only), registered ahead."""
+    world = World(now=oslo(2024, 1, 2))
+    switched_on(world, oslo(2024, 1, 2), *ALL_FOUR_ON)
+    for absence_id, first, last in spans:
+        assert world.send(absence(absence_id, first, last, [KONTAKT])).accepted
+    return world
+
+
+def test_r3_an_absence_whose_run_ended_exactly_the_memory_ago_is_kept_when_an_older_one_is_forgotten():
+    """Ticked on the day the memory runs out for "r" (its last date + ABSENCE_MEMORY): "s", a memory
+    and more ago, is forgotten; "r" (followed by a gap) and "t" are still remembered."""
+    world = _forgetting(
+        ("s", "2024-03-01", "2024-03-02"), ("r", "2024-03-10", "2024-03-12"), ("t", "2024-05-01", "2024-05-03")
+    )
+    world.tick(midnight(d("2024-03-12") + ABSENCE_MEMORY))
+    assert set(world.pair().facts.absences) == {"r", "t"}
+
+
+def test_r3_the_last_run_of_a_service_ending_exactly_the_memory_ago_is_kept():
+    world = _forgetting(("s", "2024-03-01", "2024-03-02"), ("r", "2024-03-10", "2024-03-12"))
+    world.tick(midnight(d("2024-03-12") + ABSENCE_MEMORY))
+    assert set(world.pair().facts.absences) == {"r"}
+
+
+def test_r3_a_run_lasts_until_its_latest_last_date_even_when_a_shorter_absence_inside_it_starts_later():
+    """ "long" (1 March–20 December) contains "inside" (2–3 March), and "after" touches neither: the run
+    of "long" and "inside" ends 20 December, so ticked when 1 May is the first date remembered,
+    both are kept while "old" is forgotten."""
+    world = _forgetting(
+        ("old", "2024-02-01", "2024-02-02"),
+        ("long", "2024-03-01", "2024-12-20"),
+        ("inside", "2024-03-02", "2024-03-03"),
+    )
+    world.tick(midnight(d("2024-05-01") + ABSENCE_MEMORY))
+    assert set(world.pair().facts.absences) == {"long", "inside"}
+
+
+def test_r3_forgetting_keeps_an_absence_of_every_service_whose_run_goes_on():
+    world = World(now=oslo(2024, 1, 2))
+    switched_on(world, oslo(2024, 1, 2), *ALL_FOUR_ON)
+    world.send(absence("old", "2024-02-01", "2024-02-02", [KONTAKT]))
+    world.send(absence("all", "2024-03-01", "2024-03-05"))  # every service
+    world.tick(midnight(d("2024-03-01") + ABSENCE_MEMORY))
+    assert set(world.pair().facts.absences) == {"all"}
+
+
+def test_r9_r14_a_deleted_absence_takes_its_warning_with_it_and_is_warned_about_again_when_registered_again():
+    world = World(gp(), MIDWIFE, vikar(start=d("2024-07-01"), end=d("2024-07-31")), now=oslo(2024, 6, 20))
+    switched_on(world, oslo(2024, 6, 20), *ALL_FOUR_ON)
+    world.send(absence("a1", "2024-07-10", "2024-07-12"))
+    assert world.pair().warned == {("a1", INGAR)}
+    world.send(delete("a1"), at=oslo(2024, 6, 21))
+    assert world.pair().warned == frozenset()
+
+
+def test_r14_the_office_keeps_the_owner_of_an_absence_that_ended_exactly_the_memory_ago():
+    world = _forgetting(("s", "2024-03-01", "2024-03-02"), ("r", "2024-03-10", "2024-03-12"))
+    at = midnight(d("2024-03-12") + ABSENCE_MEMORY)
+    world.send(roster(at, gp(), MIDWIFE), at=at)  # the office forgets when it next changes
+    assert set(world.office().absence_owner) == {"r"}
