@@ -154,9 +154,10 @@ async def _follow_booking_list(
     returns how many events that made (0 or 1).
 
     Only a new roster, or a pair whose lines on the list differ from the ones last published,
-    rebuilds it: then every practitioner's pair of the office is read (once per batch, through the
-    unit of work), brought to the item's instant on a copy, and the list compared whole, so an
-    unrelated change publishes nothing. Per item, not per batch, so what is published does not
+    rebuilds it: then what every practitioner's pair of the office shows at the item's instant is
+    read through the unit of work (`availabilities_at`: a pair with no change due by then only by
+    its published part, as `booking.booking_list_at` defines the list), and the list compared
+    whole, so an unrelated change publishes nothing. Per item, not per batch, so what is published does not
     depend on how deliveries were batched.
     """
     office = await uow.office(before.her_id)  # as this item left it
@@ -164,9 +165,8 @@ async def _follow_booking_list(
         booking.changes_with(office, pair.facts.practitioner_hpr, pair.published) for pair in pairs
     ):
         return 0
-    stored = await uow.pairs(office.her_id, set(office.roster or {}))
     at = max((e.effective_at for e in events if isinstance(e, AvailabilityChanged)), default=now)
-    listed = booking.booking_list_at(office, stored, at)
+    listed = booking.booking_list(office, await uow.availabilities_at(office.her_id, set(office.roster or {}), at))
     office, event = booking.publish(office, listed, at, cause)
     if event is None:
         return 0

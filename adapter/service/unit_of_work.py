@@ -16,8 +16,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from ..domain.engine import next_change
-from ..domain.events import Event
+from ..domain.engine import next_change, stored_at, tick
+from ..domain.events import Availability, Event
 from ..domain.model import Practitioner
 from ..domain.state import OfficeState, PairState
 from ..messages.portal import portal_message
@@ -63,6 +63,8 @@ class BatchUnitOfWork:
         self._portal_queue = portal_queue
         self._offices: dict[int, OfficeState] = {}
         self._pairs: dict[PairKey, PairState | None] = {}
+        #: stored rows (state text, next change) read for their availability only, not decoded
+        self._rows: dict[PairKey, tuple[str, dt.datetime | None] | None] = {}
         self._closed: dict[tuple[int, str], bool] = {}
         self._inbox: dict[tuple[str, str], InboxEntry | None] = {}
         self._committed = Staged()
@@ -85,15 +87,42 @@ class BatchUnitOfWork:
     async def pairs(self, office_her_id: int, hprs: set[str]) -> dict[str, PairState]:
         missing = [(office_her_id, h) for h in hprs if (office_her_id, h) not in self._pairs]
         if missing:
-            found = await self._tx.get_pairs(missing)
+            rows = {key: self._rows.pop(key) for key in missing if key in self._rows}
+            unread = [key for key in missing if key not in rows]
+            found = await self._tx.get_pairs(unread) if unread else {}
             for key in missing:
-                text = found.get(key)
+                row = rows.get(key)
+                text = row[0] if row is not None else found.get(key)
                 self._pairs[key] = PairState.from_json(text) if text is not None else None
         result: dict[str, PairState] = {}
         for hpr in hprs:
             pair = self._staged.pairs.get((office_her_id, hpr)) or self._pairs[(office_her_id, hpr)]
             if pair is not None:
                 result[hpr] = pair
+        return result
+
+    async def availabilities_at(self, office_her_id: int, hprs: set[str], at: dt.datetime) -> dict[str, Availability]:
+        """What each of these practitioners' pairs shows at `at` (R11: a change due by then applied
+        on a copy), for those with a pair. A pair this batch has read or changed is ticked on a copy;
+        any other is read as the store holds it, and parsed whole only when its next change is due
+        by `at` (`engine.stored_at`): the booking list asks this of every pair of an office."""
+        result: dict[str, Availability] = {}
+        unread = [
+            (office_her_id, h)
+            for h in hprs
+            if (office_her_id, h) not in self._pairs and (office_her_id, h) not in self._staged.pairs
+        ]
+        missing = [key for key in unread if key not in self._rows]
+        if missing:
+            found = await self._tx.get_pair_rows(missing)
+            self._rows.update((key, found.get(key)) for key in missing)
+        for hpr in hprs:
+            key = (office_her_id, hpr)
+            pair = self._staged.pairs.get(key) or self._pairs.get(key)
+            if pair is not None:
+                result[hpr] = tick(pair, at)[0].published
+            elif key not in self._pairs and (row := self._rows.get(key)) is not None:
+                result[hpr] = stored_at(*row, at)[0]
         return result
 
     async def pair(self, key: PairKey) -> PairState | None:
