@@ -16,9 +16,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from ..domain.engine import next_change, stored_at, tick
+from ..domain.engine import next_change, tick
 from ..domain.events import Availability, Event
 from ..domain.model import Practitioner
+from ..domain.persisted import load_published
 from ..domain.state import OfficeState, PairState
 from ..messages.portal import portal_message
 from ..store.base import InboxEntry, OutboxMessage, PairKey, TimelineEntry, Transaction
@@ -63,8 +64,11 @@ class BatchUnitOfWork:
         self._portal_queue = portal_queue
         self._offices: dict[int, OfficeState] = {}
         self._pairs: dict[PairKey, PairState | None] = {}
-        #: stored rows (state text, next change) read for their availability only, not decoded
+        #: stored rows (state text, next change) read for their availability only, not decoded,
+        #: and the published part of those read so (valid while the pair is not changed: a changed
+        #: pair is staged or in `_pairs`, which come first)
         self._rows: dict[PairKey, tuple[str, dt.datetime | None] | None] = {}
+        self._published: dict[PairKey, Availability] = {}
         self._closed: dict[tuple[int, str], bool] = {}
         self._inbox: dict[tuple[str, str], InboxEntry | None] = {}
         self._committed = Staged()
@@ -105,7 +109,8 @@ class BatchUnitOfWork:
         """What each of these practitioners' pairs shows at `at` (R11: a change due by then applied
         on a copy), for those with a pair. A pair this batch has read or changed is ticked on a copy;
         any other is read as the store holds it, and parsed whole only when its next change is due
-        by `at` (`engine.stored_at`): the booking list asks this of every pair of an office."""
+        by `at` (as `engine.stored_at` reads for the read API): the booking list asks this of every
+        pair of an office, per item."""
         result: dict[str, Availability] = {}
         unread = [
             (office_her_id, h)
@@ -119,10 +124,17 @@ class BatchUnitOfWork:
         for hpr in hprs:
             key = (office_her_id, hpr)
             pair = self._staged.pairs.get(key) or self._pairs.get(key)
+            if pair is None and key not in self._pairs and (row := self._rows.get(key)) is not None:
+                text, due = row
+                if due is None or due > at:  # nothing due: what was last published holds
+                    if key not in self._published:
+                        self._published[key] = load_published(text)[0]
+                    result[hpr] = self._published[key]
+                    continue
+                pair = self._pairs[key] = PairState.from_json(text)  # due: parsed whole, once a batch
+                del self._rows[key]
             if pair is not None:
-                result[hpr] = tick(pair, at)[0].published
-            elif key not in self._pairs and (row := self._rows.get(key)) is not None:
-                result[hpr] = stored_at(*row, at)[0]
+                result[hpr] = tick(pair, at)[0].published  # remembered per state and instant
         return result
 
     async def pair(self, key: PairKey) -> PairState | None:
