@@ -341,3 +341,59 @@ def test_an_older_version_is_still_checked():
     v1["sequence"] = "many"
     with pytest.raises(ValidationError):
         PairState.from_json(json.dumps(v1))
+
+
+# --- edges the mutation run found untested (issue 15) ----------------------------------------------
+
+
+def _a_pair_text() -> dict:
+    world = World(gp(), now=dt.datetime(2024, 1, 2, tzinfo=dt.timezone(dt.timedelta(hours=1))))
+    world.send(status(world.now, on=list(Process)), at=world.now)
+    return json.loads(world.pair().to_json())
+
+
+def test_a_value_this_release_does_not_know_is_refused_by_name():
+    """A stored name outside the domain's vocabulary (a process, a report's source) is refused
+    with the value in the refusal, never read as nothing."""
+    document = _a_pair_text()
+    unknown_process = json.loads(json.dumps(document))
+    unknown_process["processes"]["Dialog_Innbygger_Ukjent"] = next(iter(document["processes"].values()))
+    with pytest.raises(ValueError, match="Dialog_Innbygger_Ukjent"):
+        PairState.from_json(json.dumps(unknown_process))
+    unknown_source = json.loads(json.dumps(document))
+    next(iter(unknown_source["processes"].values()))["sources"] = ["TELEFAKS"]
+    with pytest.raises(ValueError, match="TELEFAKS"):
+        PairState.from_json(json.dumps(unknown_source))
+
+
+def test_a_history_whose_sources_do_not_match_its_reports_is_refused():
+    """Each kept report has its source (issue 13): a document where they differ in number is not
+    this release's own, and dropping reports silently would change R4's answers."""
+    document = _a_pair_text()
+    history = next(iter(document["processes"].values()))
+    history["sources"] = history["sources"] * (len(history["reports"]) + 1)  # one more than reports
+    with pytest.raises(ValueError):
+        PairState.from_json(json.dumps(document))
+
+
+def test_an_office_booking_list_with_a_substitute_line_round_trips():
+    """R9 / issue 12: a substitute's line names the GP it covers; the stored list keeps it."""
+    line = events.BookablePractitioner(
+        hpr=ARNA,
+        name="Ingar Vikar",
+        role="15",
+        role_name="vikar for fastlege",
+        label="Ingar Vikar (vikar for fastlege)",
+        covers_hpr=ASTRID,
+    )
+    office = OfficeState(her_id=OFFICE, roster={ASTRID: gp()}, booking=(line,), booking_sequence=3)
+    assert OfficeState.from_json(office.to_json()) == office
+    assert OfficeState.from_json(office.to_json()).booking[0].covers_hpr == ASTRID
+
+
+def test_an_older_office_is_still_checked():
+    """As for pairs: release 0.1.0's office documents are validated on the way in."""
+    v1 = json.loads(stored("offices")[0])
+    v1["her_id"] = "many"
+    with pytest.raises(ValidationError):
+        OfficeState.from_json(json.dumps(v1))
