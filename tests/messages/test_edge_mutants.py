@@ -62,6 +62,15 @@ def test_r9_a_substitute_period_of_a_single_day_is_taken() -> None:
     assert cover is not None and (cover.from_date, cover.to_date) == (dt.date(2024, 7, 1), dt.date(2024, 7, 1))
 
 
+def test_issue_12_a_role_without_a_name_is_read_as_no_name() -> None:
+    """Rolle's DN is optional in the behandleroversikt: without it the role has no name of its own,
+    so the booking list words the role itself ("behandler" for a code it does not name)."""
+    body = variant("behandleroversikt.xml", ('<Rolle V="99" DN="Jordmor"', '<Rolle V="99"'))
+    command = accept(body).command
+    assert isinstance(command, ReplaceRoster)
+    assert [p.role_name for p in command.practitioners if p.role == "99"] == [""]
+
+
 def test_r9_r15_a_substitute_period_ending_before_it_starts_names_the_entry_in_the_refusal() -> None:
     body = variant("behandleroversikt.xml", ("<TilDato>2024-07-31</TilDato>", "<TilDato>2024-06-30</TilDato>"))
     error = refuse(body, errors.InvalidMessage)
@@ -193,6 +202,7 @@ DECLARED = '<?xml version="1.0" encoding="{}"?><a>PÅ</a>'
             id="utf-8-bom",
         ),
         pytest.param(DECLARED.format("UTF-16").encode(), "declares UTF-16 but the bytes are not", id="no-bom"),
+        pytest.param(DECLARED.format("UTF-32").encode(), "declares UTF-32 but the bytes are not", id="no-bom-32"),
         pytest.param(b"<a>\xc3\x28</a>", "not valid UTF-8 at byte 3", id="undeclared"),
         pytest.param(DECLARED.format("US-ASCII").encode(), "not valid US-ASCII at byte 45", id="declared"),
     ],
