@@ -249,7 +249,7 @@ def _read_history(document: Mapping[str, Any], build: _Build) -> ProcessHistory:
             gen_date=dt.datetime.fromisoformat(gen),
             msg_id=msg_id,
             on=on,
-            source=(_SOURCES.get(source) or Source(source)) if source else None,  # `_member`, inlined
+            source=_member(_SOURCES, source) if source else None,
         )
         for (gen, msg_id, on), source in zip(listed, sources, strict=True)
     )

@@ -112,12 +112,8 @@ class BatchUnitOfWork:
         by `at` (as `engine.stored_at` reads for the read API): the booking list asks this of every
         pair of an office, per item."""
         result: dict[str, Availability] = {}
-        unread = [
-            (office_her_id, h)
-            for h in hprs
-            if (office_her_id, h) not in self._pairs and (office_her_id, h) not in self._staged.pairs
-        ]
-        missing = [key for key in unread if key not in self._rows]
+        keys = [(office_her_id, h) for h in hprs]
+        missing = [k for k in keys if k not in self._pairs and k not in self._staged.pairs and k not in self._rows]
         if missing:
             found = await self._tx.get_pair_rows(missing)
             self._rows.update((key, found.get(key)) for key in missing)
