@@ -207,6 +207,12 @@ class Workers:
     def started(self) -> int:
         return sum(self.log(i).read_text().count('"DDFL-STARTED"') for i in range(WORKERS) if self.log(i).exists())
 
+    def all_started(self) -> bool:
+        """All started; a worker that exited on the way fails the test at once, with its log."""
+        for i, process in enumerate(self.processes):
+            assert process is not None and process.poll() is None, f"worker {i} exited:\n{self.tail(i)}"
+        return self.started() >= WORKERS
+
     def alive(self) -> bool:
         return all(p is not None and p.poll() is None for p in self.processes)
 
@@ -291,7 +297,8 @@ async def test_three_workers_killed_and_restarted_lose_nothing_and_end_as_one_wo
     try:
         for i in range(WORKERS):
             workers.start(i)
-        await wait_until(lambda: workers.started() >= WORKERS, timeout=30, what="three workers started")
+        # Three interpreters importing the adapter at once on two shared cores: a generous timeout.
+        await wait_until(workers.all_started, timeout=90, what="three workers started")
 
         async def publish(items: list[tuple[str, bytes]], kills: int) -> None:
             answered_before = answered()
