@@ -19,6 +19,7 @@ from lxml import etree
 from msgsupport import NOW, variant
 from pydantic import Field, create_model
 
+from adapter.contracts import ERRORS_DOC
 from adapter.domain.model import SubstituteFor
 from adapter.messages import errors, payloads
 from adapter.messages.apprec import APPREC_NS, build_apprec, build_error_report
@@ -57,6 +58,16 @@ def of(name: str, *replacements: tuple[str, str], **options: Any) -> Callable[[]
 
 def raw(text: bytes, **options: Any) -> Callable[[], Body]:
     return lambda: Body(text, **options)
+
+
+def published(event_id: str) -> tuple[str, str]:
+    """The code and answer docs/errors.md gives for an event id (its inbound XML table)."""
+    for line in ERRORS_DOC.read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) == 6 and cells[2] == f"`{event_id}`":
+            answer = cells[3].removeprefix("error queue: ").strip("`")
+            return cells[0], APPREC if answer == "AppRec, status 2 Avvist" else answer
+    raise AssertionError(f"{event_id} is not in docs/errors.md")
 
 
 def what_the_sender_reads(error: InboundError) -> str:
@@ -280,7 +291,7 @@ def test_r15_each_refusal_tells_the_sender_exactly_why(
     and its description reaches the sender word for word (the log line's reason is the same text)."""
     refused = body().refused()
     assert type(refused) is error
-    assert (refused.code, refused.error_condition or APPREC) == (code, answer)
+    assert (refused.code, refused.error_condition or APPREC) == (code, answer) == published(refused.event_id)
     assert refused.description == description
     assert what_the_sender_reads(refused) == description
     assert str(refused) == f"{refused.event_id}: {description}"
