@@ -3,7 +3,7 @@
 An EPJ vendor reads a refusal's description in the AppRec's Error/@OT or in the error-queue report's
 `errorDescription`, and operators read the same text as the `reason` of the "message refused" log
 line: the wording is behaviour, so each refusal of `inbound.py`, `payloads.py` and `xmlsafe.py` is
-pinned here to the letter, beside the kodeverk 8221 code and answer docs/errors.md publishes.
+pinned here to the letter, under the error whose 8221 code and answer docs/errors.md publishes.
 """
 
 from __future__ import annotations
