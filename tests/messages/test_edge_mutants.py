@@ -118,10 +118,11 @@ def test_r7_a_closing_note_after_one_without_a_code_still_closes() -> None:
 # --- R13, R15: who sent it ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("header", [0, -8141333, b"\xff8141333", "8141333x", True])
+@pytest.mark.parametrize("header", [0, -8141333, b"\xff8141333", b"\xc2\xa08141333", "8141333x", True])
 def test_r13_a_fromherid_that_is_no_her_id_is_spoofing_reported_to_nobody(header: object) -> None:
     """A HER-id is a positive number; bytes that are not ASCII digits, zero, a negative or a flag are
-    no sender's address, so the spoofing report goes to nobody, and reading them never fails."""
+    no sender's address, so the spoofing report goes to nobody, and reading them never fails. Header
+    bytes are read as ASCII: UTF-8's no-break space (C2 A0) is no padding to strip off a HER-id."""
     with pytest.raises(errors.SpoofedSender) as caught:
         parse_message(variant("tjenestestatus-epj.xml"), now=NOW, headers={"fromHerId": header})
     assert caught.value.reported_sender is None
@@ -213,6 +214,32 @@ def test_r15_an_encoding_refusal_says_what_was_declared_and_what_the_bytes_are(b
     with pytest.raises(errors.BadEncoding) as caught:
         parse_xml(body)
     assert caught.value.description == said
+
+
+def test_r15_text_before_the_xml_declaration_is_not_well_formed_not_an_encoding_claim() -> None:
+    """XML 1.0 puts the declaration at the very start (only a byte order mark may precede it): a body
+    opening with anything else has no declaration to be checked against, and is refused as not
+    well-formed where the vetting parser stops, not for the encoding a misplaced declaration names."""
+    with pytest.raises(errors.NotWellFormed) as caught:
+        parse_xml(b'X<?xml version="1.0" encoding="UTF-16"?><a/>')
+    assert caught.value.description == "line 1, column 1: not well-formed (invalid token)"
+
+
+PADDED = b'<?xml version="1.0"%bencoding="ISO-8859-1"?><a>\xe5</a>'
+
+
+def test_r15_the_declaration_is_read_from_the_first_512_bytes_only() -> None:
+    """The encoding check decodes a 512-byte prologue, not the whole body (up to 1 MiB), to find the
+    declaration: one padded with blanks so that it ends past byte 512 is not read there, so the body is
+    taken for UTF-8 and its Latin-1 byte refused, rather than a claim the check never saw being trusted.
+    A declaration is a few dozen bytes, so no sender meets this limit."""
+    ends_at_511 = PADDED % (b" " * 472)
+    ends_at_512 = PADDED % (b" " * 473)
+    assert ends_at_512.index(b'"?>') == 512
+    assert parse_xml(ends_at_511).findtext(".") == "å"
+    with pytest.raises(errors.BadEncoding) as caught:
+        parse_xml(ends_at_512)
+    assert caught.value.description == "not valid UTF-8 at byte 518"
 
 
 # --- R15: the tree lxml builds ------------------------------------------------------------------------
