@@ -37,22 +37,42 @@ class SqliteBackend:
     def __init__(self, connection: sqlite3.Connection, lock_fd: int | None = None) -> None:
         self.connection = connection
         self._lock_fd = lock_fd
+        #: The open transaction runs with synchronous=NORMAL (restored to FULL when it ends).
+        self._relaxed = False
 
-    async def begin(self) -> None:
+    async def begin(self, durable: bool = True) -> None:
+        if not durable:
+            # WAL with NORMAL: the commit is not fsynced; the next FULL commit (or checkpoint)
+            # syncs the WAL up to its end, this transaction included, so it is never lost while
+            # a later one survives.
+            self.connection.execute("PRAGMA synchronous = NORMAL")
+            self._relaxed = True
         try:
             self.connection.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as error:
+            self._restore()
             # Another connection (a tool beside the adapter) held the write lock past busy_timeout.
             if "locked" in str(error):
                 raise StoreContention(f"SQLite database is locked ({error})") from error
             raise
 
     async def commit(self) -> None:
-        self.connection.execute("COMMIT")
+        try:
+            self.connection.execute("COMMIT")
+        finally:
+            self._restore()
 
     async def rollback(self) -> None:
-        if self.connection.in_transaction:
-            self.connection.execute("ROLLBACK")
+        try:
+            if self.connection.in_transaction:
+                self.connection.execute("ROLLBACK")
+        finally:
+            self._restore()
+
+    def _restore(self) -> None:
+        if self._relaxed and not self.connection.in_transaction:
+            self.connection.execute("PRAGMA synchronous = FULL")
+            self._relaxed = False
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self.connection.execute(sql, params).rowcount
