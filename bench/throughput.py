@@ -162,13 +162,21 @@ class Bench:
         self.queues += [env[k] for k in env if k.endswith("_QUEUE")]
         return env
 
-    async def start_adapter(self, env: dict[str, str], log: Path) -> tuple[subprocess.Popen, float]:
-        """Start `ddfl-adapter run`; returns the process and the instant it began consuming."""
+    async def start_adapter(
+        self, env: dict[str, str], log: Path, trace: Path | None = None
+    ) -> tuple[subprocess.Popen, float]:
+        """Start `ddfl-adapter run` (with `trace`: bench/latency_trace.py, writing its stage trace
+        there); returns the process and the instant it began consuming."""
         env = {**env, "DDFL_LOG_LEVEL": "INFO"}
+        root = Path(env.pop("BENCH_ROOT", ROOT))  # another checkout's code (an A/B against main)
+        env["PYTHONPATH"] = str(root)
+        command = (
+            ["-m", "adapter.cli", "run"] if trace is None else [str(ROOT / "bench" / "latency_trace.py"), str(trace)]
+        )
         process = subprocess.Popen(
-            [sys.executable, "-m", "adapter.cli", "run"],
+            [sys.executable, *command],
             env=env,
-            cwd=ROOT,
+            cwd=root,
             stdout=subprocess.DEVNULL,
             stderr=open(log, "ab"),  # noqa: SIM115 (the child keeps it)
         )
@@ -333,15 +341,65 @@ def helpers(rate: Rate) -> str:
     return f" (+{rate.helpers_cpu_us:.0f} in parsing workers)" if rate.helpers_cpu_us else ""
 
 
-async def latency(bench: Bench, seconds: float, rate: float = 200.0) -> None:
+@dataclass
+class Latency:
+    p50: float
+    p99: float
+    max: float
+    events: int
+    #: The adapter's CPU per message while it took them in (µs).
+    cpu_us: float
+
+
+async def latency(
+    bench: Bench,
+    seconds: float,
+    rate: float = 200.0,
+    rounds: int = 1,
+    variants: list[dict[str, str]] | None = None,
+    trace: Path | None = None,
+) -> None:
+    """p50/p99 publish → portal event at a steady `rate`; each of `variants` (settings, or
+    BENCH_ROOT=DIR: the adapter's code from that checkout) runs after the default in every round,
+    so an A/B meets the same load. `trace`: the adapter runs under bench/latency_trace.py and each
+    run's stage breakdown is printed (the traces are kept in that directory)."""
+    adapters = {"adapter": {}} | {
+        "adapter " + " ".join(f"{k}={v}" for k, v in variant.items()): variant for variant in variants or []
+    }
+    results: dict[str, list[Latency]] = {name: [] for name in adapters}
+    print(f"latency: publish → portal event at {rate:.0f} msg/s for {seconds:.0f} s, {rounds} round(s)")
+    for i in range(rounds):
+        order = list(adapters.items())
+        for name, settings in order[::-1] if i % 2 else order:  # each goes first in every other round
+            where = trace / f"round{i + 1}-{len(results[name])}-{uuid.uuid4().hex[:4]}" if trace else None
+            results[name].append(r := await latency_run(bench, seconds, rate, settings, where))
+            print(
+                f"  round {i + 1} {name}: p50 {r.p50:7.1f} ms  p99 {r.p99:7.1f} ms  max {r.max:7.1f} ms  "
+                f"({r.events} events)  CPU µs/msg {r.cpu_us:5.0f}  "
+                f"load {' '.join(f'{x:.1f}' for x in os.getloadavg())}",
+                flush=True,
+            )
+    if rounds > 1:
+        m = statistics.median
+        for name, runs in results.items():
+            print(
+                f"  median {name}: p50 {m(r.p50 for r in runs):7.1f} ms  p99 {m(r.p99 for r in runs):7.1f} ms  "
+                f"CPU µs/msg {m(r.cpu_us for r in runs):5.0f}"
+            )
+
+
+async def latency_run(
+    bench: Bench, seconds: float, rate: float, settings: dict[str, str], trace: Path | None
+) -> Latency:
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     rosters, statuses = messages(2, 20, 50, max(1, round(seconds * rate / 1000)))
     statuses = statuses[: int(seconds * rate)]
-    env = bench.adapter_env(prefix)
+    env = {**bench.adapter_env(prefix), **settings}
     log = bench.tmp / "latency.log"
     await bench.declare(env["DDFL_INBOUND_QUEUE"], inbound_args(env["DDFL_DEAD_LETTER_QUEUE"]))
     await bench.declare(env["DDFL_PORTAL_QUEUE"])
-    await prepare_adapter(bench, env, log, rosters, {m.office_her_id for m in rosters})
+    receipts = await prepare_adapter(bench, env, log, rosters, {m.office_her_id for m in rosters})
+    await receipts.close()
     arrived: dict[str, float] = {}
 
     async def on_event(message: aio_pika.abc.AbstractIncomingMessage) -> None:
@@ -351,9 +409,12 @@ async def latency(bench: Bench, seconds: float, rate: float = 200.0) -> None:
 
     channel = await bench.channel()
     await (await channel.get_queue(env["DDFL_PORTAL_QUEUE"])).consume(on_event, no_ack=True)
-    process, _ = await bench.start_adapter(env, log)
+    if trace is not None:
+        trace.mkdir(parents=True, exist_ok=True)
+    process, _ = await bench.start_adapter(env, log, trace / "adapter.json" if trace else None)
     publisher = await bench.connection.channel(publisher_confirms=False)
     sent: dict[str, float] = {}
+    cpu0 = cpu_seconds(process.pid)
     t0 = time.perf_counter()
     for i, message in enumerate(statuses):
         await asyncio.sleep(max(0.0, t0 + i / rate - time.perf_counter()))
@@ -362,19 +423,79 @@ async def latency(bench: Bench, seconds: float, rate: float = 200.0) -> None:
             aio_pika.Message(message.body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
             routing_key=env["DDFL_INBOUND_QUEUE"],
         )
-    await until(
-        lambda: (
-            (len(arrived) >= len(statuses) * 0.9 and time.perf_counter() - max(arrived.values()) > 1.0)
-            or len(arrived) >= len(statuses)
-        ),
-        120,
-        "the events",
-    )
+    last = [0.0, 0]  # when the count last grew, and to what (no O(N) scan per poll)
+
+    def settled() -> bool:
+        if len(arrived) != last[1]:
+            last[:] = [time.perf_counter(), len(arrived)]
+        # not every status message changes what citizens see (the first of a GP's may not)
+        return len(arrived) >= len(statuses) or time.perf_counter() - last[0] > 2.0
+
+    await until(settled, 120, "the events")
+    cpu = cpu_seconds(process.pid) - cpu0
     await bench.stop(process)
+    await channel.close()
+    await publisher.close()
     delays = sorted((arrived[k] - sent[k]) * 1000 for k in arrived if k in sent)
     q = statistics.quantiles(delays, n=100)
-    print(f"latency: {len(statuses)} messages at {rate:.0f} msg/s, publish → portal event ({len(delays)} events)")
-    print(f"  p50 {q[49]:6.1f} ms   p99 {q[98]:6.1f} ms   max {delays[-1]:6.1f} ms")
+    if trace is not None:
+        (trace / "bench.json").write_text(json.dumps({"sent": sent, "arrived": arrived}))
+        print(breakdown(trace))
+    return Latency(q[49], q[98], delays[-1], len(delays), cpu / len(statuses) * 1e6)
+
+
+def breakdown(trace: Path) -> str:
+    """Where each message's latency went, from the adapter's stage trace joined with the bench's
+    stamps (one clock: CLOCK_MONOTONIC): percentiles per stage, and the slowest messages'."""
+    adapter = json.loads((trace / "adapter.json").read_text())
+    bench = json.loads((trace / "bench.json").read_text())
+    sent, arrived = bench["sent"], bench["arrived"]
+    parsed = {m: (a, b) for m, a, b in adapter["parsed"] if m is not None}
+    batch_of = {m: (a, b, cpu, len(ids)) for a, b, cpu, ids in adapter["batches"] for m in ids if m is not None}
+    published = {}
+    for a, b, ids in adapter["publishes"]:
+        for row in ids:
+            if row.startswith("apprec-"):
+                published[row[len("apprec-") :]] = (a, b)
+    stages = ("broker+consume", "parse", "wait for batch", "commit", "wait for relay", "publish+confirm", "to bench")
+    rows = []
+    for m, t_arrived in arrived.items():
+        if m not in sent or m not in parsed or m not in batch_of or m not in published:
+            continue
+        p0, p1 = parsed[m]
+        b0, b1, _, _ = batch_of[m]
+        r0, r1 = published[m]
+        marks = (sent[m], p0, p1, b0, b1, r0, r1, t_arrived)
+        rows.append((t_arrived - sent[m], [(marks[j + 1] - marks[j]) * 1000 for j in range(len(stages))], m))
+    rows.sort()
+    out = [f"  stage breakdown ({len(rows)} messages joined), ms: p50 / p90 / p99 / max"]
+    for j, stage in enumerate(stages):
+        values = sorted(r[1][j] for r in rows)
+        q = statistics.quantiles(values, n=100)
+        out.append(f"    {stage:16} {q[49]:8.2f} {q[89]:8.2f} {q[98]:8.2f} {values[-1]:8.2f}")
+    out.append("  the slowest 5: total = " + " + ".join(stages))
+    for total, parts, m in rows[-5:]:
+        out.append(f"    {total * 1000:8.1f} = " + " + ".join(f"{p:.1f}" for p in parts) + f"  ({m})")
+    sizes = [len(ids) for _, _, _, ids in adapter["batches"]]
+    commits = sorted((b - a) * 1000 for a, b, _, _ in adapter["batches"])
+    out.append(
+        f"  batches {len(sizes)}: size median {statistics.median(sizes):.0f} max {max(sizes)}; "
+        f"commit ms median {statistics.median(commits):.2f} max {commits[-1]:.1f}"
+    )
+    gcs = adapter["gc"]
+    for generation in (0, 1, 2):
+        spans = sorted((b - a) * 1000 for g, a, b, _ in gcs if g == generation)
+        if spans:
+            out.append(
+                f"  gc gen{generation}: {len(spans)} collections, max {spans[-1]:.1f} ms, sum {sum(spans):.0f} ms"
+            )
+    stalls = sorted(adapter["stalls"], key=lambda s: s[0] - s[1])
+    out.append(f"  loop stalls > 20 ms: {len(stalls)}, total {sum(b - a for a, b, _ in stalls) * 1000:.0f} ms")
+    t_first = min(sent.values())
+    for a, b, stack in stalls[:5]:
+        out.append(f"    {(b - a) * 1000:7.1f} ms at +{a - t_first:.2f} s:")
+        out += [f"        {line}" for line in stack[-6:]]
+    return "\n".join(out)
 
 
 async def midnight(bench: Bench, absences: int) -> None:
@@ -526,9 +647,15 @@ async def main() -> None:
         action="append",
         default=[],
         metavar="DDFL_X=V[,DDFL_Y=W]",
-        help="another adapter loop in every throughput round, with these settings (a lever, A/B)",
+        help="another adapter loop in every throughput or latency round, with these settings (a lever, A/B); "
+        "BENCH_ROOT=DIR runs the adapter's code from that checkout",
     )
     parser.add_argument("--latency-seconds", type=float, default=20)
+    parser.add_argument("--latency-rate", type=float, default=200.0)
+    parser.add_argument(
+        "--latency-rounds", type=int, default=1, help="latency runs per adapter (--variant's alternate with it)"
+    )
+    parser.add_argument("--trace", type=Path, help="latency: run the adapter under bench/latency_trace.py, keep here")
     parser.add_argument("--absences", type=int, default=5_000)
     parser.add_argument("--rss-messages", type=int, default=200_000)
     parser.add_argument("--only", default="throughput,latency,midnight,rss")
@@ -546,7 +673,8 @@ async def main() -> None:
                 variants = [dict(kv.split("=", 1) for kv in variant.split(",")) for variant in args.variant]
                 await throughput(bench, args.messages, args.rounds, dict(kv.split("=", 1) for kv in args.set), variants)
             if "latency" in parts:
-                await latency(bench, args.latency_seconds)
+                variants = [dict(kv.split("=", 1) for kv in variant.split(",")) for variant in args.variant]
+                await latency(bench, args.latency_seconds, args.latency_rate, args.latency_rounds, variants, args.trace)
             if "midnight" in parts:
                 await midnight(bench, args.absences)
             if "rss" in parts:

@@ -64,8 +64,10 @@ class PostgresBackend:
                 raise StoreContention(f"{CONTENTION[error.sqlstate]} ({error.sqlstate})") from error
             raise
 
-    async def begin(self) -> None:
-        pass
+    async def begin(self, durable: bool = True) -> None:
+        if not durable:  # this transaction only: its commit does not wait for the WAL's flush
+            async with self._contention():
+                await self.connection.execute("SET LOCAL synchronous_commit TO OFF")
 
     async def commit(self) -> None:
         async with self._contention():

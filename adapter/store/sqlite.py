@@ -1,7 +1,9 @@
 """SQLite backend: the embedded default, for one process.
 
 The stdlib driver is called synchronously from the coroutines: a statement takes microseconds,
-far less than a hop to a worker thread would. One connection, in autocommit mode with explicit
+far less than a hop to a worker thread would. The exception is the commit of a transaction that
+wrote to a file: it waits for an fsync (and now and then a checkpoint), so it runs in a thread
+while the event loop goes on. One connection, in autocommit mode with explicit
 BEGIN IMMEDIATE / COMMIT, journal_mode=WAL and synchronous=FULL, so a committed transaction
 (hence an acknowledged message) survives a crash or power loss. Batching many messages into one
 transaction is what makes this fast: the cost of a commit is one fsync of the WAL.
@@ -15,10 +17,11 @@ ends, however it ends, so a crash never leaves a stale lock behind.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from adapter.store.base import StoreContention, StoreInUse
@@ -34,25 +37,57 @@ LOCK_SUFFIX = ".lock"
 class SqliteBackend:
     dialect = SQLITE
 
-    def __init__(self, connection: sqlite3.Connection, lock_fd: int | None = None) -> None:
+    def __init__(self, connection: sqlite3.Connection, lock_fd: int | None = None, offload: bool = False) -> None:
         self.connection = connection
         self._lock_fd = lock_fd
+        #: The open transaction runs with synchronous=NORMAL (restored to FULL when it ends).
+        self._relaxed = False
+        #: Whether a commit that writes runs in a thread (a file's: it waits for an fsync).
+        self._offload = offload
+        #: The connection's total_changes when the open transaction began.
+        self._changes = 0
 
-    async def begin(self) -> None:
+    async def begin(self, durable: bool = True) -> None:
+        if not durable:
+            # WAL with NORMAL: the commit is not fsynced; the next FULL commit (or checkpoint)
+            # syncs the WAL up to its end, this transaction included, so it is never lost while
+            # a later one survives.
+            self.connection.execute("PRAGMA synchronous = NORMAL")
+            self._relaxed = True
         try:
             self.connection.execute("BEGIN IMMEDIATE")
+            self._changes = self.connection.total_changes
         except sqlite3.OperationalError as error:
+            self._restore()
             # Another connection (a tool beside the adapter) held the write lock past busy_timeout.
             if "locked" in str(error):
                 raise StoreContention(f"SQLite database is locked ({error})") from error
             raise
 
     async def commit(self) -> None:
-        self.connection.execute("COMMIT")
+        try:
+            if self._offload and not self._relaxed and self.connection.total_changes != self._changes:
+                # A durable commit waits for the WAL's fsync (and, every thousand pages, for a
+                # checkpoint): in a thread, the event loop goes on reading deliveries and
+                # confirms meanwhile (issue 14); the store's lock keeps everyone else off the
+                # connection until it is done.
+                await _to_the_end(asyncio.to_thread(self.connection.execute, "COMMIT"))
+            else:
+                self.connection.execute("COMMIT")
+        finally:
+            self._restore()
 
     async def rollback(self) -> None:
-        if self.connection.in_transaction:
-            self.connection.execute("ROLLBACK")
+        try:
+            if self.connection.in_transaction:
+                self.connection.execute("ROLLBACK")
+        finally:
+            self._restore()
+
+    def _restore(self) -> None:
+        if self._relaxed and not self.connection.in_transaction:
+            self.connection.execute("PRAGMA synchronous = FULL")
+            self._relaxed = False
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self.connection.execute(sql, params).rowcount
@@ -84,6 +119,21 @@ class SqliteBackend:
                 self._lock_fd = None
 
 
+async def _to_the_end(work: Awaitable[Any]) -> None:
+    """Await `work` to its end even when cancelled meanwhile (then raise CancelledError after it):
+    a rollback must never run beside a commit still under way in its thread."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+    task.result()
+    if cancelled:
+        raise asyncio.CancelledError
+
+
 def lock_exclusively(path: str) -> int:
     """An exclusive lock on `path`.lock for this store's life (its file descriptor); StoreInUse
     when another process (or another open store of this one) holds it."""
@@ -108,7 +158,9 @@ def connect(path: str) -> sqlite3.Connection:
     """A connection configured for the store: WAL (for a file), synchronous=FULL, busy_timeout."""
     if sqlite3.sqlite_version_info < MIN_VERSION:
         raise RuntimeError(f"SQLite {sqlite3.sqlite_version} is too old: the store needs 3.24+")
-    connection = sqlite3.connect(path, isolation_level=None, cached_statements=256)
+    # check_same_thread off: a commit runs in a worker thread (SqliteBackend.commit), one at a
+    # time under the store's lock; the library itself is built serialized (threadsafety 3).
+    connection = sqlite3.connect(path, isolation_level=None, cached_statements=256, check_same_thread=False)
     try:
         connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if path != MEMORY:
@@ -130,4 +182,4 @@ async def open_sqlite(path: str) -> SqlStore:
     except BaseException:
         connection.close()
         raise
-    return await SqlStore.open(SqliteBackend(connection, lock_fd))
+    return await SqlStore.open(SqliteBackend(connection, lock_fd, offload=path != MEMORY))

@@ -118,25 +118,53 @@ class Relay(BackgroundLoop):
     async def flush(self) -> int:
         """Publish every pending row (only while leading); returns how many were marked sent.
 
-        Up to `depth` batches are in flight: the next batch is read and published while the
-        broker still confirms the ones before it. Batches are published, and marked sent, in id
-        order; at the first row that fails, nothing after it is marked sent (what was already
+        Up to `depth` batches of `batch` rows are in flight at once. While the broker confirms
+        the rows in flight, rows committed meanwhile (`wake`) are read and published at once, as
+        long as there is room: a message's event does not wait for the confirms of the rows ahead
+        of it, which a slow broker stretches (issue 14's latency tail). In a burst the room is
+        full and this is the batch-by-batch relay it was. Rows are published, and marked sent, in
+        id order; at the first row that fails, nothing after it is marked sent (what was already
         published of it goes out again under the same message id, as after a crash)."""
         total = 0
         if not await self.lead():
             return 0
         in_flight: deque[tuple[list[OutboxRow], asyncio.Future[list[BaseException | None]]]] = deque()
-        after = 0
+        room, after = self._depth * self._batch, 0
+        waking: asyncio.Task[bool] | None = None
         try:
             while True:
-                while len(in_flight) < self._depth and (rows := await self._store.outbox_pending(self._batch, after)):
-                    after = rows[-1].id
+                self._wake.clear()  # a commit from here on wakes the wait below
+                while room > 0 and (rows := await self._store.outbox_pending(min(self._batch, room), after)):
+                    after, room = rows[-1].id, room - len(rows)
                     in_flight.append((rows, asyncio.ensure_future(self._publisher.publish(rows))))
                 if not in_flight:
                     return total
-                rows, publishing = in_flight.popleft()
-                total += await self._settle(rows, await publishing)
+                if room > 0:  # the first batch's confirms, or a commit with more rows to publish
+                    waking = waking or asyncio.ensure_future(self._wake.wait())
+                    await asyncio.wait((in_flight[0][1], waking), return_when=asyncio.FIRST_COMPLETED)
+                    if waking.done():
+                        waking = None
+                else:
+                    await asyncio.wait((in_flight[0][1],))
+                settled: list[OutboxRow] = []
+                outcomes: list[BaseException | None] = []
+                failed: BaseException | None = None
+                while in_flight and in_flight[0][1].done():  # every batch confirmed so far, marked at once
+                    rows, publishing = in_flight.popleft()
+                    try:
+                        outcomes += publishing.result()
+                    except Exception as error:  # the publisher itself failed (no connection)
+                        failed = error
+                        break
+                    settled += rows
+                if settled:
+                    room += len(settled)
+                    total += await self._settle(settled, outcomes)
+                if failed is not None:
+                    raise failed
         finally:
+            if waking is not None:
+                waking.cancel()
             for _, publishing in in_flight:  # after a failure: let them end, mark none of them sent
                 with contextlib.suppress(Exception):
                     await publishing
