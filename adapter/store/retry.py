@@ -10,10 +10,10 @@ not count against any message's delivery limit: the messages were never handed b
 
 from __future__ import annotations
 
-import asyncio
-import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from adapter.store.base import StoreContention
 
@@ -37,16 +37,35 @@ async def retry_on_contention(
     """`await work()`, run again on StoreContention up to `attempts` times in all; `on_retry` is
     told of each retried contention (the lock-retry metric). Any other exception passes at once.
 
-    A plain loop (issue 14): tenacity's retrying object, made once per batch, left about 25
-    objects in reference cycles each time, and the collection that freed thousands of them at
-    once held the event loop for tens of milliseconds. The pause before attempt n+1 is as
-    tenacity's `wait_random_exponential` drew it: uniform in [0, min(max, first × 2^(n-1))]."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return await work()
-        except StoreContention as error:
-            if attempt >= attempts:
-                raise
+    The first attempt runs bare (issue 14): tenacity's retrying object, made once per batch, left
+    about 25 objects in reference cycles each time, and the collection that freed thousands of
+    them at once held the event loop for tens of milliseconds. Only a contended unit of work
+    builds one, and tenacity then counts the failed first attempt as its own first."""
+    try:
+        return await work()
+    except StoreContention as error:
+        contended: StoreContention | None = error
+
+    def told(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(error, StoreContention):
             on_retry(error)
-            await asyncio.sleep(random.uniform(0, min(max_pause, first_pause * 2 ** (attempt - 1))))
-    raise ValueError(f"attempts must be at least 1, not {attempts}")
+
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(StoreContention),
+        wait=wait_random_exponential(multiplier=first_pause, max=max_pause),
+        stop=stop_after_attempt(attempts),
+        before_sleep=told,
+        reraise=True,
+    )
+
+    async def attempt() -> T:
+        # The bare first attempt's contention, raised again as tenacity's attempt 1, then the work.
+        nonlocal contended
+        if contended is not None:
+            error, contended = contended, None
+            raise error
+        return await work()
+
+    result: T = await retrying(attempt)
+    return result
