@@ -26,6 +26,13 @@ from ..store.base import InboxEntry, OutboxMessage, PairKey, TimelineEntry, Tran
 from .timeline import event_entry
 
 
+class Unknown:
+    """Not given (None is a value: time alone changes nothing)."""
+
+
+UNKNOWN = Unknown()
+
+
 @dataclass
 class Staged:
     """What one item changes; merged into the batch only if the item completes."""
@@ -71,6 +78,10 @@ class BatchUnitOfWork:
         self._published: dict[PairKey, Availability] = {}
         self._closed: dict[tuple[int, str], bool] = {}
         self._inbox: dict[tuple[str, str], InboxEntry | None] = {}
+        #: a saved pair's next change, as the item that saved it knew it (the very state it was
+        #: worked out for): `flush` writes it instead of working it out again at the batch's end,
+        #: when the rules' remembered answers for the batch's first pairs have been forgotten
+        self._next_changes: dict[PairKey, tuple[PairState, dt.datetime | None]] = {}
         self._committed = Staged()
         self._staged = Staged()
         self._item_now = now
@@ -158,8 +169,12 @@ class BatchUnitOfWork:
     def save_office(self, office: OfficeState) -> None:
         self._staged.offices[office.her_id] = office
 
-    def save_pair(self, pair: PairState) -> None:
+    def save_pair(self, pair: PairState, *, next_change_at: dt.datetime | Unknown | None = UNKNOWN) -> None:
+        """`next_change_at`: the pair's next change (`engine.next_change`) when the caller has it
+        at hand (a tick has just worked it out); otherwise `flush` works it out."""
         self._staged.pairs[pair.key] = pair
+        if not isinstance(next_change_at, Unknown):
+            self._next_changes[pair.key] = (pair, next_change_at)
 
     def close_conversation(self, office_her_id: int, ref: str) -> None:
         self._staged.closed[(office_her_id, ref)] = self._item_now
@@ -214,12 +229,16 @@ class BatchUnitOfWork:
 
     # -- the end of the batch --------------------------------------------------------------------
 
+    def _next_change(self, key: PairKey, pair: PairState) -> dt.datetime | None:
+        known = self._next_changes.get(key)
+        return known[1] if known is not None and known[0] is pair else next_change(pair)
+
     async def flush(self) -> int:
         """Write everything the completed items changed; returns how many outbox rows were new."""
         done, tx = self._committed, self._tx
         for her_id, office in done.offices.items():
             await tx.put_office(her_id, office.to_json())
-        await tx.put_pairs((o, h, pair.to_json(), next_change(pair)) for (o, h), pair in done.pairs.items())
+        await tx.put_pairs((*key, pair.to_json(), self._next_change(key, pair)) for key, pair in done.pairs.items())
         await tx.inbox_put_many(
             (sender, msg_id, entry.outcome, done.received[(sender, msg_id)], entry.reply_body)
             for (sender, msg_id), entry in done.inbox.items()
