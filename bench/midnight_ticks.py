@@ -1,6 +1,6 @@
 """The midnight burst's deciding side alone, without a broker: CPU seconds and rule calls per tick.
 
-    python bench/midnight_ticks.py [--absences 5000] [--store sqlite|URL] [--profile FILE]
+    python bench/midnight_ticks.py [--absences 5000] [--store sqlite|URL] [--profile FILE] [--repeat N]
 
 The same country as `bench/throughput.py --only midnight` (50 GPs per office, one status each,
 an absence for every GP from tomorrow) is written through the real processor into a fresh store;
@@ -20,6 +20,7 @@ import cProfile
 import datetime as dt
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -35,7 +36,9 @@ from adapter.domain.calendar import OSLO, midnight  # noqa: E402
 from adapter.messages.builders import absence_registered  # noqa: E402
 from adapter.replay.generate import iter_status_messages  # noqa: E402
 from adapter.service.commands import Work  # noqa: E402
+from adapter.service.processor import Processor  # noqa: E402
 from adapter.store import open_store  # noqa: E402
+from adapter.store.base import Store  # noqa: E402
 from adapter.worker.clock import ManualClock  # noqa: E402
 
 SERVICES = ["TIMEBESTILLING", "RESEPTFORNYELSE", "E_KONSULTASJON", "KONTAKT_LEGEKONTORET"]
@@ -58,12 +61,42 @@ def counted(*names: str) -> list[int]:
     return calls
 
 
+async def ticks_of(
+    store: Store,
+    service: Processor,
+    at_midnight: dt.datetime,
+    args: argparse.Namespace,
+    profiler: cProfile.Profile | None,
+) -> tuple[int, float, float]:
+    """Tick every pair due by that midnight as the scheduler does; pairs ticked, CPU and wall seconds."""
+    ticks = 0
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    if profiler is not None:
+        profiler.enable()
+    while (due := await store.next_due()) is not None and due <= at_midnight:
+        keys = await store.due_pairs(due, 512)  # as the scheduler asks
+        for at in range(0, len(keys), args.batch):
+            done = await service.process([Work(kind="tick", key=k, until=due) for k in keys[at : at + args.batch]])
+            assert all(d.ok for d in done), done
+        ticks += len(keys)
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    if args.repeat > 1:
+        print(f"  ticks: {cpu:.2f} s CPU (load {os.getloadavg()[0]:.1f})", flush=True)
+    return ticks, cpu, wall
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--absences", type=int, default=5_000)
     parser.add_argument("--batch", type=int, default=256, help="the pipeline's batch size (DDFL_BATCH_SIZE)")
     parser.add_argument("--store", default="sqlite", help="'sqlite' (a fresh file) or a postgresql:// URL")
     parser.add_argument("--profile", help="write a cProfile of the ticks to this file")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="tick that many copies of the same store, one after the other (SQLite)"
+    )
     args = parser.parse_args()
     offices, gps = max(1, args.absences // 50), 50
     start = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
@@ -98,24 +131,19 @@ async def main() -> None:
             await service.process(works[at : at + args.batch])
         at_midnight = midnight(tomorrow)
         clock.set(at_midnight)
+        for copy in range(1, args.repeat):  # the same burst again on a copy: CPU figures from one setup
+            await store.close()
+            shutil.copy(Path(tmp) / "store.sqlite3", Path(tmp) / f"copy{copy}.sqlite3")
+            store = await open_store(url)
+            service = processor(store, default_settings(http_port=None), clock)
+            burst = await open_store(f"sqlite:///{Path(tmp) / f'copy{copy}.sqlite3'}")
+            await ticks_of(burst, processor(burst, default_settings(http_port=None), clock), at_midnight, args, None)
+            await burst.close()
         rows_before = service.stats.outbox_rows
         next_changes = counted("_next_change_after", "next_change_after")
         evaluations = counted("_evaluate", "evaluate")
         profiler = cProfile.Profile(time.process_time) if args.profile else None  # CPU, not wall
-        ticks = 0
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        if profiler is not None:
-            profiler.enable()
-        while (due := await store.next_due()) is not None and due <= at_midnight:
-            keys = await store.due_pairs(due, 512)  # as the scheduler asks
-            for at in range(0, len(keys), args.batch):
-                done = await service.process([Work(kind="tick", key=k, until=due) for k in keys[at : at + args.batch]])
-                assert all(d.ok for d in done), done
-            ticks += len(keys)
-        if profiler is not None:
-            profiler.disable()
-            profiler.dump_stats(args.profile)
-        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        ticks, cpu, wall = await ticks_of(store, service, at_midnight, args, profiler)
         rows = service.stats.outbox_rows - rows_before
         await store.close()
     print(
