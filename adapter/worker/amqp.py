@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import weakref
 from collections.abc import Callable
@@ -13,8 +14,10 @@ from typing import Any
 import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from aiormq.abc import ChannelFrame
 from faststream.rabbit import QueueType, RabbitQueue
 from faststream.rabbit.schemas.queue import QuorumQueueArgs
+from pamqp.header import ContentHeader
 
 from ..config import Settings
 from ..store.base import OutboxRow
@@ -101,34 +104,91 @@ class AmqpPublisher:
         return outcomes
 
     async def _publish_once(self, rows: list[OutboxRow]) -> list[BaseException | None]:
-        # aiormq's channel under aio-pika's: the same frames without building an aio_pika.Message
-        # per row, which costs more than the publish itself on this hot path.
+        """Every row's frames go to the broker in one write, then the confirms are awaited together.
+
+        aiormq's `basic_publish` costs per row a coroutine, a lock, a timeout scope, a drain
+        future, a write and a drain (about 110 µs of CPU per row here, a fifth of the adapter's
+        CPU per message); `_write` does what it does for a whole batch at once: the same frames,
+        delivery tags and confirmation futures, on aiormq's own channel (docs/throughput.md)."""
+        if not rows:
+            return []
         channel = await (await self._channel_ready()).get_underlay_channel()
+        if not isinstance(channel, aiormq.Channel):
+            raise TypeError(f"not an aiormq channel: {channel!r}")
+        try:
+            async with asyncio.timeout(self._timeout):
+                confirmations = await _write(channel, rows)
+        except Exception as error:  # nothing or everything went out: the relay retries all of it
+            return [error] * len(rows)
+        await asyncio.wait(confirmations, timeout=self._timeout)
+        outcomes: list[BaseException | None] = []
+        for row, confirmation in zip(rows, confirmations, strict=True):
+            if not confirmation.done():
+                confirmation.cancel()  # aiormq ignores a confirm that comes after this
+                outcomes.append(TimeoutError(f"no confirm within {self._timeout} s"))
+            elif (refused := confirmation.exception()) is None:
+                outcomes.append(None)
+            elif isinstance(refused, aio_pika.exceptions.DeliveryError) and isinstance(
+                refused.frame, aiormq.spec.Basic.Return
+            ):
+                outcomes.append(Unroutable(row.routing_key))
+            else:
+                outcomes.append(refused)
+        return outcomes
 
-        async def one(row: OutboxRow) -> BaseException | None:
-            properties = aiormq.spec.Basic.Properties(
-                message_id=row.message_id,
-                content_type=row.content_type,
-                headers=_amqp_headers(row.headers),
-                delivery_mode=2,  # persistent
-            )
-            try:
-                await channel.basic_publish(
-                    row.body,
-                    routing_key=row.routing_key,
-                    properties=properties,
-                    mandatory=True,
-                    timeout=self._timeout,
+
+async def _write(channel: aiormq.Channel, rows: list[OutboxRow]) -> list[asyncio.Future[Any]]:
+    """Publish `rows` (persistent, mandatory) on a confirming aiormq channel in one write; returns
+    each row's confirmation future, which aiormq's reader resolves (ack), fails (nack, return) or
+    fails when the channel closes, exactly as for its own `basic_publish`."""
+    if not channel.publisher_confirms:
+        raise ValueError("the publisher's channel must confirm")
+    frames: list[Any] = []
+    confirmations: list[asyncio.Future[Any]] = []
+    async with channel.lock:  # the channel's delivery tags are numbered under it, as aiormq does
+        if channel.is_closed:
+            raise aiormq.exceptions.ChannelInvalidStateError(f"{channel!r} closed")
+        first = channel.delivery_tag
+        drain = channel.create_future()
+        try:
+            for row in rows:
+                channel.delivery_tag += 1
+                tag = channel.delivery_tag
+                confirmation = channel.create_future()
+                channel.confirmations[tag] = confirmation
+                channel.message_id_delivery_tag[row.message_id] = tag  # how a return finds its row
+                confirmation.add_done_callback(functools.partial(_forget, channel, row.message_id, tag))
+                confirmations.append(confirmation)
+                frames.append(aiormq.spec.Basic.Publish(exchange="", routing_key=row.routing_key, mandatory=True))
+                frames.append(
+                    ContentHeader(
+                        properties=aiormq.spec.Basic.Properties(
+                            message_id=row.message_id,
+                            content_type=row.content_type,
+                            headers=_amqp_headers(row.headers),
+                            delivery_mode=2,  # persistent
+                        ),
+                        body_size=len(row.body),
+                    )
                 )
-            except aio_pika.exceptions.DeliveryError as error:
-                if isinstance(error.frame, aiormq.spec.Basic.Return):
-                    return Unroutable(row.routing_key)
-                return error
-            except Exception as error:
-                return error
-            return None
+                frames.extend(channel._split_body(row.body))
+            payload = ChannelFrame.marshall(channel_number=channel.number, frames=frames, drain_future=drain)
+        except BaseException:  # nothing was written: hand the tags back, as aiormq does
+            for tag in range(first + 1, channel.delivery_tag + 1):
+                channel.confirmations.pop(tag, None)
+            for future in (*confirmations, drain):
+                future.cancel()
+            channel.delivery_tag = first
+            raise
+        await channel.write_queue.put(payload)
+        await drain
+    return confirmations
 
-        return list(await asyncio.gather(*(one(row) for row in rows)))
+
+def _forget(channel: aiormq.Channel, message_id: str, tag: int, _: asyncio.Future[Any]) -> None:
+    """A settled row's message id no longer names its delivery tag (aiormq's own bookkeeping)."""
+    if channel.message_id_delivery_tag.get(message_id) == tag:
+        channel.message_id_delivery_tag.pop(message_id)
 
 
 @dataclass

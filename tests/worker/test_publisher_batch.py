@@ -1,0 +1,74 @@
+"""The relay's publisher writes a batch's frames in one go on aiormq's channel (issue 14): on the
+real RabbitMQ, every row arrives once, in order, persistent, with its message id, content type and
+headers; a row to a queue that does not exist comes back as unroutable and holds up no other row;
+a body larger than a frame is split as aiormq splits it; the channel's own publishes still work
+after it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import aio_pika
+import aiormq
+import pytest
+
+from adapter.store.base import OutboxRow
+from adapter.worker.amqp import AmqpPublisher
+from adapter.worker.relay import Unroutable
+
+from .conftest import Broker, wait_until
+
+pytestmark = pytest.mark.broker
+
+
+def _row(i: int, queue: str, body: bytes | None = None) -> OutboxRow:
+    return OutboxRow(
+        id=i,
+        routing_key=queue,
+        message_id=f"m-{i}",
+        body=body if body is not None else f"body {i}".encode(),
+        headers={"type": "availability.changed", "sequence": i, "absent": None},
+        content_type="application/json",
+        created_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    )
+
+
+async def test_a_batch_arrives_in_order_with_its_properties_and_an_unroutable_row_is_reported_alone(
+    broker: Broker,
+) -> None:
+    queue = f"t-batch-{uuid.uuid4().hex[:10]}"
+    missing = f"t-missing-{uuid.uuid4().hex[:10]}"  # never declared: the broker returns the row
+    collected = await broker.collect(queue)
+    publisher = AmqpPublisher(lambda: broker.connection)
+    large = bytes(range(256)) * 2_000  # 512 kB: more than one frame (frame_max 128 kB)
+    rows = [_row(1, queue), _row(2, missing), _row(3, queue, large), *(_row(i, queue) for i in range(4, 201))]
+
+    outcomes = await publisher.publish(rows)
+
+    assert isinstance(outcomes[1], Unroutable) and outcomes[1].args == (missing,)
+    assert outcomes[:1] + outcomes[2:] == [None] * 199, "every other row confirmed"
+    await wait_until(lambda: len(collected.messages) == 199, what="the 199 routable rows")
+    got = collected.messages
+    assert [m.message_id for m in got] == ["m-1", *(f"m-{i}" for i in range(3, 201))], "once each, in order"
+    assert got[1].body == large, "the split body is whole again"
+    assert got[0].body == b"body 1"
+    assert all(m.delivery_mode == aio_pika.DeliveryMode.PERSISTENT for m in got)
+    assert all(m.content_type == "application/json" for m in got)
+    assert got[2].headers == {"type": "availability.changed", "sequence": 4}, "None headers left out"
+
+    # The channel's bookkeeping is aiormq's own again: nothing pending, and its own publish works.
+    channel = await (await publisher._channel_ready()).get_underlay_channel()
+    assert isinstance(channel, aiormq.Channel)
+    # (the returned row's ack may follow its return: wait for it)
+    await wait_until(lambda: not channel.confirmations, what="no confirmation left pending")
+    assert not channel.message_id_delivery_tag, "every settled row's message id forgotten"
+    assert await publisher.publish([_row(201, queue)]) == [None]
+    await channel.basic_publish(b"after", routing_key=queue)
+    await wait_until(lambda: len(collected.messages) == 201, what="the publishes after the batch")
+    assert [m.body for m in collected.messages[-2:]] == [b"body 201", b"after"]
+
+
+async def test_an_empty_batch_publishes_nothing(broker: Broker) -> None:
+    publisher = AmqpPublisher(lambda: broker.connection)
+    assert await publisher.publish([]) == []
