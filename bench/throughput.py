@@ -1,7 +1,7 @@
 """End-to-end figures of the adapter on the real RabbitMQ, with the baseline measured in the same run.
 
     python bench/throughput.py [--messages 20000] [--rounds 1] [--set DDFL_BATCH_SIZE=256 ...]
-                               [--variant DDFL_PARSE_WORKERS=1 ...]
+                               [--variant DDFL_PARSE_WORKERS=1 ...] [--variant DDFL_BENCH_ROOT=../main]
                                [--latency-seconds 20] [--absences 5000]
                                [--rss-messages 200000] [--only throughput,latency,midnight,rss]
 
@@ -163,12 +163,14 @@ class Bench:
         return env
 
     async def start_adapter(self, env: dict[str, str], log: Path) -> tuple[subprocess.Popen, float]:
-        """Start `ddfl-adapter run`; returns the process and the instant it began consuming."""
+        """Start `ddfl-adapter run`; returns the process and the instant it began consuming.
+        `DDFL_BENCH_ROOT` in `env` runs the adapter of another checkout (code A/B in one run)."""
         env = {**env, "DDFL_LOG_LEVEL": "INFO"}
+        root = env.pop("DDFL_BENCH_ROOT", str(ROOT))
         process = subprocess.Popen(
             [sys.executable, "-m", "adapter.cli", "run"],
             env=env,
-            cwd=ROOT,
+            cwd=root,
             stdout=subprocess.DEVNULL,
             stderr=open(log, "ab"),  # noqa: SIM115 (the child keeps it)
         )
@@ -526,7 +528,8 @@ async def main() -> None:
         action="append",
         default=[],
         metavar="DDFL_X=V[,DDFL_Y=W]",
-        help="another adapter loop in every throughput round, with these settings (a lever, A/B)",
+        help="another adapter loop in every throughput round, with these settings (a lever, A/B); "
+        "DDFL_BENCH_ROOT=DIR runs the adapter of another checkout (code A/B)",
     )
     parser.add_argument("--latency-seconds", type=float, default=20)
     parser.add_argument("--absences", type=int, default=5_000)
