@@ -21,6 +21,7 @@ from pamqp.header import ContentHeader
 
 from ..config import Settings
 from ..store.base import OutboxRow
+from .frames import publish_frames
 from .relay import Unroutable
 
 log = logging.getLogger("ddfl.relay")
@@ -120,12 +121,12 @@ class AmqpPublisher:
                 confirmations = await _write(channel, rows)
         except Exception as error:  # nothing or everything went out: the relay retries all of it
             return [error] * len(rows)
-        await asyncio.wait(confirmations, timeout=self._timeout)
+        await _confirmed(confirmations, self._timeout)
         outcomes: list[BaseException | None] = []
         for row, confirmation in zip(rows, confirmations, strict=True):
             if not confirmation.done():
                 confirmation.cancel()  # aiormq ignores a confirm that comes after this
-                outcomes.append(TimeoutError(f"no confirm within {self._timeout} s"))
+                outcomes.append(TimeoutError(f"no confirm for {self._timeout} s"))
             elif (refused := confirmation.exception()) is None:
                 outcomes.append(None)
             elif isinstance(refused, aio_pika.exceptions.DeliveryError) and isinstance(
@@ -137,13 +138,41 @@ class AmqpPublisher:
         return outcomes
 
 
+async def _confirmed(confirmations: list[asyncio.Future[Any]], stall: float) -> None:
+    """Wait until every confirmation is settled, or until none has been for `stall` seconds.
+
+    The timeout runs from the last progress, not from the publish: a broker that confirms a large
+    batch slowly but steadily (a loaded machine: seconds per batch) is not mistaken for one that
+    stopped, which would publish the whole rest of the batch again (docs/throughput.md)."""
+    loop = asyncio.get_running_loop()
+    remaining = sum(not c.done() for c in confirmations)
+    if not remaining:
+        return
+    all_settled = asyncio.Event()
+    last = loop.time()
+
+    def settled(_: asyncio.Future[Any]) -> None:
+        nonlocal remaining, last
+        remaining -= 1
+        last = loop.time()
+        if not remaining:
+            all_settled.set()
+
+    for confirmation in confirmations:
+        if not confirmation.done():
+            confirmation.add_done_callback(settled)
+    while not all_settled.is_set() and (left := last + stall - loop.time()) > 0:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(all_settled.wait(), left)
+
+
 async def _write(channel: aiormq.Channel, rows: list[OutboxRow]) -> list[asyncio.Future[Any]]:
     """Publish `rows` (persistent, mandatory) on a confirming aiormq channel in one write; returns
     each row's confirmation future, which aiormq's reader resolves (ack), fails (nack, return) or
     fails when the channel closes, exactly as for its own `basic_publish`."""
     if not channel.publisher_confirms:
         raise ValueError("the publisher's channel must confirm")
-    frames: list[Any] = []
+    frames: list[bytes] = []
     confirmations: list[asyncio.Future[Any]] = []
     async with channel.lock:  # the channel's delivery tags are numbered under it, as aiormq does
         if channel.is_closed:
@@ -159,20 +188,18 @@ async def _write(channel: aiormq.Channel, rows: list[OutboxRow]) -> list[asyncio
                 channel.message_id_delivery_tag[row.message_id] = tag  # how a return finds its row
                 confirmation.add_done_callback(functools.partial(_forget, channel, row.message_id, tag))
                 confirmations.append(confirmation)
-                frames.append(aiormq.spec.Basic.Publish(exchange="", routing_key=row.routing_key, mandatory=True))
-                frames.append(
-                    ContentHeader(
-                        properties=aiormq.spec.Basic.Properties(
-                            message_id=row.message_id,
-                            content_type=row.content_type,
-                            headers=_amqp_headers(row.headers),
-                            delivery_mode=2,  # persistent
-                        ),
-                        body_size=len(row.body),
-                    )
+                headers = _amqp_headers(row.headers)
+                encoded = publish_frames(
+                    channel.number,
+                    channel.max_content_size,
+                    row.routing_key,
+                    row.message_id,
+                    row.content_type,
+                    headers,
+                    row.body,
                 )
-                frames.extend(channel._split_body(row.body))
-            payload = ChannelFrame.marshall(channel_number=channel.number, frames=frames, drain_future=drain)
+                frames.append(encoded if encoded is not None else _pamqp_frames(channel, row, headers))
+            payload = ChannelFrame(payload=b"".join(frames), should_close=False, drain_future=drain)
         except BaseException:  # nothing was written: hand the tags back, as aiormq does
             for tag in range(first + 1, channel.delivery_tag + 1):
                 channel.confirmations.pop(tag, None)
@@ -183,6 +210,19 @@ async def _write(channel: aiormq.Channel, rows: list[OutboxRow]) -> list[asyncio
         await channel.write_queue.put(payload)
         await drain
     return confirmations
+
+
+def _pamqp_frames(channel: aiormq.Channel, row: OutboxRow, headers: dict[str, Any]) -> bytes:
+    """A row's frames as aiormq's `basic_publish` encodes them (`publish_frames` declined it)."""
+    properties = aiormq.spec.Basic.Properties(
+        message_id=row.message_id, content_type=row.content_type, headers=headers, delivery_mode=2
+    )
+    frames: list[Any] = [
+        aiormq.spec.Basic.Publish(exchange="", routing_key=row.routing_key, mandatory=True),
+        ContentHeader(properties=properties, body_size=len(row.body)),
+        *channel._split_body(row.body),
+    ]
+    return ChannelFrame.marshall(channel_number=channel.number, frames=frames).payload
 
 
 def _forget(channel: aiormq.Channel, message_id: str, tag: int, _: asyncio.Future[Any]) -> None:

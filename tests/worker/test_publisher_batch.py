@@ -6,6 +6,7 @@ after it."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 
@@ -14,7 +15,7 @@ import aiormq
 import pytest
 
 from adapter.store.base import OutboxRow
-from adapter.worker.amqp import AmqpPublisher
+from adapter.worker.amqp import AmqpPublisher, _confirmed
 from adapter.worker.relay import Unroutable
 
 from .conftest import Broker, wait_until
@@ -72,3 +73,24 @@ async def test_a_batch_arrives_in_order_with_its_properties_and_an_unroutable_ro
 async def test_an_empty_batch_publishes_nothing(broker: Broker) -> None:
     publisher = AmqpPublisher(lambda: broker.connection)
     assert await publisher.publish([]) == []
+
+
+async def test_confirms_that_keep_coming_are_waited_for_and_a_stall_is_not() -> None:
+    """The publish timeout runs from the last confirm, not from the publish: a loaded broker that
+    confirms a batch over longer than the timeout, but steadily, fails no row (each failed row is
+    published again by the relay); one that stops confirming is given up after the timeout."""
+    loop = asyncio.get_running_loop()
+    steady = [loop.create_future() for _ in range(8)]
+    for i, future in enumerate(steady):  # one confirm every 0.1 s: 0.8 s in all, stall bound 0.3 s
+        loop.call_later(0.1 * (i + 1), future.set_result, None)
+    began = loop.time()
+    await _confirmed(steady, stall=0.3)
+    assert all(f.done() for f in steady), "nothing given up while confirms kept coming"
+    assert loop.time() - began >= 0.8
+
+    stalled = [loop.create_future() for _ in range(3)]
+    loop.call_later(0.1, stalled[0].set_result, None)
+    began = loop.time()
+    await _confirmed(stalled, stall=0.3)
+    assert stalled[0].done() and not stalled[1].done() and not stalled[2].done()
+    assert 0.4 - 0.05 <= loop.time() - began < 2.0, "given up one stall bound after the last confirm"
