@@ -166,8 +166,12 @@ async def _confirmed(confirmations: list[asyncio.Future[Any]], stall: float) -> 
             await asyncio.wait_for(all_settled.wait(), left)
 
 
+#: Rows per write of a batch: 64 rows of about 1 kB each.
+WRITE_ROWS = 64
+
+
 async def _write(channel: aiormq.Channel, rows: list[OutboxRow]) -> list[asyncio.Future[Any]]:
-    """Publish `rows` (persistent, mandatory) on a confirming aiormq channel in one write; returns
+    """Publish `rows` (persistent, mandatory) on a confirming aiormq channel in a few writes; returns
     each row's confirmation future, which aiormq's reader resolves (ack), fails (nack, return) or
     fails when the channel closes, exactly as for its own `basic_publish`."""
     if not channel.publisher_confirms:
@@ -199,7 +203,16 @@ async def _write(channel: aiormq.Channel, rows: list[OutboxRow]) -> list[asyncio
                     row.body,
                 )
                 frames.append(encoded if encoded is not None else _pamqp_frames(channel, row, headers))
-            payload = ChannelFrame(payload=b"".join(frames), should_close=False, drain_future=drain)
+            # In pieces of WRITE_ROWS rows, each one write: the connection's other frames (the
+            # consumers' acks) queued meanwhile go out between them, not after the whole batch.
+            pieces = [
+                ChannelFrame(
+                    payload=b"".join(frames[start : start + WRITE_ROWS]),
+                    should_close=False,
+                    drain_future=drain if start + WRITE_ROWS >= len(frames) else None,
+                )
+                for start in range(0, len(frames), WRITE_ROWS)
+            ]
         except BaseException:  # nothing was written: hand the tags back, as aiormq does
             for tag in range(first + 1, channel.delivery_tag + 1):
                 channel.confirmations.pop(tag, None)
@@ -207,7 +220,19 @@ async def _write(channel: aiormq.Channel, rows: list[OutboxRow]) -> list[asyncio
                 future.cancel()
             channel.delivery_tag = first
             raise
-        await channel.write_queue.put(payload)
+        sent = 0
+        try:
+            for piece in pieces:
+                await channel.write_queue.put(piece)  # waits while the connection's queue is full
+                sent += 1
+        except BaseException:  # the pieces not queued were never seen: their tags are handed back
+            unsent = len(rows) - sent * WRITE_ROWS
+            for tag in range(channel.delivery_tag - unsent + 1, channel.delivery_tag + 1):
+                channel.confirmations.pop(tag, None)
+            for future in (*confirmations[sent * WRITE_ROWS :], drain):
+                future.cancel()
+            channel.delivery_tag -= unsent
+            raise
         await drain
     return confirmations
 

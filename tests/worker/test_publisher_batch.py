@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
+from typing import Any
 
 import aio_pika
 import aiormq
 import pytest
 
 from adapter.store.base import OutboxRow
-from adapter.worker.amqp import AmqpPublisher, _confirmed
+from adapter.worker.amqp import WRITE_ROWS, AmqpPublisher, _confirmed, _write
 from adapter.worker.relay import Unroutable
 
 from .conftest import Broker, wait_until
@@ -94,3 +95,38 @@ async def test_confirms_that_keep_coming_are_waited_for_and_a_stall_is_not() -> 
     await _confirmed(stalled, stall=0.3)
     assert stalled[0].done() and not stalled[1].done() and not stalled[2].done()
     assert 0.4 - 0.05 <= loop.time() - began < 2.0, "given up one stall bound after the last confirm"
+
+
+class _StuckChannel:
+    """Enough of an aiormq channel for `_write`, whose connection takes one write and no more."""
+
+    publisher_confirms = True
+    is_closed = False
+    number = 1
+    max_content_size = 131_064
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.delivery_tag = 7  # publishes before this batch
+        self.confirmations: dict[int, asyncio.Future[Any]] = {}
+        self.message_id_delivery_tag: dict[str, int] = {}
+        self.write_queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
+
+    def create_future(self) -> asyncio.Future[Any]:
+        return asyncio.get_running_loop().create_future()
+
+
+async def test_a_write_cancelled_part_way_hands_back_the_tags_of_what_was_never_queued() -> None:
+    """A batch goes out in pieces of WRITE_ROWS rows; cancelled while the connection's queue is
+    full, the rows of the pieces not queued were never seen by the broker: their delivery tags
+    must be handed back, or every later confirm would be matched to the wrong row."""
+    channel = _StuckChannel()
+    rows = [_row(i, "q") for i in range(1, 3 * WRITE_ROWS + 1)]  # three pieces; only one fits
+    writing = asyncio.ensure_future(_write(channel, rows))  # type: ignore[arg-type]
+    await wait_until(lambda: channel.write_queue.full(), what="the first piece queued")
+    writing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await writing
+    assert channel.write_queue.qsize() == 1, "one piece was queued (it will reach the broker)"
+    assert channel.delivery_tag == 7 + WRITE_ROWS, "the tags of the two unqueued pieces handed back"
+    assert sorted(channel.confirmations) == list(range(8, 8 + WRITE_ROWS)), "the queued rows still await a confirm"
