@@ -313,15 +313,16 @@ class Runtime:
 
 async def _parse(message: IncomingMessage) -> ParsedMessage:
     """FastStream's own parsing of a delivery, without inventing a message id and a correlation
-    id (two uuid4 per delivery) when the sender gave none: the adapter reads the AMQP message id
-    as sent (`raw_message`), and nothing here reads FastStream's correlation id (issue 14)."""
+    id (a uuid4 each per delivery) when the sender gave none: the adapter reads the AMQP message
+    id as sent (`raw_message`), and nothing here reads FastStream's correlation id, which
+    falls back to the message id, then to the delivery tag (issue 14)."""
     return ParsedMessage(
         body=message.body,
         headers=message.headers,
         reply_to=message.reply_to or "",
         content_type=message.content_type,
         message_id=message.message_id or "",
-        correlation_id=message.correlation_id or "",
+        correlation_id=message.correlation_id or message.message_id or f"delivery-{message.delivery_tag}",
         raw_message=message,
     )
 
