@@ -1,7 +1,7 @@
 """End-to-end figures of the adapter on the real RabbitMQ, with the baseline measured in the same run.
 
     python bench/throughput.py [--messages 20000] [--rounds 1] [--set DDFL_BATCH_SIZE=256 ...]
-                               [--variant DDFL_PARSE_WORKERS=1 ...]
+                               [--variant DDFL_PARSE_WORKERS=1 ...] [--variant BENCH_ROOT=../main]
                                [--latency-seconds 20] [--absences 5000]
                                [--rss-messages 200000] [--only throughput,latency,midnight,rss]
 

@@ -19,11 +19,13 @@ import asyncio
 import datetime as dt
 import json
 import zlib
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Protocol, cast
+
+import orjson
 
 from adapter.store.base import (
     DuplicateMessage,
@@ -301,6 +303,13 @@ def _office_lock(office_her_id: int) -> str:
     return f"office:{office_her_id}"
 
 
+def _json(value: Mapping[str, Any]) -> str:
+    """An outbox row's headers or a timeline entry's detail as stored: compact JSON, keys sorted.
+    orjson writes it (json.dumps cost as much as the rest of writing the row); non-ASCII text is
+    kept as UTF-8, which any JSON reader reads back the same as json's escapes."""
+    return orjson.dumps(value if type(value) is dict else dict(value), option=orjson.OPT_SORT_KEYS).decode()
+
+
 def _compress(body: bytes | None) -> bytes | None:
     return None if body is None else zlib.compress(body)
 
@@ -473,7 +482,7 @@ class SqlTransaction:
                 m.routing_key,
                 m.message_id,
                 bytes(m.body),
-                json.dumps(dict(m.headers), separators=(",", ":"), sort_keys=True),
+                _json(m.headers),
                 m.content_type,
                 to_micros(m.created_at or now),
             )
@@ -499,7 +508,7 @@ class SqlTransaction:
                 e.practitioner_hpr,
                 to_micros(e.at),
                 e.kind,
-                json.dumps(dict(e.detail), separators=(",", ":"), sort_keys=True, ensure_ascii=False),
+                _json(e.detail),
             )
             for e in entries
         ]
@@ -599,7 +608,7 @@ class SqlStore:
                 routing_key=routing_key,
                 message_id=message_id,
                 body=bytes(body),
-                headers=json.loads(headers),
+                headers=orjson.loads(headers),
                 content_type=content_type,
                 created_at=from_micros(created_at),
             )

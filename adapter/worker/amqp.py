@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import weakref
 from collections.abc import Callable
@@ -13,11 +14,14 @@ from typing import Any
 import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from aiormq.abc import ChannelFrame
 from faststream.rabbit import QueueType, RabbitQueue
 from faststream.rabbit.schemas.queue import QuorumQueueArgs
+from pamqp.header import ContentHeader
 
 from ..config import Settings
 from ..store.base import OutboxRow
+from .frames import publish_frames
 from .relay import Unroutable
 
 log = logging.getLogger("ddfl.relay")
@@ -101,34 +105,155 @@ class AmqpPublisher:
         return outcomes
 
     async def _publish_once(self, rows: list[OutboxRow]) -> list[BaseException | None]:
-        # aiormq's channel under aio-pika's: the same frames without building an aio_pika.Message
-        # per row, which costs more than the publish itself on this hot path.
+        """The rows' frames go to the broker in a few writes, then the confirms are awaited together.
+
+        aiormq's `basic_publish` costs per row a coroutine, a lock, a timeout scope, a drain
+        future, a write and a drain (about 110 µs of CPU per row here, a fifth of the adapter's
+        CPU per message); `_write` does what it does for a whole batch at once: the same frames,
+        delivery tags and confirmation futures, on aiormq's own channel (docs/throughput.md)."""
+        if not rows:
+            return []
         channel = await (await self._channel_ready()).get_underlay_channel()
+        if not isinstance(channel, aiormq.Channel):
+            raise TypeError(f"not an aiormq channel: {channel!r}")
+        try:
+            async with asyncio.timeout(self._timeout):
+                confirmations = await _write(channel, rows)
+        except Exception as error:  # nothing or everything went out: the relay retries all of it
+            return [error] * len(rows)
+        await _confirmed(confirmations, self._timeout)
+        outcomes: list[BaseException | None] = []
+        for row, confirmation in zip(rows, confirmations, strict=True):
+            if not confirmation.done():
+                confirmation.cancel()  # aiormq ignores a confirm that comes after this
+                outcomes.append(TimeoutError(f"no confirm for {self._timeout} s"))
+            elif (refused := confirmation.exception()) is None:
+                outcomes.append(None)
+            elif isinstance(refused, aio_pika.exceptions.DeliveryError) and isinstance(
+                refused.frame, aiormq.spec.Basic.Return
+            ):
+                outcomes.append(Unroutable(row.routing_key))
+            else:
+                outcomes.append(refused)
+        return outcomes
 
-        async def one(row: OutboxRow) -> BaseException | None:
-            properties = aiormq.spec.Basic.Properties(
-                message_id=row.message_id,
-                content_type=row.content_type,
-                headers=_amqp_headers(row.headers),
-                delivery_mode=2,  # persistent
-            )
-            try:
-                await channel.basic_publish(
+
+async def _confirmed(confirmations: list[asyncio.Future[Any]], stall: float) -> None:
+    """Wait until every confirmation is settled, or until none has been for `stall` seconds.
+
+    The timeout runs from the last progress, not from the publish: a broker that confirms a large
+    batch slowly but steadily (a loaded machine: seconds per batch) is not mistaken for one that
+    stopped, which would publish the whole rest of the batch again (docs/throughput.md)."""
+    loop = asyncio.get_running_loop()
+    remaining = sum(not c.done() for c in confirmations)
+    if not remaining:
+        return
+    all_settled = asyncio.Event()
+    last = loop.time()
+
+    def settled(_: asyncio.Future[Any]) -> None:
+        nonlocal remaining, last
+        remaining -= 1
+        last = loop.time()
+        if not remaining:
+            all_settled.set()
+
+    for confirmation in confirmations:
+        if not confirmation.done():
+            confirmation.add_done_callback(settled)
+    while not all_settled.is_set() and (left := last + stall - loop.time()) > 0:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(all_settled.wait(), left)
+
+
+#: Rows per write of a batch: 64 rows of about 1 kB each.
+WRITE_ROWS = 64
+
+
+async def _write(channel: aiormq.Channel, rows: list[OutboxRow]) -> list[asyncio.Future[Any]]:
+    """Publish `rows` (persistent, mandatory) on a confirming aiormq channel in a few writes; returns
+    each row's confirmation future, which aiormq's reader resolves (ack), fails (nack, return) or
+    fails when the channel closes, exactly as for its own `basic_publish`."""
+    if not channel.publisher_confirms:
+        raise ValueError("the publisher's channel must confirm")
+    frames: list[bytes] = []
+    confirmations: list[asyncio.Future[Any]] = []
+    async with channel.lock:  # the channel's delivery tags are numbered under it, as aiormq does
+        if channel.is_closed:
+            raise aiormq.exceptions.ChannelInvalidStateError(f"{channel!r} closed")
+        first = channel.delivery_tag
+        drain = channel.create_future()
+        try:
+            for row in rows:
+                channel.delivery_tag += 1
+                tag = channel.delivery_tag
+                confirmation = channel.create_future()
+                channel.confirmations[tag] = confirmation
+                channel.message_id_delivery_tag[row.message_id] = tag  # how a return finds its row
+                confirmation.add_done_callback(functools.partial(_forget, channel, row.message_id, tag))
+                confirmations.append(confirmation)
+                headers = _amqp_headers(row.headers)
+                encoded = publish_frames(
+                    channel.number,
+                    channel.max_content_size,
+                    row.routing_key,
+                    row.message_id,
+                    row.content_type,
+                    headers,
                     row.body,
-                    routing_key=row.routing_key,
-                    properties=properties,
-                    mandatory=True,
-                    timeout=self._timeout,
                 )
-            except aio_pika.exceptions.DeliveryError as error:
-                if isinstance(error.frame, aiormq.spec.Basic.Return):
-                    return Unroutable(row.routing_key)
-                return error
-            except Exception as error:
-                return error
-            return None
+                frames.append(encoded if encoded is not None else _pamqp_frames(channel, row, headers))
+            # In pieces of WRITE_ROWS rows, each one write: the connection's other frames (the
+            # consumers' acks) queued meanwhile go out between them, not after the whole batch.
+            pieces = [
+                ChannelFrame(
+                    payload=b"".join(frames[start : start + WRITE_ROWS]),
+                    should_close=False,
+                    drain_future=drain if start + WRITE_ROWS >= len(frames) else None,
+                )
+                for start in range(0, len(frames), WRITE_ROWS)
+            ]
+        except BaseException:  # nothing was written: hand the tags back, as aiormq does
+            for tag in range(first + 1, channel.delivery_tag + 1):
+                channel.confirmations.pop(tag, None)
+            for future in (*confirmations, drain):
+                future.cancel()
+            channel.delivery_tag = first
+            raise
+        sent = 0
+        try:
+            for piece in pieces:
+                await channel.write_queue.put(piece)  # waits while the connection's queue is full
+                sent += 1
+        except BaseException:  # the pieces not queued were never seen: their tags are handed back
+            unsent = len(rows) - sent * WRITE_ROWS
+            for tag in range(channel.delivery_tag - unsent + 1, channel.delivery_tag + 1):
+                channel.confirmations.pop(tag, None)
+            for future in (*confirmations[sent * WRITE_ROWS :], drain):
+                future.cancel()
+            channel.delivery_tag -= unsent
+            raise
+        await drain
+    return confirmations
 
-        return list(await asyncio.gather(*(one(row) for row in rows)))
+
+def _pamqp_frames(channel: aiormq.Channel, row: OutboxRow, headers: dict[str, Any]) -> bytes:
+    """A row's frames as aiormq's `basic_publish` encodes them (`publish_frames` declined it)."""
+    properties = aiormq.spec.Basic.Properties(
+        message_id=row.message_id, content_type=row.content_type, headers=headers, delivery_mode=2
+    )
+    frames: list[Any] = [
+        aiormq.spec.Basic.Publish(exchange="", routing_key=row.routing_key, mandatory=True),
+        ContentHeader(properties=properties, body_size=len(row.body)),
+        *channel._split_body(row.body),
+    ]
+    return ChannelFrame.marshall(channel_number=channel.number, frames=frames).payload
+
+
+def _forget(channel: aiormq.Channel, message_id: str, tag: int, _: asyncio.Future[Any]) -> None:
+    """A settled row's message id no longer names its delivery tag (aiormq's own bookkeeping)."""
+    if channel.message_id_delivery_tag.get(message_id) == tag:
+        channel.message_id_delivery_tag.pop(message_id)
 
 
 @dataclass

@@ -17,10 +17,12 @@ import time
 from typing import TYPE_CHECKING, Any, Literal
 
 from aio_pika.abc import AbstractRobustConnection
+from aio_pika.message import IncomingMessage
 from faststream import AckPolicy, FastStream
 from faststream.message import AckStatus
 from faststream.rabbit import RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
+from faststream.rabbit.message import RabbitMessage as ParsedMessage
 from faststream.specification import AsyncAPI
 
 from .. import __version__
@@ -155,6 +157,7 @@ class Runtime:
         self.broker.subscriber(
             inbound_queue(queue, self.settings),
             ack_policy=AckPolicy.MANUAL,
+            parser=_parse,
             decoder=_raw_body,
             title=title,
             description=description,
@@ -306,6 +309,22 @@ class Runtime:
         await self.drain()
         await self.broker.stop()
         await self.close()
+
+
+async def _parse(message: IncomingMessage) -> ParsedMessage:
+    """FastStream's own parsing of a delivery, without inventing a message id and a correlation
+    id (a uuid4 each per delivery) when the sender gave none: the adapter reads the AMQP message
+    id as sent (`raw_message`), and nothing here reads FastStream's correlation id, which
+    falls back to the message id, then to the delivery tag (issue 14)."""
+    return ParsedMessage(
+        body=message.body,
+        headers=message.headers,
+        reply_to=message.reply_to or "",
+        content_type=message.content_type,
+        message_id=message.message_id or "",
+        correlation_id=message.correlation_id or message.message_id or f"delivery-{message.delivery_tag}",
+        raw_message=message,
+    )
 
 
 async def _raw_body(message: RabbitMessage) -> bytes:

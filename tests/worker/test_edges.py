@@ -126,6 +126,9 @@ async def test_metrics_count_events_by_type_and_receipts_by_outcome_undeliverabl
     await wait_until(lambda: len(portal.messages) == 2, what="the event and the booking list")
     assert runtime.relay is not None
     await wait_until(lambda: runtime.relay.undeliverable == 1, what="the undeliverable AppRec")
+    # The portal's consumer may see the events before their confirms reach the relay, which
+    # counts them once confirmed: wait for the relay to have marked both sent.
+    await wait_until(lambda: runtime.relay.published_to(adapter.settings.portal_queue) == 2, what="both confirmed")
     assert metric("ddfl_events_published_total", type="availability.changed") == before["events"] + 1
     assert metric("ddfl_events_published_total", type="office.practitioners.changed") == before["lists"] + 1
     assert metric("ddfl_events_published_total", type="async") == before["async"], "a receipt is not an event"
