@@ -21,7 +21,6 @@ from pamqp.header import ContentHeader
 
 from ..config import Settings
 from ..store.base import OutboxRow
-from .frames import publish_frames
 from .relay import Unroutable
 
 log = logging.getLogger("ddfl.relay")
@@ -192,17 +191,7 @@ async def _write(channel: aiormq.Channel, rows: list[OutboxRow]) -> list[asyncio
                 channel.message_id_delivery_tag[row.message_id] = tag  # how a return finds its row
                 confirmation.add_done_callback(functools.partial(_forget, channel, row.message_id, tag))
                 confirmations.append(confirmation)
-                headers = _amqp_headers(row.headers)
-                encoded = publish_frames(
-                    channel.number,
-                    channel.max_content_size,
-                    row.routing_key,
-                    row.message_id,
-                    row.content_type,
-                    headers,
-                    row.body,
-                )
-                frames.append(encoded if encoded is not None else _pamqp_frames(channel, row, headers))
+                frames.append(_frames(channel, row))
             # In pieces of WRITE_ROWS rows, each one write: the connection's other frames (the
             # consumers' acks) queued meanwhile go out between them, not after the whole batch.
             pieces = [
@@ -237,10 +226,10 @@ async def _write(channel: aiormq.Channel, rows: list[OutboxRow]) -> list[asyncio
     return confirmations
 
 
-def _pamqp_frames(channel: aiormq.Channel, row: OutboxRow, headers: dict[str, Any]) -> bytes:
-    """A row's frames as aiormq's `basic_publish` encodes them (`publish_frames` declined it)."""
+def _frames(channel: aiormq.Channel, row: OutboxRow) -> bytes:
+    """A row's frames, encoded by pamqp as aiormq's `basic_publish` encodes them."""
     properties = aiormq.spec.Basic.Properties(
-        message_id=row.message_id, content_type=row.content_type, headers=headers, delivery_mode=2
+        message_id=row.message_id, content_type=row.content_type, headers=_amqp_headers(row.headers), delivery_mode=2
     )
     frames: list[Any] = [
         aiormq.spec.Basic.Publish(exchange="", routing_key=row.routing_key, mandatory=True),

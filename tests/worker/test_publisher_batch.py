@@ -115,6 +115,8 @@ class _StuckChannel:
     def create_future(self) -> asyncio.Future[Any]:
         return asyncio.get_running_loop().create_future()
 
+    _split_body = aiormq.Channel._split_body  # the body frames as the real channel cuts them
+
 
 async def test_a_write_cancelled_part_way_hands_back_the_tags_of_what_was_never_queued() -> None:
     """A batch goes out in pieces of WRITE_ROWS rows; cancelled while the connection's queue is
