@@ -268,7 +268,12 @@ def main() -> int:
         print(f"  equivalent{' (timed out)' if name in timeouts else ''} {name}: {listed[name]}")
     for name in loops:
         print(f"  timed out, killed {name}: {listed[name]}")
-    stale = sorted(p for p in patterns if not any(fnmatch.fnmatchcase(n, p) for n in [*survivors, *loops]))
+    modules = {n.rsplit(".", 1)[0] for n in found}  # a listed name of a module not mutated here is not stale
+    stale = sorted(
+        p
+        for p in patterns
+        if p.rsplit(".", 1)[0] in modules and not any(fnmatch.fnmatchcase(n, p) for n in [*survivors, *loops])
+    )
     if stale:
         print(f"  listed as equivalent but not a survivor now (update the list): {', '.join(stale)}")
     if not args.keep:
