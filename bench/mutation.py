@@ -268,11 +268,11 @@ def main() -> int:
         print(f"  equivalent{' (timed out)' if name in timeouts else ''} {name}: {listed[name]}")
     for name in loops:
         print(f"  timed out, killed {name}: {listed[name]}")
-    modules = {n.rsplit(".", 1)[0] for n in found}  # a listed name of a module not mutated here is not stale
+    # a listed name of a module not mutated here, or of a mutant not run yet (--mutants), is not stale
+    modules = {n.rsplit(".", 1)[0] for n in found}
+    current = [*survivors, *loops, *(n for n, s in found.items() if s == "not checked")]
     stale = sorted(
-        p
-        for p in patterns
-        if p.rsplit(".", 1)[0] in modules and not any(fnmatch.fnmatchcase(n, p) for n in [*survivors, *loops])
+        p for p in patterns if p.rsplit(".", 1)[0] in modules and not any(fnmatch.fnmatchcase(n, p) for n in current)
     )
     if stale:
         print(f"  listed as equivalent but not a survivor now (update the list): {', '.join(stale)}")
