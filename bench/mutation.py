@@ -6,8 +6,11 @@ moved, a condition negated, a statement dropped …) is run against `tests/domai
 `tests/messages`; a mutant no test kills "survives". Prints the score and every survivor with its
 diff, minus the survivors listed in `bench/mutation-equivalent.txt` as equivalent (no behaviour
 can change), each with its reason. Aim: every survivor killed by a test or named equivalent.
+A mutant that runs past `--timeout` times its tests' time is judged like a survivor: listed with
+a reason starting "loops" it counts as killed; listed otherwise it is only slower (a cache
+switched off), equivalent in behaviour.
 
-    python bench/mutation.py [--rev REV] [--only GLOB ...] [--jobs N] [--keep DIR]
+    python bench/mutation.py [--rev REV] [--only GLOB ...] [--jobs N] [--timeout X] [--keep DIR]
 
 Mutant names (`module.x_function__mutmut_N`) are stable while the function's code is; the script
 says which listed equivalents no longer match a survivor, so the list can be kept current.
@@ -79,8 +82,12 @@ def copy_tree(destination: Path, rev: str | None) -> None:
             shutil.copy2(source, target)
 
 
-def configure(root: Path, only: list[str], jobs: int) -> None:
-    """mutmut reads setup.cfg; the copy gets its own, the project's files stay as they are."""
+def configure(root: Path, only: list[str], jobs: int, timeout: float) -> None:
+    """mutmut reads setup.cfg; the copy gets its own, the project's files stay as they are.
+
+    A mutant gets `timeout` times its tests' measured time (plus 10 s) before it is stopped as a
+    timeout; mutmut's default, 15 times, lets one looping or merely slow mutant of `rules.py` (whose
+    tests take minutes on a loaded machine) hold the run for most of an hour."""
     config = root / "setup.cfg"
     lines = [
         "[mutmut]",
@@ -90,6 +97,8 @@ def configure(root: Path, only: list[str], jobs: int) -> None:
         "pytest_add_cli_args=-p no:cacheprovider -q",
         "do_not_mutate=adapter/domain/__init__.py",
         f"max_children={jobs}",
+        f"timeout_multiplier={timeout}",
+        "timeout_constant=10.0",
         # adapter/published_schemas links to ../schemas: the XSDs the payload parser validates against
         "also_copy=" + "\n    ".join(["", "schemas/", "adapter/published_schemas"]),
         "",
@@ -182,7 +191,20 @@ def main() -> int:
     parser.add_argument("--rev", help="mutate this git revision instead of the working tree")
     parser.add_argument("--only", nargs="+", default=DEFAULT_ONLY, help="globs of the files to mutate")
     parser.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 2) - 1))
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=3.0,
+        help="stop a mutant after this many times its tests' measured time, plus 10 s (mutmut's default: 15)",
+    )
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it (mutmut resumes there)")
+    parser.add_argument(
+        "--mutants",
+        nargs="+",
+        default=[],
+        metavar="GLOB",
+        help="run only the mutants with these names (e.g. 'adapter.domain.engine.x_tick__mutmut_*'), again if run before",
+    )
     parser.add_argument(
         "--report-only", action="store_true", help="with --keep: report what a (possibly unfinished) run found"
     )
@@ -193,10 +215,10 @@ def main() -> int:
     if fresh:
         root.mkdir(parents=True, exist_ok=True)
         copy_tree(root, args.rev)
-        configure(root, args.only, args.jobs)
+        configure(root, args.only, args.jobs, args.timeout)
     started = time.monotonic()
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.jobs)]
+    command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.jobs), *args.mutants]
     if args.report_only:
         command = ["true"]
     run = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
@@ -210,33 +232,48 @@ def main() -> int:
     statuses: dict[str, int] = {}
     for status in found.values():
         statuses[status] = statuses.get(status, 0) + 1
-    survivors = sorted(n for n, s in found.items() if s == "survived")
+    # A timeout is judged like a survivor: killed only when listed as looping ("loops: ..."), else
+    # a mutant that is merely slower (a cache switched off) and equivalent in behaviour once listed.
+    survivors = sorted(n for n, s in found.items() if s in ("survived", "timeout"))
+    timeouts = {n for n, s in found.items() if s == "timeout"}
     listed = {n: reason for n in survivors for pattern, reason in patterns.items() if fnmatch.fnmatchcase(n, pattern)}
+    loops = [n for n in sorted(timeouts) if n in listed and listed[n].startswith("loops")]
+    survivors = [n for n in survivors if n not in loops]
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs + 2) as pool:  # one `mutmut show` each
         unlisted = [n for n in survivors if n not in listed]
         diffs = dict(zip(unlisted, pool.map(lambda n: diff_of(root, n), unlisted), strict=True))
-    wording = [n for n, diff in diffs.items() if text_only(diff)]
+    wording = [n for n, diff in diffs.items() if n not in timeouts and text_only(diff)]
     equivalent = [n for n in survivors if n in listed]
     unexplained = [n for n in survivors if n not in listed and n not in wording]
-    killed = statuses.get("killed", 0) + statuses.get("timeout", 0) + statuses.get("segfault", 0)
+    killed = statuses.get("killed", 0) + len(loops) + statuses.get("segfault", 0)
     judged = killed + len(survivors)
     print(f"mutation testing of {', '.join(args.only)} against {', '.join(TESTS)} ({args.rev or 'work tree'})")
     print(f"  {len(found)} mutants in {elapsed:.0f} s: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
     if judged:
         behaviour = judged - len(wording)
-        print(f"  score: {killed}/{judged} killed = {100 * killed / judged:.1f}%")
+        print(
+            f"  score: {killed}/{judged} killed = {100 * killed / judged:.1f}% (timeouts only where listed as looping)"
+        )
         print(f"  score of mutants that can change behaviour (not wording only): {100 * killed / behaviour:.1f}%")
         print(f"  ... counting listed equivalents as killed: {100 * (killed + len(equivalent)) / behaviour:.1f}%")
     print(
-        f"  survivors: {len(survivors)} ({len(wording)} change only the wording of a description or log line, "
-        f"{len(equivalent)} listed as equivalent, {len(unexplained)} unexplained)"
+        f"  survivors and timeouts: {len(survivors)} ({len(wording)} change only the wording of a description or "
+        f"log line, {len(equivalent)} listed as equivalent, {len(unexplained)} unexplained); "
+        f"{len(loops)} timeouts listed as looping (killed)"
     )
     for name in unexplained:
-        print(f"  SURVIVED {name}")
+        print(f"  {'TIMEOUT (loops, or only slower?)' if name in timeouts else 'SURVIVED'} {name}")
         print("\n".join("      " + line for line in diffs[name]))
     for name in equivalent:
-        print(f"  equivalent {name}: {listed[name]}")
-    stale = sorted(p for p in patterns if not any(fnmatch.fnmatchcase(n, p) for n in survivors))
+        print(f"  equivalent{' (timed out)' if name in timeouts else ''} {name}: {listed[name]}")
+    for name in loops:
+        print(f"  timed out, killed {name}: {listed[name]}")
+    # a listed name of a module not mutated here, or of a mutant not run yet (--mutants), is not stale
+    modules = {n.rsplit(".", 1)[0] for n in found}
+    current = [*survivors, *loops, *(n for n, s in found.items() if s == "not checked")]
+    stale = sorted(
+        p for p in patterns if p.rsplit(".", 1)[0] in modules and not any(fnmatch.fnmatchcase(n, p) for n in current)
+    )
     if stale:
         print(f"  listed as equivalent but not a survivor now (update the list): {', '.join(stale)}")
     if not args.keep:

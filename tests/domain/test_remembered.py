@@ -59,3 +59,20 @@ def test_r11_the_next_change_remembered_is_the_one_computed_afresh():
     assert engine.next_change(ticked) == engine.next_change(fresh(ticked)) == oslo(2024, 1, 18)
     assert rules.next_change_after(ticked.facts, oslo(2024, 1, 15, 12)) == oslo(2024, 1, 18)  # same date
     assert rules.evaluate(ticked.facts, oslo(2024, 1, 16)) == rules.evaluate(fresh(ticked).facts, oslo(2024, 1, 16))
+
+
+def test_r11_a_pair_ticked_twice_at_one_instant_is_worked_out_once(monkeypatch):
+    """The booking list ticks every pair of the office on a copy, then each pair's own tick asks the
+    same of the same state: the second tick answers the very state the first worked out; another
+    instant, or an equal pair read again, is worked out afresh."""
+    monkeypatch.setattr(engine, "_ticks", Remembered())
+    world = offering()
+    world.send(absence("a1", "2024-01-15", "2024-01-17"))
+    pair, midnight = world.pair(), oslo(2024, 1, 15)
+    first, events = engine.tick(pair, midnight)
+    again, events_again = engine.tick(pair, midnight)
+    assert again is first and events_again == events and events_again is not events
+    afresh, _ = engine.tick(fresh(pair), midnight)
+    assert afresh == first and afresh is not first
+    later, _ = engine.tick(pair, oslo(2024, 1, 15, 0, 1))
+    assert later is not first and later.facts == first.facts  # the same facts, a minute further on

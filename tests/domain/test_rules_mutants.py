@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from adapter.domain import persisted, remembered, rules
 from adapter.domain.calendar import norwegian_date
 from adapter.domain.model import Process, Service
-from adapter.domain.state import RECENT_REPORTS, Absence, OfficeState, PairState, ProcessHistory
+from adapter.domain.state import RECENT_REPORTS, Absence, OfficeState, PairFacts, PairState, ProcessHistory
 
 from .builders import (
     ALL,
@@ -29,6 +29,7 @@ from .builders import (
     d,
     delete,
     gp,
+    offering,
     oslo,
     roster,
     status,
@@ -241,6 +242,88 @@ def test_r3_the_runs_of_an_absence_map_are_worked_out_once_and_only_the_last_few
     for other in others:
         assert rules.absence_runs(other)[KONTAKT][0].first == other["a1"].from_date
         assert len(rules._runs) <= remembered.SIZE
+
+
+# --- R11 at the midnight burst: answers remembered per facts and Oslo date (remembered.py) -------------
+
+
+def counted(monkeypatch: pytest.MonkeyPatch, name: str) -> list[tuple[object, ...]]:
+    """The calls of `rules.<name>` from now on: the work a remembered answer saves."""
+    calls: list[tuple[object, ...]] = []
+    real = getattr(rules, name)
+
+    def counting(*args: object) -> object:
+        calls.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(rules, name, counting)
+    return calls
+
+
+def closing_on_the_15th() -> PairFacts:
+    """All four services on, then an absence 15-17 January 2024 (R3: reopens on the 18th)."""
+    world = offering()
+    world.send(absence("a1", "2024-01-15", "2024-01-17"))
+    return world.pair().facts
+
+
+def test_r11_a_pair_is_evaluated_once_per_oslo_date(monkeypatch):
+    """A clock tick asks for the same facts' availability several times a batch (the booking list's
+    copy, the pair's own tick, the due index): it is worked out once per Oslo date and answered
+    again as the very same evaluation."""
+    monkeypatch.setattr(rules, "_evaluations", remembered.Remembered())
+    facts = closing_on_the_15th()
+    evaluated = counted(monkeypatch, "_evaluate")
+    first = rules.evaluate(facts, oslo(2024, 1, 16))
+    assert first.availability.services.TIMEBESTILLING.status is TC
+    assert rules.evaluate(facts, oslo(2024, 1, 16, 23, 59)) is first  # the same Oslo date
+    assert evaluated == [(facts, d("2024-01-16"))]
+    assert rules.evaluate(facts, oslo(2024, 1, 17)).availability == first.availability
+    assert evaluated == [(facts, d("2024-01-16")), (facts, d("2024-01-17"))]  # another date: worked out
+
+
+def test_r11_the_next_change_is_worked_out_once_per_oslo_date(monkeypatch):
+    monkeypatch.setattr(rules, "_next_changes", remembered.Remembered())
+    facts = closing_on_the_15th()
+    worked_out = counted(monkeypatch, "_next_change_after")
+    first = rules.next_change_after(facts, oslo(2024, 1, 11))
+    assert first == oslo(2024, 1, 15)
+    assert rules.next_change_after(facts, oslo(2024, 1, 11, 23, 59)) is first
+    assert worked_out == [(facts, d("2024-01-11"))]
+    assert rules.next_change_after(facts, oslo(2024, 1, 15)) == oslo(2024, 1, 18)
+    assert worked_out == [(facts, d("2024-01-11")), (facts, d("2024-01-15"))]
+
+
+def test_r11_an_equal_availability_built_again_is_no_change(monkeypatch):
+    """An absence of a service not offered changes nothing (R4: not normally on), so time alone
+    changes nothing ahead, even when the remembered availabilities were forgotten in between (full)
+    and the one ahead is built again as an equal value that is another object."""
+    world = offering(Process.EKONTAKT)
+    world.send(absence("a1", "2024-01-15", "2024-01-17", [Service.RESEPTFORNYELSE]))
+    facts = world.pair().facts
+    monkeypatch.setattr(rules, "_evaluations", remembered.Remembered())
+    monkeypatch.setattr(rules, "_next_changes", remembered.Remembered())
+    today = rules.evaluate(facts, oslo(2024, 1, 11)).availability
+    monkeypatch.setattr(rules, "_availabilities", {})  # forgotten, as when full
+    ahead = rules.evaluate(facts, oslo(2024, 1, 15)).availability
+    assert ahead == today and ahead is not today
+    assert rules.next_change_after(facts, oslo(2024, 1, 11)) is None
+
+
+def test_r3_r8_pairs_showing_the_same_share_one_availability_and_only_so_many_are_kept(monkeypatch):
+    """At a midnight thousands of pairs close with the same date to reopen on: an availability is
+    built once per distinct content, and only a bounded number of contents are kept (issue 10)."""
+    monkeypatch.setattr(rules, "_availabilities", {})
+    shown = [rules.evaluate(closing_on_the_15th(), oslo(2024, 1, 16)).availability for _ in range(2)]
+    assert shown[0] is shown[1]  # two pairs, one object
+    assert shown[0].services.TIMEBESTILLING.reopens_on == d("2024-01-18")
+    monkeypatch.setattr(rules, "_availabilities", {})
+    sizes = []
+    for n in range(remembered.SIZE + 2):
+        reopening = d("2030-01-01") + dt.timedelta(days=n)
+        rules._availability(((TC, reopening),) * len(Service), None, False, None)
+        sizes.append(len(rules._availabilities))
+    assert max(sizes) == remembered.SIZE and sizes[-2:] == [1, 2]  # full: forgotten at once, then kept again
 
 
 # --- R16: a practitioner leaves --------------------------------------------------------------------
