@@ -87,6 +87,7 @@ def _instant(value: Any, path: Path, what: str, index: int | None, where: str = 
 
 def load_scenario(path: Path) -> Scenario:
     path = Path(path)
+    _files_in.cache_clear()
     try:
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
     except OSError as error:
@@ -153,10 +154,23 @@ def _folder(path: Path) -> Path:
 def _file(value: Any, path: Path, index: int, key: str) -> Path:
     if not isinstance(value, str) or not value:
         raise ScenarioError(path, f"`{key}` must be a path relative to the scenario file", index)
-    target = Path(os.path.normpath(_folder(path) / value))
-    if not target.is_file():
+    target = os.path.normpath(_folder(path) / value)
+    folder, name = os.path.split(target)
+    if name not in _files_in(folder):
         raise ScenarioError(path, f"`{key}` file {value!r} does not exist", index)
-    return target
+    return Path(target)
+
+
+@functools.lru_cache(maxsize=64)
+def _files_in(folder: str) -> frozenset[str]:
+    """The names of the files in `folder` (a symbolic link counts as what it leads to), listed once
+    per load: a national set's 13,000 steps name files in two folders, and a `stat` of each was a
+    tenth of the loading (issue 14). Cleared by `load_scenario`, so a file added since is seen."""
+    try:
+        with os.scandir(folder) as entries:
+            return frozenset(entry.name for entry in entries if entry.is_file())
+    except OSError:  # not a folder, or not readable: no file there can be read either
+        return frozenset()
 
 
 def _expect(entry: Any, index: int, path: Path) -> Expect:
