@@ -10,6 +10,7 @@ Small scenarios are parsed in process (a worker costs more than it saves).
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -91,6 +92,7 @@ _worker: tuple[Settings, Routing] | None = None
 def _start(settings: Settings) -> None:
     global _worker
     _worker = (settings, routing(settings))
+    gc.enable()  # forked from a replay that collects only between its batches (`runner`)
 
 
 def _parse(steps: list[Step]) -> list[Command | None]:

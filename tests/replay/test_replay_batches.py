@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -138,3 +140,30 @@ def test_the_replay_writes_no_timelines_nobody_can_read(generated: Path) -> None
     result, held = _retained_after_each_batch(generated)
     assert result.events and held
     assert all(rows.timeline == 0 for rows in held)
+
+
+def test_garbage_is_collected_between_batches_and_the_collector_restored(
+    generated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14: no automatic collection during the in-memory replay (it walked everything the replay
+    keeps, again and again); cycles are collected between batches once enough was allocated, and the
+    collector is as it was when the replay returns."""
+    monkeypatch.setattr(runner._MemoryReplay, "COLLECT_AFTER", 1)  # collect after every batch
+    assert gc.isenabled()
+    cycles: list[weakref.ref[Any]] = []
+    collecting: list[bool] = []
+
+    def sink(events: list[dict[str, Any]], receipts: list[dict[str, Any]]) -> None:
+        collecting.append(gc.isenabled())
+        node = _Node()
+        node.itself = node  # garbage only a collection of cycles frees
+        cycles.append(weakref.ref(node))
+
+    runner.run_scenario(generated, sink=sink)
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert len(cycles) > 3 and not any(collecting[:-1])  # the last is given once the replay has stopped
+    assert all(ref() is None for ref in cycles[:-2]), "each batch's cycle freed at a later pause"
+
+
+class _Node:
+    itself: Any = None
