@@ -53,7 +53,7 @@ from collections.abc import Mapping
 from .engine import published_at
 from .events import Availability, BookablePractitioner, Cause, PractitionersChanged
 from .model import ROLE_NAMES, Practitioner, Role, Status
-from .state import NOTHING_OFFERED, OfficeState, PairState, replaced
+from .state import NOTHING_OFFERED, OfficeState, PairState, replaced, trusted
 
 #: The booking list as published: the practitioners in the guide's order.
 BookingList = tuple[BookablePractitioner, ...]
@@ -77,7 +77,8 @@ def role_name(practitioner: Practitioner) -> str:
 def _line(practitioner: Practitioner, name: str, covers_hpr: str | None = None) -> BookablePractitioner:
     role = role_name(practitioner)
     label = f"{name} {role}" if practitioner.role == Role.FASTLEGE else f"{name} ({role})"
-    return BookablePractitioner(
+    return trusted(  # strings only, made here: checked they need not be (issue 14: every item asks)
+        BookablePractitioner,
         hpr=practitioner.hpr,
         name=name,
         role=practitioner.role,

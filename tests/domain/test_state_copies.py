@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from adapter.domain import engine, persisted
+from adapter.domain import booking, engine, persisted
+from adapter.domain.events import BookablePractitioner
 from adapter.domain.model import Process
 from adapter.domain.state import OfficeState, PairFacts, PairState, ProcessHistory, StatusReport, replaced
 
-from .builders import ASTRID, OFFICE, World, absence, gp, oslo, status
+from .builders import ALL_FOUR_ON, ASTRID, MIDWIFE, OFFICE, World, absence, gp, oslo, status, vikar
 
 NOW = oslo(2024, 1, 8, 12)
 
@@ -70,3 +71,18 @@ def test_states_the_engine_builds_unchecked_are_what_pydantic_would_build() -> N
         assert history == ProcessHistory(**history.model_dump())
         assert all(type(r.gen_date) is dt.datetime and r.gen_date.tzinfo is not None for r in history.reports)
     assert pair == persisted.load_pair(pair.to_json(), validate=True)
+
+
+def test_booking_lines_built_unchecked_are_what_pydantic_would_build() -> None:
+    """A GP's line and the substitute's line the GP's availability carries (R9), each equal to the
+    checked model, and published alike."""
+    start = NOW.date()
+    world = World(gp(), vikar(start=start, end=start + dt.timedelta(days=3)), MIDWIFE, now=NOW)
+    world.send(status(NOW, on=ALL_FOUR_ON))
+    world.send(status(NOW, on=ALL_FOUR_ON, hpr=MIDWIFE.hpr))
+    office = world.office()
+    lines = booking.booking_list(office, {hpr: world.availability(hpr) for hpr in (ASTRID, MIDWIFE.hpr)})
+    assert [line.covers_hpr for line in lines] == [None, ASTRID, None]  # the GP, her substitute, the midwife
+    for line in lines:
+        checked = BookablePractitioner(**line.model_dump())
+        assert line == checked and line.__dict__ == checked.__dict__ and line.to_json() == checked.to_json()
