@@ -41,10 +41,21 @@ def trusted(model: type[_M], /, **fields: Any) -> _M:
     own documents (`persisted`)."""
     instance = _new(model)
     _set(instance, "__dict__", fields)
-    _set(instance, "__pydantic_fields_set__", set(fields))
+    _set(instance, "__pydantic_fields_set__", _FIELDS_SET.get(model) or _fields_set(model))
     _set(instance, "__pydantic_extra__", None)
     _set(instance, "__pydantic_private__", None)
     return instance
+
+
+#: Every field of a model, as the fields set of all its instances built by `trusted`: one set per
+#: model, not one per instance (a set of seven names is some 700 bytes, and a national replay keeps
+#: thousands of states). Sharing it is safe: a frozen model's set is never changed in place
+#: (`model_copy` changes a copy of it; `replaced` makes a new one when it adds a name).
+_FIELDS_SET: dict[type[BaseModel], set[str]] = {}
+
+
+def _fields_set(model: type[BaseModel]) -> set[str]:
+    return _FIELDS_SET.setdefault(model, set(model.model_fields))
 
 
 def replaced(model: _M, changes: Mapping[str, Any]) -> _M:
@@ -54,7 +65,8 @@ def replaced(model: _M, changes: Mapping[str, Any]) -> _M:
     nothing is checked (a test holds it to `model_copy`'s result, tests/domain/test_state_copies.py)."""
     instance = _new(type(model))
     _set(instance, "__dict__", {**model.__dict__, **changes})
-    _set(instance, "__pydantic_fields_set__", model.__pydantic_fields_set__ | changes.keys())
+    given = model.__pydantic_fields_set__
+    _set(instance, "__pydantic_fields_set__", given if changes.keys() <= given else given | changes.keys())
     _set(instance, "__pydantic_extra__", None)
     _set(instance, "__pydantic_private__", None)
     return instance

@@ -86,3 +86,16 @@ def test_booking_lines_built_unchecked_are_what_pydantic_would_build() -> None:
     for line in lines:
         checked = BookablePractitioner(**line.model_dump())
         assert line == checked and line.__dict__ == checked.__dict__ and line.to_json() == checked.to_json()
+
+
+def test_the_fields_set_shared_by_unchecked_states_is_never_changed() -> None:
+    """States built by `trusted` share one fields set per model (memory, issue 14); copying one with
+    changes, either way, leaves that set as it was."""
+    office, _ = _states()
+    first, second = engine.new_pair(office, ASTRID), engine.new_pair(office, "7310428")
+    shared = first.__pydantic_fields_set__
+    assert shared is second.__pydantic_fields_set__ and shared == set(PairState.model_fields)
+    before = set(shared)
+    replaced(first, {"as_of": NOW})
+    first.model_copy(update={"as_of": NOW})
+    assert shared == before == set(PairState.model_fields)
