@@ -4,10 +4,13 @@ folder, a dangling link, or a file added to a folder after the load that listed 
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
+import yaml
 
+from adapter.replay import scenario
 from adapter.replay.scenario import ScenarioError, load_scenario
 
 ABSENCE = '{"type": "absence.registered"}'
@@ -44,3 +47,32 @@ def test_a_file_added_after_a_load_is_found_by_the_next_load(tmp_path: Path) -> 
         load_scenario(scenario)
     (tmp_path / "late.json").write_text(ABSENCE)
     assert load_scenario(scenario).steps[0].absence == ABSENCE.encode()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2024-06-01T07:00:00+02:00",
+        "2024-12-01T07:00:00-01:30",
+        "2024-06-01T07:00:00.250+02:00",
+        "2024-06-01T05:00:00Z",
+        "2024-06-01 07:00:00 +2",
+        "2024-06-01t07:00:00+02:00",
+        "2024-06-01",
+        "2024-13-01T07:00:00+02:00",
+    ],
+)
+def test_instants_read_as_pyyaml_reads_them(text: str) -> None:
+    """The scenario loader's quick reading of an instant gives what PyYAML gives (value, type and
+    offset), and leaves every other form to PyYAML, errors included."""
+    document = f"at: {text}\n"
+    try:
+        expected = yaml.load(document, Loader=yaml.SafeLoader)["at"]
+    except ValueError as error:
+        with pytest.raises(type(error)):
+            yaml.load(document, Loader=scenario._LOADER)
+        return
+    actual = yaml.load(document, Loader=scenario._LOADER)["at"]
+    assert (actual, type(actual)) == (expected, type(expected))
+    if isinstance(expected, dt.datetime):
+        assert (type(actual.tzinfo), actual.utcoffset()) == (type(expected.tzinfo), expected.utcoffset())
