@@ -174,7 +174,9 @@ class _Changes:
         sequence = pair.sequence + 1
         availability = evaluation.availability
         self.events.append(
-            AvailabilityChanged(
+            trusted(  # the engine's own values, of the event's types: not checked again (issue 14)
+                AvailabilityChanged,
+                type="availability.changed",
                 event_id=f"{office}-{hpr}-{sequence}",
                 office_her_id=office,
                 practitioner_hpr=hpr,

@@ -10,7 +10,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from adapter.domain import booking, engine, persisted
-from adapter.domain.events import BookablePractitioner
+from adapter.domain.events import AvailabilityChanged, BookablePractitioner
 from adapter.domain.model import Process
 from adapter.domain.state import OfficeState, PairFacts, PairState, ProcessHistory, StatusReport, replaced
 
@@ -99,3 +99,19 @@ def test_the_fields_set_shared_by_unchecked_states_is_never_changed() -> None:
     replaced(first, {"as_of": NOW})
     first.model_copy(update={"as_of": NOW})
     assert shared == before == set(PairState.model_fields)
+
+
+def test_availability_events_built_unchecked_are_what_pydantic_would_build() -> None:
+    """Every `availability.changed` the engine makes (by a message, an absence, the clock) equals the
+    checked event and is published byte for byte alike."""
+    world = World(gp(), now=NOW)
+    world.send(status(NOW, on=ALL_FOUR_ON))
+    world.send(absence("a0", "2024-01-08", "2024-01-08"))
+    world.send(absence("a1", "2024-01-10", "2024-01-12"))
+    world.tick(oslo(2024, 1, 13, 1))
+    changes = world.changes()
+    assert [e.caused_by.kind for e in changes] == ["message", "absence", "clock", "clock", "clock"]
+    for event in changes:
+        checked = AvailabilityChanged(**event.model_dump())
+        assert event == checked and event.__dict__ == checked.__dict__
+        assert event.model_dump_json(by_alias=True) == checked.model_dump_json(by_alias=True)
