@@ -33,13 +33,16 @@ _SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoad
 
 class _Loader(_SAFE_LOADER):  # type: ignore[misc]  # a class chosen at import
     """The safe loader, with each step's instant read by `datetime.fromisoformat` when written as
-    scenarios write it (`2024-06-01T07:00:00+02:00`): PyYAML's reading of a timestamp, in Python
+    scenarios write it (`2024-06-01T07:00:00+02:00`, or with microseconds): PyYAML's reading of a timestamp, in Python
     with regular expressions, was a fifth of loading a national set (issue 14). The same value
     either way, a fixed offset as PyYAML gives it; any other form is read by PyYAML."""
 
     def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
         value = node.value
-        if len(value) == 25 and value[10] == "T" and value[19] in "+-" and value[22] == ":":
+        if value[10:11] == "T" and (
+            (len(value) == 25 and value[19] in "+-" and value[22] == ":")  # to the second
+            or (len(value) == 32 and value[19] == "." and value[26] in "+-" and value[29] == ":")  # to the µs
+        ):
             try:
                 return dt.datetime.fromisoformat(value)
             except ValueError:
