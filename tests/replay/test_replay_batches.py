@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import gc
+import io
+import sys
 import weakref
 from pathlib import Path
 from typing import Any
@@ -167,3 +169,28 @@ def test_garbage_is_collected_between_batches_and_the_collector_restored(
 
 class _Node:
     itself: Any = None
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_progress_bar_is_drawn_on_a_terminal_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The issue's progress bar (tqdm, on stderr): drawn in a terminal for a long replay, up to every
+    step and closed at the end; nothing when stderr is a file or a pipe, nor for a short scenario."""
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    show = runner.progress_bar()
+    assert show is not None
+    for done in (128, 4096, 12788):
+        show(done, 12788)
+    drawn = terminal.getvalue()
+    assert "12788/12788" in drawn and "step" in drawn and drawn.rstrip().endswith("]")
+    short = runner.progress_bar()
+    assert short is not None
+    before = len(terminal.getvalue())
+    short(3, 10)
+    assert len(terminal.getvalue()) == before, "a short scenario draws no bar"
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert runner.progress_bar() is None
