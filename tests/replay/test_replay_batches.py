@@ -8,6 +8,7 @@ import asyncio
 import datetime as dt
 import gc
 import io
+import multiprocessing
 import sys
 import weakref
 from pathlib import Path
@@ -194,3 +195,61 @@ def test_a_progress_bar_is_drawn_on_a_terminal_only(monkeypatch: pytest.MonkeyPa
     assert len(terminal.getvalue()) == before, "a short scenario draws no bar"
     monkeypatch.setattr(sys, "stderr", io.StringIO())
     assert runner.progress_bar() is None
+
+
+#: set by the test below before the worker is forked: the first job the worker gets waits for it
+_GATE: Any = None
+_HELD: set[int] = set()
+
+
+def _held_parse(steps: list[Step]) -> list[Any]:
+    """In the worker: the job holding a held step waits until the test opens the gate."""
+    if steps[0].index in _HELD:
+        _GATE.wait(60)
+    return _real_parse(steps)
+
+
+_real_parse = ahead._parse
+
+
+def test_while_the_worker_is_busy_the_replay_parses_the_queued_jobs_itself(
+    generated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14: where the worker is the slower side, the replay's process does not wait idle: it
+    takes back the jobs the worker has not started (the last first) and parses them itself, and
+    every message is parsed as the processor would have parsed it."""
+    global _GATE
+    monkeypatch.setattr(ahead, "CHUNK", 16)  # more jobs than the worker takes at once
+    settings = default_settings(http_port=None)
+    steps = load_scenario(generated).steps
+    messages = [s for s in steps if s.xml is not None or s.absence is not None]
+    assert len(messages) > 4 * ahead.CHUNK
+    _GATE = multiprocessing.get_context("fork").Event()
+    _HELD.add(messages[0].index)
+    monkeypatch.setattr(ahead, "_parse", _held_parse)
+
+    async def parsed_ahead() -> tuple[list[Any], set[int]]:
+        parser = ahead.Ahead(steps, settings)
+        try:
+            first = asyncio.create_task(parser.work(messages[0]))
+            deadline = asyncio.get_running_loop().time() + 60
+            while not parser._parsed_here and not first.done():
+                assert asyncio.get_running_loop().time() < deadline, "nothing was taken back"
+                await asyncio.sleep(0.01)
+            taken = set(parser._parsed_here)
+            _GATE.set()
+            return [(await first).parsed] + [(await parser.work(step)).parsed for step in messages[1:]], taken
+        finally:
+            _GATE.set()
+            parser.close()
+
+    try:
+        commands, taken = asyncio.run(parsed_ahead())
+    finally:
+        _HELD.clear()
+    last = (len(messages) - 1) // ahead.CHUNK
+    assert taken and max(taken) == min(ahead.AHEAD, last) and 0 not in taken
+    routes = routing(settings)
+    for step, command in zip(messages, commands, strict=True):
+        here = parse(ahead.step_work(step, ahead.step_message(step, settings)[0]), step.at, routes)
+        assert command == here
