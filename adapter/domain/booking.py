@@ -50,10 +50,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
-from .engine import tick
+from .engine import published_at
 from .events import Availability, BookablePractitioner, Cause, PractitionersChanged
 from .model import ROLE_NAMES, Practitioner, Role, Status
-from .state import NOTHING_OFFERED, OfficeState, PairState
+from .state import NOTHING_OFFERED, OfficeState, PairState, replaced, trusted
 
 #: The booking list as published: the practitioners in the guide's order.
 BookingList = tuple[BookablePractitioner, ...]
@@ -77,7 +77,8 @@ def role_name(practitioner: Practitioner) -> str:
 def _line(practitioner: Practitioner, name: str, covers_hpr: str | None = None) -> BookablePractitioner:
     role = role_name(practitioner)
     label = f"{name} {role}" if practitioner.role == Role.FASTLEGE else f"{name} ({role})"
-    return BookablePractitioner(
+    return trusted(  # strings only, made here: checked they need not be (issue 14: every item asks)
+        BookablePractitioner,
         hpr=practitioner.hpr,
         name=name,
         role=practitioner.role,
@@ -122,7 +123,7 @@ def booking_list_at(office: OfficeState, pairs: Mapping[str, PairState], at: dt.
     is applied to a copy (R11), as the read API answers. So when several practitioners of an office
     change at the same midnight, the first of their clock ticks publishes the list of that instant
     and the others find it unchanged: one list per instant, not one per practitioner."""
-    return booking_list(office, {hpr: tick(pair, at)[0].published for hpr, pair in pairs.items()})
+    return booking_list(office, {hpr: published_at(pair, at) for hpr, pair in pairs.items()})
 
 
 def changes_with(office: OfficeState, hpr: str, availability: Availability) -> bool:
@@ -151,7 +152,7 @@ def publish(
         practitioners=list(listed),
         caused_by=cause,
     )
-    return office.model_copy(update={"booking": listed, "booking_sequence": sequence}), event
+    return replaced(office, {"booking": listed, "booking_sequence": sequence}), event
 
 
 def sequence_now(office: OfficeState, listed: BookingList) -> int:

@@ -72,12 +72,15 @@ from .remembered import Remembered
 from .rules import evaluate, next_change_after, run_containing
 from .state import (
     EMPTY_HISTORY,
+    NOTHING_OFFERED,
     Absence,
     OfficeState,
     PairFacts,
     PairState,
     StatusReport,
     SubstitutePeriod,
+    replaced,
+    trusted,
     with_report,
 )
 
@@ -121,8 +124,25 @@ def rejected(refusal: Refusal) -> Outcome:
 
 def new_pair(office: OfficeState, hpr: str) -> PairState:
     """A pair nobody has told us anything about yet, with what the office roster says of it."""
-    facts = PairFacts(office_her_id=office.her_id, practitioner_hpr=hpr)
-    return PairState(facts=_with_roster(facts, office))
+    facts = trusted(
+        PairFacts,
+        office_her_id=office.her_id,
+        practitioner_hpr=hpr,
+        listed=True,
+        processes={},
+        absences={},
+        substitutes=(),
+    )
+    return trusted(
+        PairState,
+        facts=_with_roster(facts, office),
+        published=NOTHING_OFFERED,
+        sequence=0,
+        warnings_sent=0,
+        warned=frozenset(),
+        closed_by={},
+        as_of=None,
+    )
 
 
 def _with_roster(facts: PairFacts, office: OfficeState) -> PairFacts:
@@ -132,7 +152,7 @@ def _with_roster(facts: PairFacts, office: OfficeState) -> PairFacts:
         for p in roster.values()
         if p.role == Role.VIKAR_FOR_FASTLEGE and p.covers is not None and p.covers.gp_hpr == facts.practitioner_hpr
     )
-    return facts.model_copy(update={"listed": facts.practitioner_hpr in roster, "substitutes": periods})
+    return replaced(facts, {"listed": facts.practitioner_hpr in roster, "substitutes": periods})
 
 
 @dataclass
@@ -147,14 +167,16 @@ class _Changes:
         pair = self.pair
         evaluation = evaluate(pair.facts, at)
         as_of = at if pair.as_of is None else max(pair.as_of, at)
-        if evaluation.availability == pair.published:
-            self.pair = pair.model_copy(update={"as_of": as_of, "closed_by": evaluation.closed_by})
+        if evaluation.availability is pair.published or evaluation.availability == pair.published:
+            self.pair = replaced(pair, {"as_of": as_of, "closed_by": evaluation.closed_by})
             return
         office, hpr = pair.key
         sequence = pair.sequence + 1
         availability = evaluation.availability
         self.events.append(
-            AvailabilityChanged(
+            trusted(  # the engine's own values, of the event's types: not checked again (issue 14)
+                AvailabilityChanged,
+                type="availability.changed",
                 event_id=f"{office}-{hpr}-{sequence}",
                 office_her_id=office,
                 practitioner_hpr=hpr,
@@ -189,30 +211,31 @@ class _Changes:
                             absence_id=pair.closed_by.get(service),
                         )
                     )
-        self.pair = pair.model_copy(
-            update={
+        self.pair = replaced(
+            pair,
+            {
                 "published": availability,
                 "sequence": sequence,
                 "warnings_sent": warnings_sent,
                 "closed_by": evaluation.closed_by,
                 "as_of": as_of,
-            }
+            },
         )
 
     def advance(self, now: dt.datetime) -> None:
         """R11: publish every time-driven change due at or before `now`, in time order."""
         if self.pair.as_of is None:
-            self.pair = self.pair.model_copy(update={"as_of": now})
+            self.pair = replaced(self.pair, {"as_of": now})
             return
         while (due := next_change_after(self.pair.facts, self.pair.as_of)) is not None and due <= now:
             self.publish(due, CLOCK)
         if now > self.pair.as_of:
-            self.pair = self.pair.model_copy(update={"as_of": now})
+            self.pair = replaced(self.pair, {"as_of": now})
 
     def apply(self, facts: PairFacts, now: dt.datetime, cause: Cause) -> None:
         """Catch up with the clock, then let the new facts take effect now (R11)."""
         self.advance(now)
-        self.pair = self.pair.model_copy(update={"facts": facts})
+        self.pair = replaced(self.pair, {"facts": facts})
         self.publish(max(now, self.pair.as_of or now), cause)
         self.warn_absence_over_substitute(now)
         self.pair = forget_in_pair(self.pair)
@@ -241,7 +264,7 @@ class _Changes:
                     )
                 )
         if count != pair.warnings_sent:
-            self.pair = pair.model_copy(update={"warned": frozenset(warned), "warnings_sent": count})
+            self.pair = replaced(pair, {"warned": frozenset(warned), "warnings_sent": count})
 
 
 def still_off_text(service: Service) -> str:
@@ -299,6 +322,15 @@ def tick(pair: PairState, now: dt.datetime) -> tuple[PairState, list[Event]]:
 
 
 _ticks: Remembered[tuple[PairState, tuple[Event, ...]]] = Remembered()
+
+
+def published_at(pair: PairState, now: dt.datetime) -> Availability:
+    """What the pair shows at `now`: `tick(pair, now)[0].published`, without ticking a copy when no
+    time-driven change is due by then (R11: what was last published holds). The booking list asks
+    this of every pair of an office, per item, each at its own instant (issue 14)."""
+    if pair.as_of is None or (due := next_change_after(pair.facts, pair.as_of)) is None or due > now:
+        return pair.published
+    return tick(pair, now)[0].published
 
 
 def stored_at(text: str, next_change_at: dt.datetime | None, now: dt.datetime) -> tuple[Availability, int]:
@@ -382,9 +414,11 @@ def _report_status(
         on = command.statuses.get(process)
         if on is None and not command.complete:
             continue  # R1: a partial report leaves the other processes as they are
-        report = StatusReport(gen_date=message.gen_date, msg_id=message.msg_id, on=bool(on), source=command.source)
+        report = trusted(
+            StatusReport, gen_date=message.gen_date, msg_id=message.msg_id, on=bool(on), source=command.source
+        )
         processes[process] = with_report(processes.get(process, EMPTY_HISTORY), report)
-    facts = changes.pair.facts.model_copy(update={"processes": processes})
+    facts = replaced(changes.pair.facts, {"processes": processes})
     changes.apply(facts, now, Cause(kind="message", id=message.msg_id))
     return Outcome(pairs=(changes.pair,), events=tuple(changes.events))
 
@@ -397,12 +431,13 @@ def _replace_roster(
     version = (command.message.gen_date, command.message.msg_id)
     if office.roster_version is not None and version <= office.roster_version:
         return Outcome()  # an older list arriving late changes nothing (R1's order)
-    new_office = office.model_copy(
-        update={
+    new_office = replaced(
+        office,
+        {
             "roster": {p.hpr: p for p in command.practitioners},
             "roster_version": version,
             "name": command.office_name or office.name,
-        }
+        },
     )
     cause = Cause(kind="message", id=command.message.msg_id)
     saved: list[PairState] = []
@@ -461,19 +496,20 @@ def _register_absence(
         if owner != command.practitioner_hpr:  # moved to another practitioner: leaves the first
             changes = _Changes(_pair(office, pairs, owner))
             remaining = {k: v for k, v in changes.pair.facts.absences.items() if k != command.absence_id}
-            changes.apply(changes.pair.facts.model_copy(update={"absences": remaining}), now, cause)
+            changes.apply(replaced(changes.pair.facts, {"absences": remaining}), now, cause)
             saved.append(changes.pair)
             events.extend(changes.events)
     changes = _Changes(_pair(office, pairs, command.practitioner_hpr))
     absences = {**changes.pair.facts.absences, command.absence_id: absence}
-    changes.apply(changes.pair.facts.model_copy(update={"absences": absences}), now, cause)
+    changes.apply(replaced(changes.pair.facts, {"absences": absences}), now, cause)
     saved.append(changes.pair)
     events.extend(changes.events)
-    new_office = office.model_copy(
-        update={
+    new_office = replaced(
+        office,
+        {
             "absence_owner": {**office.absence_owner, command.absence_id: command.practitioner_hpr},
             "remembered_from": {**office.remembered_from, command.absence_id: command.to_date},
-        }
+        },
     )
     return Outcome(office=new_office, pairs=tuple(saved), events=tuple(events))
 
@@ -486,15 +522,16 @@ def _delete_absence(
     if command.absence_id in office.deleted_absences:
         return Outcome()
     today = local_date(now)
-    new_office = office.model_copy(
-        update={
+    new_office = replaced(
+        office,
+        {
             "absence_owner": {k: v for k, v in office.absence_owner.items() if k != command.absence_id},
             "deleted_absences": office.deleted_absences | {command.absence_id},
             "remembered_from": {
                 **office.remembered_from,
                 command.absence_id: max(today, office.remembered_from.get(command.absence_id, today)),
             },
-        }
+        },
     )
     owner = office.absence_owner.get(command.absence_id)
     if owner is None:
@@ -502,7 +539,7 @@ def _delete_absence(
     changes = _Changes(_pair(office, pairs, owner))
     remaining = {k: v for k, v in changes.pair.facts.absences.items() if k != command.absence_id}
     changes.apply(
-        changes.pair.facts.model_copy(update={"absences": remaining}),
+        replaced(changes.pair.facts, {"absences": remaining}),
         now,
         Cause(kind="absence", id=command.absence_id),
     )

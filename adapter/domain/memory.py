@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from .calendar import ONE_DAY, local_date
 from .model import MAX_ABSENCE_DAYS, Service
 from .rules import NORMALLY_ON_LOOKBACK
-from .state import Absence, OfficeState, PairState
+from .state import Absence, OfficeState, PairState, replaced
 
 #: How long after its last date an absence (its owner, its deletion) is remembered: the longest
 #: absence R14 allows (the farthest one later registration can reach back to chain with it, R3),
@@ -82,8 +82,8 @@ def forget_in_pair(pair: PairState) -> PairState:
     update: dict[str, object] = {"warned": frozenset(w for w in pair.warned if w[0] in kept)}
     if len(kept) != len(absences):
         remaining = {k: v for k, v in absences.items() if k in kept}
-        update["facts"] = pair.facts.model_copy(update={"absences": remaining})
-    return pair.model_copy(update=update)
+        update["facts"] = replaced(pair.facts, {"absences": remaining})
+    return replaced(pair, update)
 
 
 def forget_in_office(office: OfficeState, now: dt.datetime) -> OfficeState:
@@ -100,10 +100,11 @@ def forget_in_office(office: OfficeState, now: dt.datetime) -> OfficeState:
         return office
     remembered = {i: dated.get(i, today) for i in ids}
     remembered = {i: day for i, day in remembered.items() if day >= since}
-    return office.model_copy(
-        update={
+    return replaced(
+        office,
+        {
             "absence_owner": {k: v for k, v in office.absence_owner.items() if k in remembered},
             "deleted_absences": frozenset(i for i in office.deleted_absences if i in remembered),
             "remembered_from": remembered,
-        }
+        },
     )

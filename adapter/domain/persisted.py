@@ -46,6 +46,7 @@ from .state import (
     ProcessHistory,
     StatusReport,
     SubstitutePeriod,
+    trusted,
     with_report,
 )
 
@@ -68,23 +69,12 @@ def _validated(model: type[_Model], /, **fields: Any) -> _Model:
     return model(**fields)
 
 
-def _trusted(model: type[_Model], /, **fields: Any) -> _Model:
-    """Not checked: this release's own document, whose fields the reader has converted to exactly
-    the types the model holds. Reading states is a top cost of every workload (issue 14/10), and
-    most of it was pydantic checking, once per kept report, what this module wrote itself.
-
-    What `model_construct` does, less its search for defaults and aliases (which cost more than
-    the checks they replace): so every field is given, by name, in the model's order; a test holds
-    every reader to give exactly what `_validated` gives (tests/domain/test_persisted.py)."""
-    instance = _new(model)
-    _set(instance, "__dict__", fields)
-    _set(instance, "__pydantic_fields_set__", set(fields))
-    _set(instance, "__pydantic_extra__", None)
-    _set(instance, "__pydantic_private__", None)
-    return instance
-
-
-_new, _set = object.__new__, object.__setattr__  # a model's own are pydantic's (frozen: refuses)
+#: Not checked: this release's own document, whose fields the reader has converted to exactly the
+#: types the model holds. Reading states is a top cost of every workload (issue 14/10), and most of
+#: it was pydantic checking, once per kept report, what this module wrote itself. Every field is
+#: given, by name, in the model's order (`state.trusted`); a test holds every reader to give
+#: exactly what `_validated` gives (tests/domain/test_persisted.py).
+_trusted: _Build = trusted
 
 
 _E = TypeVar("_E", bound=Enum)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-from typing import Self
+from collections.abc import Mapping
+from typing import Any, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
@@ -26,6 +27,49 @@ class _State(BaseModel):
     @classmethod
     def from_json(cls, text: str | bytes) -> Self:
         return cls.model_validate_json(text)
+
+
+_M = TypeVar("_M", bound=BaseModel)
+_new, _set = object.__new__, object.__setattr__  # a model's own are pydantic's (frozen: refuses)
+
+
+def trusted(model: type[_M], /, **fields: Any) -> _M:
+    """A model built from values already of exactly the types it holds, unchecked: what
+    `model_construct` does, less its search for defaults and aliases (which cost more than the
+    checks they replace), so every field must be given, by name, in the model's order. For the
+    states this release builds from its own values on every fact (issue 14) and reads back from its
+    own documents (`persisted`)."""
+    instance = _new(model)
+    _set(instance, "__dict__", fields)
+    _set(instance, "__pydantic_fields_set__", _FIELDS_SET.get(model) or _fields_set(model))
+    _set(instance, "__pydantic_extra__", None)
+    _set(instance, "__pydantic_private__", None)
+    return instance
+
+
+#: Every field of a model, as the fields set of all its instances built by `trusted`: one set per
+#: model, not one per instance (a set of seven names is some 700 bytes, and a national replay keeps
+#: thousands of states). Sharing it is safe: a frozen model's set is never changed in place
+#: (`model_copy` changes a copy of it; `replaced` makes a new one when it adds a name).
+_FIELDS_SET: dict[type[BaseModel], set[str]] = {}
+
+
+def _fields_set(model: type[BaseModel]) -> set[str]:
+    return _FIELDS_SET.setdefault(model, set(model.model_fields))
+
+
+def replaced(model: _M, changes: Mapping[str, Any]) -> _M:
+    """`model.model_copy(update=changes)` at a third of its cost: every fact applied copies its pair
+    and facts several times (issue 14). The states have no extra fields and no private attributes,
+    so their copy is their field values with `changes` over them, nothing else; like `model_copy`,
+    nothing is checked (a test holds it to `model_copy`'s result, tests/domain/test_state_copies.py)."""
+    instance = _new(type(model))
+    _set(instance, "__dict__", {**model.__dict__, **changes})
+    given = model.__pydantic_fields_set__
+    _set(instance, "__pydantic_fields_set__", given if changes.keys() <= given else given | changes.keys())
+    _set(instance, "__pydantic_extra__", None)
+    _set(instance, "__pydantic_private__", None)
+    return instance
 
 
 class StatusReport(_State):
@@ -104,7 +148,7 @@ def with_report(history: History, report: StatusReport) -> ProcessHistory:
         return _folded(history, _appended(reports, report))
     if history.folded and report.key < reports[0].key:
         if report.on and (history.on_until is None or report.gen_date > history.on_until):
-            return history.model_copy(update={"on_until": report.gen_date})
+            return replaced(history, {"on_until": report.gen_date})
         return history  # older than what is kept verbatim: see the class's docstring
     keys = [r.key for r in reports]
     at = bisect.bisect_left(keys, report.key)
@@ -165,7 +209,7 @@ def _folded(history: ProcessHistory, reports: tuple[StatusReport, ...]) -> Proce
         if oldest.on and successor.gen_date > oldest.gen_date and (on_until is None or successor.gen_date > on_until):
             on_until = successor.gen_date
         reports, folded = reports[1:], True
-    return ProcessHistory(reports=reports, on_until=on_until, folded=folded)
+    return trusted(ProcessHistory, reports=reports, on_until=on_until, folded=folded)
 
 
 def is_on(history: History) -> bool:

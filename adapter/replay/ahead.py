@@ -10,6 +10,7 @@ Small scenarios are parsed in process (a worker costs more than it saves).
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -46,11 +47,14 @@ class Ahead:
 
     def __init__(self, steps: list[Step], settings: Settings):
         self._settings = settings
+        self._routes = routing(settings)
         messages = [step for step in steps if step.xml is not None or step.absence is not None]
         self._place = {step.index: divmod(n, CHUNK) for n, step in enumerate(messages)}
         self._messages = messages
         self._pool: ProcessPoolExecutor | None = None
         self._jobs: dict[int, Future[list[Command | None]]] = {}
+        #: jobs taken back from the worker's queue and parsed here while waiting (`_take_back`)
+        self._parsed_here: dict[int, list[Command | None]] = {}
         self._chunk: tuple[int, list[Command | None]] = (-1, [])  # the last job's: (number, commands)
         if len(messages) > CHUNK and (os.cpu_count() or 1) > 1 and "fork" in multiprocessing.get_all_start_methods():
             # fork: the worker starts with every module imported, and needs nothing else
@@ -72,12 +76,33 @@ class Ahead:
         if self._pool is not None:
             number, offset = self._place[step.index]
             if self._chunk[0] != number:
-                self._chunk = (number, await asyncio.wrap_future(self._jobs.pop(number)))
+                if number in self._parsed_here:
+                    commands = self._parsed_here.pop(number)
+                else:
+                    job = self._jobs.pop(number)
+                    while not job.done() and self._take_back():
+                        pass
+                    commands = await asyncio.wrap_future(job)
+                self._chunk = (number, commands)
                 self._submit(number + AHEAD + 1)
             parsed = self._chunk[1][offset]
         if parsed is not None and step.xml is not None:
             return step_work(step, b"", parsed)  # a parsed XML message's bytes are not read again
         return step_work(step, step_message(step, self._settings)[0], parsed)
+
+    def _take_back(self) -> bool:
+        """While the replay would wait for the job it needs, parse here the last job queued that the
+        worker has not started (it is cancelled there): where the worker is the slower side (the
+        2,000 behandleroversikt messages at a national set's start, issue 14), both cores parse.
+        False when every queued job has been started."""
+        for number in sorted(self._jobs, reverse=True):
+            if self._jobs[number].cancel():
+                del self._jobs[number]
+                self._parsed_here[number] = _parse_here(
+                    self._messages[number * CHUNK : (number + 1) * CHUNK], self._settings, self._routes
+                )
+                return True
+        return False
 
     def close(self) -> None:
         if self._pool is not None:
@@ -91,12 +116,17 @@ _worker: tuple[Settings, Routing] | None = None
 def _start(settings: Settings) -> None:
     global _worker
     _worker = (settings, routing(settings))
+    gc.enable()  # forked from a replay that collects only between its batches (`runner`)
 
 
 def _parse(steps: list[Step]) -> list[Command | None]:
     """In the worker: each step's message read and parsed at its instant; None for a refusal."""
     assert _worker is not None
-    settings, routes = _worker
+    return _parse_here(steps, *_worker)
+
+
+def _parse_here(steps: list[Step], settings: Settings, routes: Routing) -> list[Command | None]:
+    """Each step's message read and parsed at its instant; None for a refusal."""
     out: list[Command | None] = []
     for step in steps:
         work = step_work(step, step_message(step, settings)[0])

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from ..domain.engine import next_change, tick
+from ..domain.engine import next_change, published_at
 from ..domain.events import Availability, Event
 from ..domain.model import Practitioner
 from ..domain.persisted import load_published
@@ -141,7 +141,7 @@ class BatchUnitOfWork:
                 pair = self._pairs[key] = PairState.from_json(text)  # due: parsed whole, once a batch
                 del self._rows[key]
             if pair is not None:
-                result[hpr] = tick(pair, at)[0].published  # remembered per state and instant
+                result[hpr] = published_at(pair, at)  # ticked on a copy only when a change is due
         return result
 
     async def pair(self, key: PairKey) -> PairState | None:

@@ -6,6 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
+import io
+import multiprocessing
+import sys
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -138,3 +143,113 @@ def test_the_replay_writes_no_timelines_nobody_can_read(generated: Path) -> None
     result, held = _retained_after_each_batch(generated)
     assert result.events and held
     assert all(rows.timeline == 0 for rows in held)
+
+
+def test_garbage_is_collected_between_batches_and_the_collector_restored(
+    generated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14: no automatic collection during the in-memory replay (it walked everything the replay
+    keeps, again and again); cycles are collected between batches once enough was allocated, and the
+    collector is as it was when the replay returns."""
+    monkeypatch.setattr(runner._MemoryReplay, "COLLECT_AFTER", 1)  # collect after every batch
+    assert gc.isenabled()
+    cycles: list[weakref.ref[Any]] = []
+    collecting: list[bool] = []
+
+    def sink(events: list[dict[str, Any]], receipts: list[dict[str, Any]]) -> None:
+        collecting.append(gc.isenabled())
+        node = _Node()
+        node.itself = node  # garbage only a collection of cycles frees
+        cycles.append(weakref.ref(node))
+
+    runner.run_scenario(generated, sink=sink)
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert len(cycles) > 3 and not any(collecting[:-1])  # the last is given once the replay has stopped
+    assert all(ref() is None for ref in cycles[:-2]), "each batch's cycle freed at a later pause"
+
+
+class _Node:
+    itself: Any = None
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_progress_bar_is_drawn_on_a_terminal_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The issue's progress bar (tqdm, on stderr): drawn in a terminal for a long replay, up to every
+    step and closed at the end; nothing when stderr is a file or a pipe, nor for a short scenario."""
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    show = runner.progress_bar()
+    assert show is not None
+    for done in (128, 4096, 12788):
+        show(done, 12788)
+    drawn = terminal.getvalue()
+    assert "12788/12788" in drawn and "step" in drawn and drawn.rstrip().endswith("]")
+    short = runner.progress_bar()
+    assert short is not None
+    before = len(terminal.getvalue())
+    short(3, 10)
+    assert len(terminal.getvalue()) == before, "a short scenario draws no bar"
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert runner.progress_bar() is None
+
+
+#: set by the test below before the worker is forked: the first job the worker gets waits for it
+_GATE: Any = None
+_HELD: set[int] = set()
+
+
+def _held_parse(steps: list[Step]) -> list[Any]:
+    """In the worker: the job holding a held step waits until the test opens the gate."""
+    if steps[0].index in _HELD:
+        _GATE.wait(60)
+    return _real_parse(steps)
+
+
+_real_parse = ahead._parse
+
+
+def test_while_the_worker_is_busy_the_replay_parses_the_queued_jobs_itself(
+    generated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14: where the worker is the slower side, the replay's process does not wait idle: it
+    takes back the jobs the worker has not started (the last first) and parses them itself, and
+    every message is parsed as the processor would have parsed it."""
+    global _GATE
+    monkeypatch.setattr(ahead, "CHUNK", 16)  # more jobs than the worker takes at once
+    settings = default_settings(http_port=None)
+    steps = load_scenario(generated).steps
+    messages = [s for s in steps if s.xml is not None or s.absence is not None]
+    assert len(messages) > 4 * ahead.CHUNK
+    _GATE = multiprocessing.get_context("fork").Event()
+    _HELD.add(messages[0].index)
+    monkeypatch.setattr(ahead, "_parse", _held_parse)
+
+    async def parsed_ahead() -> tuple[list[Any], set[int]]:
+        parser = ahead.Ahead(steps, settings)
+        try:
+            first = asyncio.create_task(parser.work(messages[0]))
+            deadline = asyncio.get_running_loop().time() + 60
+            while not parser._parsed_here and not first.done():
+                assert asyncio.get_running_loop().time() < deadline, "nothing was taken back"
+                await asyncio.sleep(0.01)
+            taken = set(parser._parsed_here)
+            _GATE.set()
+            return [(await first).parsed] + [(await parser.work(step)).parsed for step in messages[1:]], taken
+        finally:
+            _GATE.set()
+            parser.close()
+
+    try:
+        commands, taken = asyncio.run(parsed_ahead())
+    finally:
+        _HELD.clear()
+    last = (len(messages) - 1) // ahead.CHUNK
+    assert taken and max(taken) == min(ahead.AHEAD, last) and 0 not in taken
+    routes = routing(settings)
+    for step, command in zip(messages, commands, strict=True):
+        here = parse(ahead.step_work(step, ahead.step_message(step, settings)[0]), step.at, routes)
+        assert command == here
