@@ -264,3 +264,16 @@ def test_r1_r4_known_at_cuts_a_folded_on_until_at_the_instant_and_keeps_it_after
     assert (earlier.on_until, earlier.reports, earlier.folded) == (oslo(2024, 1, 3), (), True)
     later = known_at(facts, oslo(2024, 1, 6)).processes[Process.RESEPTFORNYELSE]
     assert (later.on_until, later.reports, later.folded) == (oslo(2024, 1, 4, 12), (off,), True)
+
+
+def test_r3_known_at_the_instant_an_absence_was_registered_includes_it() -> None:
+    """R3, looking back: an absence counts from the instant it was registered, that instant included
+    (only the hypothesis property could hit the boundary before, so the kill depended on the draw)."""
+    world = World(now=oslo(2024, 1, 2))
+    world.send(status(world.now, on=[Process.RESEPTFORNYELSE]))
+    registered = oslo(2024, 1, 12, 9, 30)
+    world.send(absence("ferie", "2024-01-10", "2024-01-20", [RESEPT], at=registered), at=registered)
+    facts = world.pair().facts
+    assert set(known_at(facts, registered).absences) == {"ferie"}
+    assert explain(known_at(facts, registered), registered).services[RESEPT].status is TC
+    assert known_at(facts, registered - dt.timedelta(microseconds=1)).absences == {}
