@@ -99,8 +99,9 @@ def configure(root: Path, only: list[str], jobs: int, timeout: float) -> None:
         f"max_children={jobs}",
         f"timeout_multiplier={timeout}",
         "timeout_constant=10.0",
-        # adapter/published_schemas links to ../schemas: the XSDs the payload parser validates against
-        "also_copy=" + "\n    ".join(["", "schemas/", "adapter/published_schemas"]),
+        # adapter/published_schemas links to ../schemas: the XSDs the payload parser validates against;
+        # fixtures/: the shipped messages tests/messages/test_envelope_lookup.py reads every one of
+        "also_copy=" + "\n    ".join(["", "schemas/", "adapter/published_schemas", "fixtures/"]),
         "",
     ]
     config.write_text("\n".join(lines), encoding="utf-8")
