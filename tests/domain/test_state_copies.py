@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from adapter.domain import booking, engine, persisted
+from adapter.domain import booking, engine, persisted, state
 from adapter.domain.events import AvailabilityChanged, BookablePractitioner
 from adapter.domain.model import Process
 from adapter.domain.state import OfficeState, PairFacts, PairState, ProcessHistory, StatusReport, replaced
@@ -115,3 +115,33 @@ def test_availability_events_built_unchecked_are_what_pydantic_would_build() -> 
         checked = AvailabilityChanged(**event.model_dump())
         assert event == checked and event.__dict__ == checked.__dict__
         assert event.model_dump_json(by_alias=True) == checked.model_dump_json(by_alias=True)
+
+
+def test_a_copy_that_adds_no_name_keeps_the_very_fields_set() -> None:
+    """The memory half of `replaced` (issue 14): a copy whose changes name only fields already set
+    keeps its original's set object, even when it changes every field; only a copy that sets a new
+    name gets a new set, with that name, and the original's set is left as it was."""
+    office, _ = _states()
+    pair = engine.new_pair(office, ASTRID)
+    shared = pair.__pydantic_fields_set__
+    assert replaced(pair, {"as_of": NOW}).__pydantic_fields_set__ is shared
+    every = {name: getattr(pair, name) for name in PairState.model_fields}
+    assert replaced(pair, every).__pydantic_fields_set__ is shared
+    assert replaced(pair, {}).__pydantic_fields_set__ is shared
+    history = ProcessHistory(reports=(StatusReport(gen_date=NOW, msg_id="m1", on=True),))
+    given = history.__pydantic_fields_set__
+    later = replaced(history, {"on_until": NOW})
+    assert later.__pydantic_fields_set__ == {"reports", "on_until"} and given == {"reports"}
+
+
+def test_the_first_state_of_a_model_built_unchecked_has_every_field_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no fields set kept yet (a fresh process), the first state `trusted` builds of a model
+    has every field set, as the checked model given every field has, and the next one shares it."""
+    office, _ = _states()
+    monkeypatch.setattr(state, "_FIELDS_SET", {})
+    first = engine.new_pair(office, ASTRID)
+    checked = PairState(**{name: getattr(first, name) for name in PairState.model_fields})
+    assert first.model_fields_set == checked.model_fields_set == set(PairState.model_fields)
+    assert state._FIELDS_SET[PairState] is first.__pydantic_fields_set__
+    assert engine.new_pair(office, "7310428").__pydantic_fields_set__ is first.__pydantic_fields_set__
+    assert first.facts.model_fields_set == set(PairFacts.model_fields)
