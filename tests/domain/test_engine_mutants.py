@@ -10,6 +10,8 @@ from __future__ import annotations
 import pytest
 
 from adapter.domain import engine
+from adapter.domain.events import Cause
+from adapter.domain.model import Process
 from adapter.domain.persisted import load_published
 
 from .builders import (
@@ -18,6 +20,7 @@ from .builders import (
     ASTRID,
     AV,
     INGAR,
+    NOW,
     TC,
     World,
     absence,
@@ -25,6 +28,8 @@ from .builders import (
     delete,
     gp,
     note,
+    offering,
+    only_changes,
     oslo,
     roster,
     status,
@@ -111,3 +116,32 @@ def test_r7_a_dialogue_note_is_not_a_command_apply_takes_and_it_says_which_it_go
     world = on_holiday_from_tomorrow()
     with pytest.raises(TypeError, match="not a command the engine applies: DialogueNote"):
         engine.apply(world.office(), {}, note("samtale-1", gen=world.now), world.now)  # type: ignore[arg-type]
+
+
+# --- R11/R14: what caused each change (events built unchecked since issue 14) ----------------------
+
+
+def test_r11_r14_every_availability_change_names_what_caused_it() -> None:
+    """The engine builds `availability.changed` from its own values without pydantic's checks, so
+    nothing refuses an event without its cause: each way a change comes about names its own. A
+    report names its message; an absence registered, moved to another practitioner (both pairs'
+    events, R14) or deleted names the absence; the roster names its message; a midnight the clock."""
+    world = offering()
+    (reported,) = only_changes(world.send(status(NOW, on=[Process.EKONTAKT], hpr=ARNA, msg_id="m-arna")).events)
+    assert reported.caused_by == Cause(kind="message", id="m-arna")
+    (registered,) = only_changes(world.send(absence("a1", "2024-01-10", "2024-01-12")).events)
+    assert registered.caused_by == Cause(kind="absence", id="a1")
+    moved = only_changes(
+        world.send(absence("a1", "2024-01-10", "2024-01-12", hpr=ARNA, at=oslo(2024, 1, 10, 13))).events
+    )
+    assert [(e.practitioner_hpr, e.caused_by) for e in moved] == [
+        (ASTRID, registered.caused_by),
+        (ARNA, registered.caused_by),
+    ]
+    (deleted,) = only_changes(world.send(delete("a1", by=ARNA, at=oslo(2024, 1, 10, 14))).events)
+    assert (deleted.practitioner_hpr, deleted.caused_by) == (ARNA, Cause(kind="absence", id="a1"))
+    world.send(absence("a2", "2024-01-11", "2024-01-11"))
+    (midnight,) = only_changes(world.tick(oslo(2024, 1, 11)))
+    assert (midnight.practitioner_hpr, midnight.caused_by) == (ASTRID, Cause(kind="clock"))
+    (unlisted,) = only_changes(world.send(roster(NOW, gp(), msg_id="m-roster")).events)
+    assert (unlisted.practitioner_hpr, unlisted.caused_by) == (ARNA, Cause(kind="message", id="m-roster"))
