@@ -77,7 +77,7 @@ def copy_tree(destination: Path, rev: str | None) -> None:
             shutil.copy2(source, target)
 
 
-def configure(root: Path, only: list[str], jobs: int, timeout: float) -> None:
+def configure(root: Path, only: list[str], jobs: int, timeout: float, tests: list[str] = TESTS) -> None:
     """mutmut reads setup.cfg; the copy gets its own, the project's files stay as they are.
 
     A mutant gets `timeout` times its tests' measured time (plus 10 s) before it is stopped as a
@@ -88,7 +88,7 @@ def configure(root: Path, only: list[str], jobs: int, timeout: float) -> None:
         "[mutmut]",
         "source_paths=adapter/",
         "only_mutate=" + "\n    ".join(["", *only]),
-        "pytest_add_cli_args_test_selection=" + "\n    ".join(["", *TESTS]),
+        "pytest_add_cli_args_test_selection=" + "\n    ".join(["", *tests]),
         "pytest_add_cli_args=-p no:cacheprovider -q",
         "do_not_mutate=adapter/domain/__init__.py",
         f"max_children={jobs}",
@@ -186,6 +186,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rev", help="mutate this git revision instead of the working tree")
     parser.add_argument("--only", nargs="+", default=DEFAULT_ONLY, help="globs of the files to mutate")
+    parser.add_argument(
+        "--tests",
+        nargs="+",
+        default=TESTS,
+        help="the test folders run against the mutants (builders, catalogue and portal are tested in "
+        "tests/service and tests/contracts)",
+    )
     parser.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     parser.add_argument(
         "--timeout",
@@ -211,7 +218,7 @@ def main() -> int:
     if fresh:
         root.mkdir(parents=True, exist_ok=True)
         copy_tree(root, args.rev)
-        configure(root, args.only, args.jobs, args.timeout)
+        configure(root, args.only, args.jobs, args.timeout, args.tests)
     started = time.monotonic()
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.jobs), *args.mutants]
@@ -243,7 +250,7 @@ def main() -> int:
     unexplained = [n for n in survivors if n not in listed and n not in wording]
     killed = statuses.get("killed", 0) + len(loops) + statuses.get("segfault", 0)
     judged = killed + len(survivors)
-    print(f"mutation testing of {', '.join(args.only)} against {', '.join(TESTS)} ({args.rev or 'work tree'})")
+    print(f"mutation testing of {', '.join(args.only)} against {', '.join(args.tests)} ({args.rev or 'work tree'})")
     print(f"  {len(found)} mutants in {elapsed:.0f} s: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
     if judged:
         behaviour = judged - len(wording)
