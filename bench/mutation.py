@@ -95,8 +95,9 @@ def configure(root: Path, only: list[str], jobs: int, timeout: float, tests: lis
         f"timeout_multiplier={timeout}",
         "timeout_constant=10.0",
         # adapter/published_schemas links to ../schemas: the XSDs the payload parser validates against;
-        # fixtures/: the shipped messages tests/messages/test_envelope_lookup.py reads every one of
-        "also_copy=" + "\n    ".join(["", "schemas/", "adapter/published_schemas", "fixtures/"]),
+        # fixtures/: the shipped messages tests/messages/test_envelope_lookup.py reads every one of;
+        # docs/: the published tables tests/service and tests/contracts compare with the code
+        "also_copy=" + "\n    ".join(["", "schemas/", "adapter/published_schemas", "fixtures/", "docs/"]),
         "",
     ]
     config.write_text("\n".join(lines), encoding="utf-8")
