@@ -9,7 +9,9 @@ The builders write the fixtures and the replay set, so what they emit is the con
 from __future__ import annotations
 
 import datetime as dt
+import time
 
+import pytest
 from msgsupport import example
 
 from adapter.messages.builders import (
@@ -76,10 +78,17 @@ def test_a_sender_without_a_professional_is_the_office_alone() -> None:
     assert "None" not in text and "HealthcareProfessional" not in text
 
 
-def test_instant_text_is_oslo_time_with_milliseconds_only_when_there_are_any() -> None:
-    """KITH GenDate: Oslo local time with its offset (winter +01:00, summer +02:00)."""
-    assert instant_text(GEN_DATE) == "2026-01-15T10:30:00+01:00"
-    assert instant_text(dt.datetime(2026, 7, 1, 8, 0, 5, 250_000, tzinfo=dt.UTC)) == "2026-07-01T10:00:05.250+02:00"
+def test_instant_text_is_oslo_time_with_milliseconds_only_when_there_are_any(monkeypatch: pytest.MonkeyPatch) -> None:
+    """KITH GenDate: Oslo local time with its offset (winter +01:00, summer +02:00), whatever the
+    machine's zone (set to UTC here, so that the machine's zone in Oslo's place would show)."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        assert instant_text(GEN_DATE) == "2026-01-15T10:30:00+01:00"
+        assert instant_text(dt.datetime(2026, 7, 1, 8, 0, 5, 250_000, tzinfo=dt.UTC)) == "2026-07-01T10:00:05.250+02:00"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_msghead_defaults_ask_for_a_receipt_and_address_helsenorge_directly() -> None:
