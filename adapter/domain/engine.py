@@ -328,7 +328,7 @@ def published_at(pair: PairState, now: dt.datetime) -> Availability:
     """What the pair shows at `now`: `tick(pair, now)[0].published`, without ticking a copy when no
     time-driven change is due by then (R11: what was last published holds). The booking list asks
     this of every pair of an office, per item, each at its own instant (issue 14)."""
-    if pair.as_of is None or (due := next_change_after(pair.facts, pair.as_of)) is None or due > now:
+    if not due_by(next_change(pair), now):
         return pair.published
     return tick(pair, now)[0].published
 
@@ -338,10 +338,16 @@ def stored_at(text: str, next_change_at: dt.datetime | None, now: dt.datetime) -
     cheaply as it can be: only a pair whose next change is due by `now` (the store's
     `next_change_at`, which the writer keeps) is parsed whole and ticked on a copy (R11);
     otherwise what was last published holds, and only that part of the text is read."""
-    if next_change_at is not None and next_change_at <= now:
+    if due_by(next_change_at, now):
         ticked, _ = tick(PairState.from_json(text), now)
         return ticked.published, ticked.sequence
     return load_published(text)
+
+
+def due_by(next_change_at: dt.datetime | None, now: dt.datetime) -> bool:
+    """Whether a pair whose next change is `next_change_at` has one due by `now` (R11): only then
+    can time alone have changed what it shows since it was last published."""
+    return next_change_at is not None and next_change_at <= now
 
 
 def next_change(pair: PairState) -> dt.datetime | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from ..domain.engine import next_change, published_at
+from ..domain.engine import due_by, next_change, published_at
 from ..domain.events import Availability, Event
 from ..domain.model import Practitioner
 from ..domain.persisted import load_published
@@ -133,7 +133,7 @@ class BatchUnitOfWork:
             pair = self._staged.pairs.get(key) or self._pairs.get(key)
             if pair is None and key not in self._pairs and (row := self._rows.get(key)) is not None:
                 text, due = row
-                if due is None or due > at:  # nothing due: what was last published holds
+                if not due_by(due, at):  # nothing due: what was last published holds
                     if key not in self._published:
                         self._published[key] = load_published(text)[0]
                     result[hpr] = self._published[key]
