@@ -8,7 +8,6 @@ the very same receipt.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import uuid
 from collections.abc import Sequence
@@ -25,7 +24,6 @@ __all__ = ["APPREC_NS", "build_apprec", "build_error_report"]
 APPREC_MIG_VERSION = "1.0 2004-11-21"
 #: uuid5 namespace for AppRec Ids; fixed forever, or duplicates would get new receipt Ids.
 _APPREC_IDS = uuid.UUID("6f1d7c3e-2b0a-5e51-9c47-8d3a1f0e6b25")
-_APPREC_IDS_BYTES = _APPREC_IDS.bytes
 _STATUS_8258 = {True: ("1", "OK"), False: ("2", "Avvist")}
 
 
@@ -99,17 +97,7 @@ def build_error_report(error: InboundError, *, original_message_id: str | None) 
 def _apprec_id(envelope: Envelope, status: str, codes: list[str]) -> str:
     """Same message, same answer, same Id; a different answer gets a different one."""
     key = "/".join([str(envelope.sender_her_id), envelope.msg_id, status, *codes])
-    return uuid5_text(_APPREC_IDS_BYTES, key)
-
-
-def uuid5_text(namespace: bytes, name: str) -> str:
-    """`str(uuid.uuid5(UUID(bytes=namespace), name))`, without building the UUID object: a third
-    of an AppRec's cost otherwise (it runs for every message; issue 14)."""
-    digest = bytearray(hashlib.sha1(namespace + name.encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    text = digest.hex()
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    return str(uuid.uuid5(_APPREC_IDS, key))
 
 
 def _institution(her_id: int) -> str:

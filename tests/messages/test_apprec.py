@@ -7,13 +7,11 @@ import json
 import uuid
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from lxml import etree
 from msgsupport import NOW, PATIENT_FNR, example
 
 from adapter.messages import errors
-from adapter.messages.apprec import APPREC_NS, build_apprec, build_error_report, uuid5_text
+from adapter.messages.apprec import APPREC_NS, build_apprec, build_error_report
 from adapter.messages.envelope import Envelope
 from adapter.messages.inbound import parse_message
 
@@ -112,14 +110,6 @@ def test_an_unknown_original_message_id_is_left_out_of_the_headers(envelope: Env
 def test_an_error_answered_by_apprec_is_not_reported_on_the_error_queue(envelope: Envelope) -> None:
     with pytest.raises(ValueError):
         build_error_report(errors.ReceiverUnknown("x", envelope=envelope), original_message_id="m")
-
-
-@settings(max_examples=300, deadline=None)
-@given(namespace=st.uuids(), name=st.text())
-def test_the_apprec_id_is_uuid5_as_the_standard_library_makes_it(namespace: uuid.UUID, name: str) -> None:
-    """The AppRec's Id is computed without building a UUID (issue 14), and must stay exactly the
-    uuid5 it was: a duplicate answered after an upgrade gets the same receipt Id (R15)."""
-    assert uuid5_text(namespace.bytes, name) == str(uuid.uuid5(namespace, name))
 
 
 def test_the_apprec_id_of_a_known_message_is_unchanged(envelope: Envelope) -> None:
