@@ -38,7 +38,9 @@ def _subclasses(cls: type[InboundError]) -> list[type[InboundError]]:
 
 
 def _first_line(doc: str | None) -> str:
-    return (doc or "").strip().split("\n\n")[0].replace("\n", " ").strip()
+    """A docstring's first paragraph as one line of the table: its lines joined, their indentation
+    (kept in a docstring before Python 3.13) cut to one space."""
+    return " ".join((doc or "").strip().split("\n\n")[0].split())
 
 
 def inbound_refusals() -> list[Entry]:

@@ -51,3 +51,15 @@ def test_every_xml_refusal_is_listed_wherever_it_sits_in_the_catalogue(monkeypat
     for e in xml_refusals:
         assert f"| `{e.event_id}` |" in xml_table
     assert "DDFL-TEST-FIRST" not in xml_table
+
+
+def test_a_refusals_meaning_is_the_first_paragraph_of_its_docstring_on_one_line() -> None:
+    """docs/errors.md's meaning column: a wrapped first paragraph is one line with single spaces,
+    whatever its indentation; later paragraphs stay out; no docstring, no meaning."""
+    doc = """The payload is not what its
+        schema says.
+
+        More detail for developers."""
+    assert cat._first_line(doc) == "The payload is not what its schema says."
+    assert cat._first_line("\n    One line.\n    ") == "One line."
+    assert cat._first_line(None) == ""
