@@ -26,6 +26,7 @@ import io
 import os
 import re
 import shutil
+import string
 import subprocess
 import sys
 import tempfile
@@ -135,9 +136,26 @@ def _tokens(line: str) -> list[tuple[int, str]] | None:
         return None
 
 
+def _fields(token: str) -> list[tuple[str | None, str | None, str | None]]:
+    """The replacement fields (expression, format spec, conversion) of an f-string token; none for
+    a plain string. Before Python 3.12 an f-string is one STRING token, so a mutant inside one of
+    its expressions (`{_her(None, 10)}`) would otherwise pass for a change of wording."""
+    prefix = token[: len(token) - len(token.lstrip("rRbBuUfF"))]
+    if "f" not in prefix.lower():
+        return []
+    body = token[len(prefix) :]
+    quote = body[:3] if body[:3] in ('"""', "'''") else body[:1]
+    try:
+        parsed = string.Formatter().parse(body[len(quote) : len(body) - len(quote)])
+        return [(field, spec, conversion) for _, field, spec, conversion in parsed if field is not None]
+    except ValueError:
+        return [(token, None, None)]  # not parsed: any change counts as one of an expression
+
+
 def text_only(diff: list[str]) -> bool:
     """A mutant that changes only the wording of a string literal (`"XXtextXX"`, upper/lower case)
-    that nothing compares, looks up or keys on: a description, a reason or a log line."""
+    that nothing compares, looks up or keys on: a description, a reason or a log line; in an
+    f-string, only outside its replacement fields."""
     removed = [line[1:] for line in diff if line.startswith("-")]
     added = [line[1:] for line in diff if line.startswith("+")]
     if len(removed) != 1 or len(added) != 1:
@@ -148,6 +166,8 @@ def text_only(diff: list[str]) -> bool:
     changed = [i for i, (b, a) in enumerate(zip(before, after, strict=True)) if b != a]
     if not changed or any(before[i][0] != tokenize.STRING or after[i][0] != tokenize.STRING for i in changed):
         return False
+    if any(_fields(before[i][1]) != _fields(after[i][1]) for i in changed):
+        return False  # an f-string's expression, not its wording
     if any(i + 1 < len(before) and before[i + 1][1] == ":" for i in changed):
         return False  # a mapping's key
     deciding = {
