@@ -153,6 +153,12 @@ def test_the_builders_write_the_epj_example_via_norsk_helsenett() -> None:
     assert rebuilt(example("tjenestestatus-epj.xml")).decode() == published.replace(ENH_IDENT, "")
 
 
+def test_the_fixtures_hold_every_kind_of_message() -> None:
+    """So that the next test cannot pass on an empty folder: statuses, rosters and notes."""
+    kinds = {path.name.split("-")[0] for path in FIXTURES}
+    assert kinds == {"tjenestestatus", "behandleroversikt", "dialog"}
+
+
 @pytest.mark.parametrize("path", FIXTURES, ids=[path.name for path in FIXTURES])
 def test_every_fixture_is_what_the_builders_write(path: Path) -> None:
     """fixtures/README.md: the fixtures were made with the builders, and are still what they write."""
