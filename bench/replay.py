@@ -4,15 +4,15 @@ In one run: generates the set once (`--seed 7 --offices 2000` unless told otherw
 measures the floor — reading every message of the scenario, parsing it as the adapter does
 (hardened lxml) and validating its payload against the adapter's XSD, and reading the absence
 commands as JSON — in this process, then runs `ddfl-adapter replay SCENARIO --events --receipts`
-as a child process `--runs` times: its wall time (start-up included), its CPU time (its parser
-worker's or deciding processes' included, and its own process's alone), the CPU of each process a
-split replay decided in (adapter/replay/split.py), and its peak resident memory: the largest
-process's (the replay's own, or a deciding process's; a parsing worker's is smaller) and the most
-all its processes held at once (their proportional set sizes summed, sampled every 20 ms: the
-pages a fork shares count once). With
-`--variant ROOT` each run is followed (or preceded, alternately) by one of the code under ROOT
-(`PYTHONPATH=ROOT`: main's checkout, say), and both outputs are checked to be byte-identical. Prints
-the machine's load beside the figures: on a shared machine they vary with it. Asserts nothing.
+as a child process `--runs` times: its wall time (start-up included); its CPU time (its parsing
+worker's or other deciding process's included), its own process's alone, and that of each process
+a split replay forked to decide in (adapter/replay/split.py); its peak resident memory: the
+largest process's (the replay's own, or a forked one's; a parsing worker's is smaller) and the
+most all its processes held at once (their proportional set sizes summed, sampled every 20 ms: the
+pages a fork shares count once). With `--variant ROOT` each run is followed (or preceded,
+alternately) by one of the code under ROOT (`PYTHONPATH=ROOT`: main's checkout, say), and all
+outputs are checked to be byte-identical. Prints the machine's load beside the figures: on a
+shared machine they vary with it. Asserts nothing.
 
     python bench/replay.py [--offices 2000] [--seed 7] [--runs 3] [--dir DIR] [--variant /work/main]
 """
@@ -202,12 +202,7 @@ def _pss(pid: int) -> int:
 
 
 def describe(run: Run, floor_s: float) -> str:
-    split = (
-        f", deciding processes {' / '.join(f'{cpu:.2f}' for cpu in run.deciders)} s"
-        f" (critical path about {run.own + max(run.deciders):.2f} s)"
-        if run.deciders
-        else ""
-    )
+    split = f", the other deciding process {' / '.join(f'{cpu:.2f}' for cpu in run.deciders)} s" if run.deciders else ""
     return (
         f"{run.wall:.2f} s wall ({run.wall / floor_s:.0f}x the floor), {run.cpu:.2f} s CPU "
         f"({run.own:.2f} s of it the replay's own process{split}), peak RSS {run.rss:.0f} MiB (all its processes at once: {run.held:.0f} MiB)"

@@ -3,13 +3,14 @@
 Offices are independent: deciding a message or a tick reads and writes the state, the inbox rows
 and the closed conversations of one office only (`commands.office_of`, what replicas sharing a
 store lock on), R1–R16 are per (office, practitioner), and a tick is a pair's. So the offices are
-shared out between processes (`share_out`), each of which replays every step on the same clock
-(time alone still ticks its own pairs where one process would) but decides only its offices'
-messages, in a store of its own. The one-process order is then restored exactly: an event,
-receipt or reply is placed by the step it belongs to (a tick's: the step before which the clock
-caught up, then its instant and pair, the order the scheduler ticks in), and within a process by
-the order it came in. The output is released as far as every process has got, so the events file
-still grows as the replay goes (issue 14: the second core used for deciding, not parsing alone).
+shared out between the replay's own process and a forked one (`share_out`), each of which replays
+every step on the same clock (time alone still ticks its own pairs where one process would) but
+decides only its offices' messages, in a store of its own. The one-process order is then restored
+exactly: an event, receipt or reply is placed by the step it belongs to (a tick's: the step
+before which the clock caught up, then its instant and pair, the order the scheduler ticks in),
+and within a process by the order it came in. The replay's own process merges between its
+batches and releases the output as far as both have got, so the events file still grows as the
+replay goes (issue 14: the second core used for deciding, not parsing alone).
 
 Which office a message speaks for is guessed before it is parsed (the sender's HER-id read
 from the bytes); each process checks the guess against what the parser read and, should any
@@ -24,12 +25,14 @@ import json
 import multiprocessing
 import operator
 import os
+import queue
 import re
 import resource
+import threading
 import traceback
 from collections import deque
 from collections.abc import Callable
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from typing import Any
 
 import orjson
@@ -45,8 +48,11 @@ from .scenario import Scenario, Step
 #: message steps from which a replay is split where two cores and `fork` are at hand: below it,
 #: starting a second process costs more than it saves
 SPLIT_FROM = 2_000
-#: deciding processes (this machine's two cores; the parent only merges)
+#: deciding processes (this machine's two cores): the replay's own, which also merges, and one more
 PROCESSES = 2
+#: the share of the messages the merging (and the files' writing) is worth: the replay's own
+#: process decides that much fewer
+MERGING = 0.06
 
 #: a HER-id ident, as a MsgHead's sender writes it
 _HER_ID = re.compile(rb"<(?:[\w.-]+:)?Id>\s*(\d+)\s*</(?:[\w.-]+:)?Id>\s*<(?:[\w.-]+:)?TypeId\b[^>]*\bV=\"HER\"")
@@ -98,17 +104,18 @@ def _read(path: os.PathLike[str]) -> bytes:
         os.close(fd)
 
 
-def share_out(steps: list[Step], processes: int) -> tuple[dict[int, int], dict[int, int]]:
+def share_out(steps: list[Step], processes: int, merging: float = 0.0) -> tuple[dict[int, int], dict[int, int]]:
     """(step index → process, office → process) for the steps with a message: the offices shared
-    out by their number of messages, the largest first, each to the least loaded process. A message
-    whose office cannot be guessed goes to process 0, like one of an office nobody else names."""
+    out by their number of messages, the largest first, each to the least loaded process, process 0
+    starting with `merging` of them (its other work). A message whose office cannot be guessed
+    goes to process 0, like one of an office nobody else names."""
     guessed = {step.index: guessed_office(step) for step in steps if step.xml is not None or step.absence is not None}
     counts: dict[int, int] = {}
     for office in guessed.values():
         if office is not None:
             counts[office] = counts.get(office, 0) + 1
-    load = [0] * processes
-    load[0] = sum(1 for office in guessed.values() if office is None)
+    load = [0.0] * processes
+    load[0] = sum(1 for office in guessed.values() if office is None) + merging * len(guessed)
     place: dict[int, int] = {}
     for office, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
         place[office] = least = min(range(processes), key=load.__getitem__)
@@ -124,14 +131,15 @@ def run_split(
     sink: Sink | None,
     processes: int = PROCESSES,
 ) -> bool:
-    """Run `scenario` over `processes` deciding processes (each a `replay`, the runner's
-    `_MemoryReplay`), merging their output into `result` (a `ReplayResult`); False if a guessed
-    office was wrong (nothing of it was given to `sink` past what one process gives too)."""
-    steps, place = share_out(scenario.steps, processes)
+    """Run `scenario` in this process and `processes - 1` forked ones (each a `replay`, the runner's
+    `_MemoryReplay`, deciding a share of the offices), merging their output into `result` (a
+    `ReplayResult`) here, between this process's batches; False if a guessed office was wrong
+    (nothing was given to `sink` past what one process gives too)."""
+    steps, place = share_out(scenario.steps, processes, MERGING)
     context = multiprocessing.get_context("fork")  # each starts with the scenario and every module
     ends: list[Connection] = []
     workers = []
-    for number in range(processes):
+    for number in range(1, processes):
         receiving, sending = context.Pipe(duplex=False)
         worker = context.Process(
             target=_decide,
@@ -143,28 +151,40 @@ def run_split(
         ends.append(receiving)
         workers.append(worker)
     merge = _Merge(result, processes, len(scenario.steps), progress, sink)
+    heard: queue.SimpleQueue[tuple[int, tuple[Any, ...]]] = queue.SimpleQueue()
+    for number, end in enumerate(ends, start=1):
+        # read at once, so that a process never waits on a full pipe for this one's batch to end
+        threading.Thread(target=_listen, args=(number, end, heard), daemon=True).start()
+    running = set(range(1, processes))
+
+    def hear(number: int, message: tuple[Any, ...]) -> None:
+        if message[0] == "batch":
+            merge.add(number, *message[1:])
+        elif message[0] == "end":
+            merge.add(number, len(scenario.steps), *message[1:4])
+            result.names.update(message[4])
+            if number:
+                result.deciders.append(message[5])
+                running.discard(number)
+        elif message[0] == "misplaced":
+            raise Misplaced(message[1])
+        else:
+            raise RuntimeError(f"replay: deciding process {number} failed:\n{message[1]}")
+
+    def ship(message: tuple[Any, ...]) -> None:
+        """After each of this process's batches: merged, with what the others sent meanwhile."""
+        hear(0, message)
+        while not heard.empty():
+            hear(*heard.get())
+
+    here = _splitting(replay)(steps, place, 0, ship)
     try:
-        running = dict(enumerate(ends))
+        ran = asyncio.run(here.run(scenario, here.ship, None))
+        hear(0, ("end", *here.taken(), ran.names, None))
         while running:
-            ready = wait(list(running.values()))
-            for number, end in list(running.items()):
-                if end not in ready:
-                    continue
-                try:
-                    message = end.recv()
-                except EOFError:
-                    raise RuntimeError(f"replay: deciding process {number} ended without its output") from None
-                if message[0] == "batch":
-                    merge.add(number, *message[1:])
-                elif message[0] == "end":
-                    merge.add(number, len(scenario.steps), *message[1:4])
-                    result.names.update(message[4])
-                    result.deciders.append(message[5])
-                    del running[number]
-                elif message[0] == "misplaced":
-                    return False
-                else:
-                    raise RuntimeError(f"replay: deciding process {number} failed:\n{message[1]}")
+            hear(*heard.get())
+    except Misplaced:
+        return False
     finally:
         for worker in workers:
             if worker.is_alive():
@@ -174,6 +194,18 @@ def run_split(
             end.close()
     result.names = dict(sorted(result.names.items()))
     return True
+
+
+def _listen(number: int, end: Connection, heard: queue.SimpleQueue[tuple[int, tuple[Any, ...]]]) -> None:
+    """In a thread: a deciding process's messages, as they come, until its last."""
+    while True:
+        try:
+            message = end.recv()
+        except (EOFError, OSError):
+            message = ("error", "it ended without its output")
+        heard.put((number, message))
+        if message[0] != "batch":
+            return
 
 
 class _Merge:
@@ -220,10 +252,10 @@ class _Merge:
         """Of one stream, what every process has got past: each process's part is in order already."""
         parts = []
         for pending in self.pending:
-            queue = pending[stream]
+            waiting = pending[stream]
             part = []
-            while queue and queue[0][0][0] <= upto:
-                part.append(queue.popleft())
+            while waiting and waiting[0][0][0] <= upto:
+                part.append(waiting.popleft())
             parts.append(part)
         return list(heapq.merge(*parts, key=operator.itemgetter(0)))
 
@@ -243,7 +275,7 @@ def _decide(
     for end in inherited:
         end.close()
     try:
-        decider = _splitting(replay)(steps, place, number, out)
+        decider = _splitting(replay)(steps, place, number, out.send)
         result = asyncio.run(decider.run(scenario, decider.ship, None))
         own = resource.getrusage(resource.RUSAGE_SELF)
         out.send(("end", *decider.taken(), result.names, (own.ru_utime + own.ru_stime, own.ru_maxrss)))
@@ -268,10 +300,12 @@ def _splitting(replay: type[Any]) -> type[Any]:
     offices; made here so the runner need not know of it."""
 
     class Share(replay):  # type: ignore[misc]
-        def __init__(self, steps: dict[int, int], place: dict[int, int], number: int, out: Connection) -> None:
+        def __init__(
+            self, steps: dict[int, int], place: dict[int, int], number: int, deliver: Callable[[tuple[Any, ...]], None]
+        ) -> None:
             super().__init__()
             self._mine = {index for index, owner in steps.items() if owner == number}
-            self._place, self._number, self._out = place, number, out
+            self._place, self._number, self._deliver = place, number, deliver
             #: where each portal event and reply of the batch being published goes (`Key`)
             self._tags: deque[Key] = deque()
             self._reply_tags: deque[Key] = deque()
@@ -339,6 +373,6 @@ def _splitting(replay: type[Any]) -> type[Any]:
 
         def ship(self, done: int, steps: int) -> None:
             """After each batch: what it published and received, to the merging process."""
-            self._out.send(("batch", done, *self.taken()))
+            self._deliver(("batch", done, *self.taken()))
 
     return Share

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,7 @@ def test_a_split_replay_gives_what_one_process_gives(
     one = _one_process(scenario, monkeypatch)
     both = runner.run_scenario(scenario)
     assert spying == [True], "split, and every office guessed right"
-    assert len(both.deciders) == split.PROCESSES
+    assert len(both.deciders) == split.PROCESSES - 1, "the replay's own process and one more"
     assert one.events and one.receipts and one.replies
     assert digest(both) == digest(one)
     assert (both.events, both.event_steps, both.receipts, both.replies) == (
@@ -70,7 +71,7 @@ def test_a_split_replay_gives_what_one_process_gives(
         one.replies,
     )
     assert list(both.names.items()) == list(one.names.items())
-    steps, place = split.share_out(load_scenario(scenario).steps, split.PROCESSES)
+    steps, place = split.share_out(load_scenario(scenario).steps, split.PROCESSES, split.MERGING)
     assert set(steps.values()) == set(range(split.PROCESSES)), "each process decided a share"
     assert set(place.values()) == set(range(split.PROCESSES))
 
@@ -146,11 +147,14 @@ def test_a_wrong_guess_runs_the_replay_again_in_one_process(
 def test_a_deciding_process_that_fails_fails_the_replay(
     tmp_path: Path, spying: list[bool], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A bug in a deciding process is not hidden by running again: the replay fails with its
-    traceback."""
+    """A bug in the forked deciding process is not hidden by running again: the replay fails with
+    its traceback."""
+    replay, real = os.getpid(), split.office_of
 
-    def broken(command: Any) -> int:
-        raise ZeroDivisionError("a bug")
+    def broken(command: Any) -> int | None:
+        if os.getpid() != replay:
+            raise ZeroDivisionError("a bug")
+        return real(command)
 
     monkeypatch.setattr(split, "office_of", broken)
     with pytest.raises(RuntimeError, match="ZeroDivisionError"):
