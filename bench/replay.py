@@ -4,18 +4,24 @@ In one run: generates the set once (`--seed 7 --offices 2000` unless told otherw
 measures the floor — reading every message of the scenario, parsing it as the adapter does
 (hardened lxml) and validating its payload against the adapter's XSD, and reading the absence
 commands as JSON — in this process, then runs `ddfl-adapter replay SCENARIO --events --receipts`
-as a child process `--runs` times: its wall time (start-up included), its CPU time (its parser
-worker's included, and its own process's alone) and its peak resident memory (ru_maxrss of the
-child). Prints the machine's
-load beside the figures: on a shared machine they vary with it. Asserts nothing.
+as a child process `--runs` times: its wall time (start-up included); its CPU time (its parsing
+worker's or other deciding process's included), its own process's alone, and that of each process
+a split replay forked to decide in (adapter/replay/split.py); its peak resident memory: the
+largest process's (the replay's own, or a forked one's; a parsing worker's is smaller) and the
+most all its processes held at once (their proportional set sizes summed, sampled every 20 ms: the
+pages a fork shares count once). With `--variant ROOT` each run is followed (or preceded,
+alternately) by one of the code under ROOT (`PYTHONPATH=ROOT`: main's checkout, say), and all
+outputs are checked to be byte-identical. Prints the machine's load beside the figures: on a
+shared machine they vary with it. Asserts nothing.
 
-    python bench/replay.py [--offices 2000] [--seed 7] [--runs 3] [--dir DIR]
+    python bench/replay.py [--offices 2000] [--seed 7] [--runs 3] [--dir DIR] [--variant /work/main]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
 import resource
@@ -23,7 +29,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -34,23 +42,46 @@ from adapter.messages.xmlsafe import Limits, parse_xml
 from adapter.replay.generate import generate
 from adapter.replay.scenario import load_scenario
 
-#: `ddfl-adapter replay` as the command line runs it, telling (on its last line of stderr) the CPU
-#: time of its own process: the child's total includes the worker that parses ahead on the other
-#: core, and the replay's own process is what decides the wall time
-_OWN_CPU = "own process CPU"
+#: `ddfl-adapter replay` as the command line runs it, telling (on its last line of stderr, as JSON)
+#: the CPU time and peak memory of its own process and of each process a split replay decided in:
+#: the child's total includes the worker that parses ahead, or the deciding processes
+_OWN = "the replay's processes (CPU s, peak KiB):"
 REPLAY = [
     sys.executable,
     "-c",
-    "import resource, sys\n"
+    "import json, resource, sys\n"
+    "import adapter.replay.runner as runner\n"
     "from adapter.cli import main\n"
+    "deciders = []\n"
+    "run = runner.run_scenario\n"
+    "def spy(*args, **kwargs):\n"
+    "    result = run(*args, **kwargs)\n"
+    "    deciders.extend(getattr(result, 'deciders', []))\n"
+    "    return result\n"
+    "runner.run_scenario = spy\n"
     "try:\n"
     "    code = main()\n"
     "finally:\n"
     "    own = resource.getrusage(resource.RUSAGE_SELF)\n"
-    f"    print('{_OWN_CPU}', own.ru_utime + own.ru_stime, file=sys.stderr)\n"
+    f"    print({_OWN!r}, json.dumps([own.ru_utime + own.ru_stime, own.ru_maxrss, deciders]), file=sys.stderr)\n"
     "sys.exit(code)",
     "replay",
 ]
+
+
+@dataclass
+class Run:
+    wall: float
+    #: CPU seconds: all of it (its children's included), its own process's, each deciding process's
+    cpu: float
+    own: float
+    deciders: list[float]
+    #: peak resident MiB: the largest process's; the most its processes held at once (PSS, sampled)
+    rss: float
+    held: float
+    summary: str
+    #: sha256 of the events and receipts files
+    output: str
 
 
 def generated_set(root: Path, seed: int, offices: int) -> Path:
@@ -91,22 +122,92 @@ def floor(scenario: Path) -> tuple[float, float, int]:
     return time.perf_counter() - started, time.process_time() - cpu, count
 
 
-def replay(scenario: Path, out: Path) -> tuple[float, float, float, float, str]:
-    """One `ddfl-adapter replay` in a child process: wall s, CPU s (all of it, and its own process's),
-    peak RSS MiB, its summary line."""
+def replay(scenario: Path, out: Path, root: Path | None = None) -> Run:
+    """One `ddfl-adapter replay` in a child process (of the code under `root`, if given)."""
+    env = {**os.environ, "PYTHONPATH": str(root)} if root is not None else None
+    events, receipts = out / "events.jsonl", out / "receipts.jsonl"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run(
-        [*REPLAY, str(scenario), "--events", str(out / "events.jsonl"), "--receipts", str(out / "receipts.jsonl")],
-        capture_output=True,
+    child = subprocess.Popen(
+        [*REPLAY, str(scenario), "--events", str(events), "--receipts", str(receipts)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=True,
+        env=env,
+        cwd=out,  # not this tree: `python -c` puts the working folder first on the path
     )
+    held = _Held(child.pid)
+    stdout, stderr = child.communicate()
     wall = time.perf_counter() - started
+    held.stop()
+    if child.returncode:
+        raise subprocess.CalledProcessError(child.returncode, child.args, stdout, stderr)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    own = float(done.stderr.strip().splitlines()[-1].removeprefix(_OWN_CPU))
-    return wall, cpu, own, after.ru_maxrss / 1024, done.stdout.strip()
+    own, own_rss, deciders = json.loads(stderr.strip().splitlines()[-1].removeprefix(_OWN))
+    output = hashlib.sha256(events.read_bytes() + b"\0" + receipts.read_bytes()).hexdigest()
+    return Run(
+        wall,
+        cpu,
+        own,
+        [d_cpu for d_cpu, _ in deciders],
+        max([own_rss] + [d_rss for _, d_rss in deciders]) / 1024,  # not ru_maxrss: the largest of every run so far
+        held.peak / 1024,
+        stdout.strip(),
+        output,
+    )
+
+
+class _Held:
+    """The most memory a process and its descendants held at once: their proportional set sizes
+    (a page shared by n processes counts 1/n in each, so the pages a fork shares count once),
+    summed every 20 ms from /proc (Linux) in a thread, until `stop`."""
+
+    def __init__(self, pid: int):
+        self.peak = 0  # KiB
+        self._pid = pid
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stopping.wait(0.02):
+            self.peak = max(self.peak, sum(_pss(pid) for pid in _tree(self._pid)))
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+
+
+def _tree(pid: int) -> list[int]:
+    """The process and its descendants (each forked by its parent's main thread)."""
+    tree = [pid]
+    for parent in tree:
+        try:
+            tree.extend(int(child) for child in Path(f"/proc/{parent}/task/{parent}/children").read_text().split())
+        except OSError:
+            pass
+    return tree
+
+
+def _pss(pid: int) -> int:
+    """A process's proportional set size (KiB); 0 once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def describe(run: Run, floor_s: float) -> str:
+    split = f", the other deciding process {' / '.join(f'{cpu:.2f}' for cpu in run.deciders)} s" if run.deciders else ""
+    return (
+        f"{run.wall:.2f} s wall ({run.wall / floor_s:.0f}x the floor), {run.cpu:.2f} s CPU "
+        f"({run.own:.2f} s of it the replay's own process{split}), peak RSS {run.rss:.0f} MiB (all its processes at once: {run.held:.0f} MiB)"
+        f"  [{run.summary}] load {os.getloadavg()[0]:.1f}"
+    )
 
 
 def main() -> None:
@@ -115,6 +216,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--dir", type=Path, help="where the generated set is kept (default: a temporary folder)")
+    parser.add_argument("--variant", type=Path, help="alternate with the code under this root (main's checkout)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ddfl-bench-replay-") as tmp:
         root = args.dir or Path(tmp)
@@ -123,18 +225,20 @@ def main() -> None:
         print(f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
         floor_s, floor_cpu, messages = floor(scenario)
         print(f"floor: read, parse and XSD-validate {messages} messages: {floor_s:.2f} s wall, {floor_cpu:.2f} s CPU")
-        walls: list[float] = []
-        for run in range(1, args.runs + 1):
-            wall, cpu, own, rss, summary = replay(scenario, Path(tmp))
-            walls.append(wall)
-            print(
-                f"replay {run}: {wall:.2f} s wall ({wall / floor_s:.0f}x the floor), {cpu:.2f} s CPU "
-                f"({own:.2f} s of it the replay's own process), peak RSS {rss:.0f} MiB  [{summary}]"
-            )
-        print(
-            f"replay median {statistics.median(walls):.2f} s, best {min(walls):.2f} s "
-            f"({min(walls) / floor_s:.0f}x the floor); load average now {os.getloadavg()[0]:.1f}"
-        )
+        walls: dict[str, list[float]] = {}
+        outputs: set[str] = set()
+        for number in range(1, args.runs + 1):
+            trees: list[tuple[str, Path | None]] = [("this tree", None)]
+            if args.variant is not None:
+                trees.insert(number % 2, (str(args.variant), args.variant))  # alternately first
+            for label, root in trees:
+                run = replay(scenario, Path(tmp), root)
+                walls.setdefault(label, []).append(run.wall)
+                outputs.add(run.output)
+                print(f"replay {number}, {label}: {describe(run, floor_s)}", flush=True)
+        for label, times in walls.items():
+            print(f"{label}: replay median {statistics.median(times):.2f} s, best {min(times):.2f} s")
+        print(f"outputs (events and receipts files): {'identical' if len(outputs) == 1 else 'DIFFERENT'}")
 
 
 if __name__ == "__main__":

@@ -45,7 +45,8 @@ def step_work(step: Step, body: bytes, parsed: Command | None = None) -> Work:
 class Ahead:
     """The steps' messages as work items, parsed by a worker process where that pays."""
 
-    def __init__(self, steps: list[Step], settings: Settings):
+    def __init__(self, steps: list[Step], settings: Settings, *, worker: bool = True):
+        """`worker`: whether a worker process may parse (not where the second core decides: `split`)."""
         self._settings = settings
         self._routes = routing(settings)
         messages = [step for step in steps if step.xml is not None or step.absence is not None]
@@ -56,7 +57,12 @@ class Ahead:
         #: jobs taken back from the worker's queue and parsed here while waiting (`_take_back`)
         self._parsed_here: dict[int, list[Command | None]] = {}
         self._chunk: tuple[int, list[Command | None]] = (-1, [])  # the last job's: (number, commands)
-        if len(messages) > CHUNK and (os.cpu_count() or 1) > 1 and "fork" in multiprocessing.get_all_start_methods():
+        if (
+            worker
+            and len(messages) > CHUNK
+            and (os.cpu_count() or 1) > 1
+            and "fork" in multiprocessing.get_all_start_methods()
+        ):
             # fork: the worker starts with every module imported, and needs nothing else
             self._pool = ProcessPoolExecutor(
                 1, multiprocessing.get_context("fork"), initializer=_start, initargs=(settings,)

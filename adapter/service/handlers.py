@@ -78,6 +78,9 @@ class Done:
     receipt: Receipt | None = None
     events: int = 0
     error_id: str | None = None
+    #: how many of its outbox rows were not portal events (AppRecs, error reports): a replay split
+    #: over processes puts each back in its item's place
+    replies: int = 0
 
 
 # ---------------------------------------------------------------------------------------------

@@ -155,7 +155,8 @@ class Processor:
                     uow.discard_item()
                     done = Done(ok=False, error_id=_unexpected(work, error))
                 else:
-                    done = replace(done, events=uow.commit_item())
+                    events, replies = uow.commit_item()
+                    done = replace(done, events=events, replies=replies)
                 results.append(done)
             try:
                 new_rows = await uow.flush()

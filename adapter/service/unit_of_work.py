@@ -207,8 +207,9 @@ class BatchUnitOfWork:
         self._staged = Staged()
         self._item_now = now or self._now
 
-    def commit_item(self) -> int:
-        """Keep the item's changes; returns how many portal events it published."""
+    def commit_item(self) -> tuple[int, int]:
+        """Keep the item's changes; returns how many portal events it published, and how many other
+        outbox rows (replies)."""
         staged, into = self._staged, self._committed
         into.offices.update(staged.offices)
         into.pairs.update(staged.pairs)
@@ -222,7 +223,7 @@ class BatchUnitOfWork:
         self._inbox.update(staged.inbox)
         self._closed.update(dict.fromkeys(staged.closed, True))
         self._staged = Staged()
-        return staged.events
+        return staged.events, len(staged.outbox) - staged.events
 
     def discard_item(self) -> None:
         self._staged = Staged()
