@@ -1,0 +1,95 @@
+"""Clock ticks worked out ahead of their midnight (issue 14: the midnight burst).
+
+A tick is a pure function of the pair's stored state and the instant (R11): `engine.tick` of the
+decoded text, then the ticked pair's next change. At a midnight where thousands of absences
+begin, decoding, ticking and working out the next change of each pair is most of the burst's
+CPU, all of it after the midnight and before the first event can go out. In the minute before
+such a midnight the scheduler works those ticks out (`Processor.prepare_ticks`), keyed by the
+exact stored text each was worked out from. At the midnight, a pair whose stored text is still
+that text is taken as prepared, not decoded and ticked again; a pair changed meanwhile (another
+report, an absence) has another text and is ticked as always. What is published, stored and
+when is therefore exactly what it would be without preparing: only the CPU moves ahead of the
+midnight, into the quiet minute before it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from ..domain import engine
+from ..domain.events import Event
+from ..domain.state import PairState
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One pair's tick to `PreparedTicks.at`, worked out from the stored text it was decoded from."""
+
+    #: the state decoded from the text (the unit of work is handed this very object)
+    pair: PairState
+    ticked: PairState
+    events: tuple[Event, ...]
+    #: the ticked pair's next change (`engine.next_change`): the store's due index as it is written
+    next_change: dt.datetime | None
+    #: the ticked pair as it is stored (`to_json`)
+    ticked_text: str
+
+
+class PreparedTicks:
+    """The ticks to one instant worked out ahead, by stored text; at most `LIMIT` of them."""
+
+    #: About 10 KB in memory each for the time of the burst (the decoded pair, its ticked copy,
+    #: its events): a national midnight (about 5,000 GPs) fits with room.
+    LIMIT = 20_000
+
+    def __init__(self) -> None:
+        #: the instant the ticks are worked out to; None: nothing prepared
+        self.at: dt.datetime | None = None
+        self._by_text: dict[str, Prepared] = {}
+        #: the same entries by the identity of their decoded pair, and of their ticked pair (each
+        #: entry keeps both, so their ids are not reused while the entry lives)
+        self._by_pair: dict[int, Prepared] = {}
+        self._by_ticked: dict[int, Prepared] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_text)
+
+    def clear(self) -> None:
+        self.at = None
+        self._by_text.clear()
+        self._by_pair.clear()
+        self._by_ticked.clear()
+
+    def add(self, at: dt.datetime, text: str) -> None:
+        """Work out the tick to `at` of the pair stored as `text` (ticks to another instant are
+        forgotten first: one midnight at a time)."""
+        if at != self.at:
+            self.clear()
+            self.at = at
+        if text in self._by_text or len(self._by_text) >= self.LIMIT:
+            return
+        pair = PairState.from_json(text)
+        ticked, events = engine.tick(pair, at)
+        entry = Prepared(pair, ticked, tuple(events), engine.next_change(ticked), ticked.to_json())
+        self._by_text[text] = entry
+        self._by_pair[id(pair)] = entry
+        self._by_ticked[id(ticked)] = entry
+
+    def decode(self, text: str) -> PairState:
+        """The pair stored as `text`: the prepared one when that text was prepared (the same
+        object, so `of` finds its tick), else decoded."""
+        entry = self._by_text.get(text)
+        return entry.pair if entry is not None else PairState.from_json(text)
+
+    def of(self, pair: PairState, at: dt.datetime) -> Prepared | None:
+        """What was prepared for this very pair (decoded by `decode`) ticked to `at`, if anything."""
+        if at != self.at:
+            return None
+        entry = self._by_pair.get(id(pair))
+        return entry if entry is not None and entry.pair is pair else None
+
+    def text_of(self, pair: PairState) -> str:
+        """`pair.to_json()`: written ahead when this very pair is a prepared tick's result."""
+        entry = self._by_ticked.get(id(pair))
+        return entry.ticked_text if entry is not None and entry.ticked is pair else pair.to_json()
