@@ -75,12 +75,17 @@ class Processor:
         """Work out ahead the ticks of these pairs to `at` (`prepared`: the midnight burst's CPU
         spent before the midnight); returns how many were prepared. Reads the stored states in a
         transaction of their own; changes nothing."""
+        queue = self.routing.portal_queue
         async with self.store.transaction() as tx:
             rows = await tx.get_pair_rows(keys)
+            offices = [await tx.get_office(her_id) for her_id in sorted({key[0] for key in rows})]
+        for text in offices:
+            if text is not None:
+                self.prepared.add_office(at, text, queue)
         for start in range(0, len(keys), self.PREPARE_CHUNK):
             for key in keys[start : start + self.PREPARE_CHUNK]:
                 if (row := rows.get(key)) is not None:
-                    self.prepared.add(at, row[0])
+                    self.prepared.add(at, row[0], queue)
             await asyncio.sleep(0)
         return len(self.prepared)
 

@@ -22,10 +22,8 @@ from ..domain.events import Availability, Event
 from ..domain.model import Practitioner
 from ..domain.persisted import load_published
 from ..domain.state import OfficeState, PairState
-from ..messages.portal import portal_message
 from ..store.base import InboxEntry, OutboxMessage, PairKey, TimelineEntry, Transaction
 from .prepared import PreparedTicks
-from .timeline import event_entry
 
 
 class Unknown:
@@ -100,7 +98,7 @@ class BatchUnitOfWork:
         if her_id not in self._offices:
             text = await self._tx.get_office(her_id)
             if text is not None:
-                self._offices[her_id] = OfficeState.from_json(text)
+                self._offices[her_id] = self._prepared.office(text)
             else:  # R13: until a behandleroversikt arrives, the directory the adapter was started with
                 self._offices[her_id] = OfficeState(her_id=her_id, roster=self._directory.get(her_id))
         return self._offices[her_id]
@@ -199,8 +197,9 @@ class BatchUnitOfWork:
 
     def publish_event(self, event: Event) -> None:
         """A portal event, published after the commit (message id = event id)."""
-        self._staged.outbox.append(portal_message(event, self._portal_queue))
-        if self.keeps_timeline and (entry := event_entry(event)) is not None:
+        message, entry = self._prepared.published(event, self._portal_queue, self.keeps_timeline)
+        self._staged.outbox.append(message)
+        if entry is not None:
             self._staged.timeline.append(entry)
         self._staged.events += 1
 

@@ -13,10 +13,12 @@ import pytest
 
 from adapter.bootstrap import default_settings, processor
 from adapter.domain import engine
-from adapter.domain.state import PairState
+from adapter.domain.state import OfficeState, PairState
+from adapter.messages.portal import portal_message
 from adapter.service.commands import Work
 from adapter.service.prepared import PreparedTicks
 from adapter.service.processor import Processor
+from adapter.service.timeline import event_entry
 from adapter.store import open_store
 from adapter.store.base import PairKey, Store
 from adapter.worker.clock import ManualClock
@@ -91,9 +93,11 @@ async def test_prepared_ticks_are_of_one_instant_and_found_only_for_the_pair_dec
     store, _, _, _ = await written(tmp_path, "store.sqlite3")
     async with store.transaction() as tx:
         text = (await tx.get_pair_rows([(OFFICE, GP)]))[(OFFICE, GP)][0]
+        office_text = await tx.get_office(OFFICE)
+    assert office_text is not None
     await store.close()
     prepared = PreparedTicks()
-    prepared.add(ABSENCE_BEGINS, text)
+    prepared.add(ABSENCE_BEGINS, text, "portal")
     pair = prepared.decode(text)
     entry = prepared.of(pair, ABSENCE_BEGINS)
     assert entry is not None and entry.pair is pair
@@ -108,5 +112,15 @@ async def test_prepared_ticks_are_of_one_instant_and_found_only_for_the_pair_dec
     assert prepared.of(pair, ABSENCE_BEGINS + dt.timedelta(days=1)) is None  # another instant
     assert prepared.of(prepared.decode(text + " "), ABSENCE_BEGINS) is None  # another text: decoded anew
     assert prepared.of(PairState.from_json(text), ABSENCE_BEGINS) is None  # an equal, other object
-    prepared.add(ABSENCE_BEGINS + dt.timedelta(days=1), text)  # another midnight: the first forgotten
+    (event,) = entry.events
+    message, timeline_entry = prepared.published(event, "portal", timeline=True)
+    assert message == portal_message(event, "portal") and timeline_entry == event_entry(event)
+    assert prepared.published(event, "portal", timeline=False) == (message, None)  # a replay keeps none
+    assert prepared.published(event, "other", timeline=True)[0] == portal_message(event, "other")
+    assert prepared.office(office_text) is not prepared.office(office_text)  # not decoded ahead: each time anew
+    prepared.add_office(ABSENCE_BEGINS, office_text, "portal")
+    office = prepared.office(office_text)
+    assert office is prepared.office(office_text) and office.to_json() == OfficeState.from_json(office_text).to_json()
+    prepared.add(ABSENCE_BEGINS + dt.timedelta(days=1), text, "portal")  # another midnight: the first forgotten
     assert prepared.of(pair, ABSENCE_BEGINS) is None and len(prepared) == 1
+    assert prepared.office(office_text) is not office
