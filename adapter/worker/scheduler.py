@@ -43,7 +43,7 @@ class Scheduler(BackgroundLoop):
     #: pairs change in between (a changed one is ticked as usual).
     AHEAD = dt.timedelta(seconds=60)
     #: At most this many pairs prepared for one instant (`PreparedTicks.LIMIT`).
-    PREPARE_LIMIT = 20_000
+    PREPARE_LIMIT = 10_000
 
     def __init__(
         self,

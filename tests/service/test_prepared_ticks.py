@@ -124,3 +124,7 @@ async def test_prepared_ticks_are_of_one_instant_and_found_only_for_the_pair_dec
     prepared.add(ABSENCE_BEGINS + dt.timedelta(days=1), text, "portal")  # another midnight: the first forgotten
     assert prepared.of(pair, ABSENCE_BEGINS) is None and len(prepared) == 1
     assert prepared.office(office_text) is not office
+    full = PreparedTicks()
+    full.LIMIT = 0  # bounded memory: past the limit a pair is ticked when due, as without preparing
+    full.add(ABSENCE_BEGINS, text, "portal")
+    assert len(full) == 0 and full.of(full.decode(text), ABSENCE_BEGINS) is None
