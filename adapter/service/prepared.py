@@ -44,10 +44,10 @@ class Prepared:
 class PreparedTicks:
     """The ticks to one instant worked out ahead, by stored text; at most `LIMIT` of them."""
 
-    #: About 9 KB in memory each until the midnight is ticked (the decoded pair, its ticked copy
-    #: and stored text, its events and their messages: +37–45 MiB of RSS for the bench's 5,000
-    #: pairs); a national midnight (about 5,000 GPs) fits with room, and a larger one prepares
-    #: this many (the rest are ticked when due, as without preparing).
+    #: About 13 KB in memory each until the midnight is ticked (the decoded pair, its ticked copy
+    #: and stored text, its events, their messages and timeline entries: +61–64 MiB of RSS for
+    #: the bench's 5,000 pairs); a national midnight (about 5,000 GPs) fits with room, and a
+    #: larger one prepares this many (the rest are ticked when due, as without preparing).
     LIMIT = 10_000
 
     def __init__(self) -> None:
