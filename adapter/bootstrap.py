@@ -165,7 +165,7 @@ class Assembly:
                     await store.close()
                 raise
         pipeline = Pipeline(service, settings.batch_size, on_commit=on_commit, parser=parser)
-        scheduler = Scheduler(store, pipeline, self.clock, interval=settings.clock_interval)
+        scheduler = Scheduler(store, pipeline, self.clock, interval=settings.clock_interval, ahead=service)
         retention = Retention(
             store,
             self.clock,

@@ -2,7 +2,7 @@
 
     python bench/throughput.py [--messages 20000] [--rounds 1] [--set DDFL_BATCH_SIZE=256 ...]
                                [--variant DDFL_PARSE_WORKERS=1 ...] [--variant BENCH_ROOT=../main]
-                               [--latency-seconds 20] [--absences 5000]
+                               [--latency-seconds 20] [--absences 5000] [--midnight-rounds N]
                                [--rss-messages 200000] [--only throughput,latency,midnight,rss]
 
 1. throughput: N realistic EPJ/AR status messages (Ack V="J") for many GPs are pre-filled; the
@@ -14,7 +14,9 @@
    adapter's ratio to each are printed; with --rounds, per round (interleaved) and their medians.
 2. latency: p50/p99 from publishing a message to receiving its portal event, at a steady 200 msg/s.
 3. midnight: 5,000 absences that start on the same midnight; the time from the clock passing it
-   to the last of the 5,000 events received.
+   to the last of its events received (by a counter in a process of its own, as the portal is) and
+   the adapter's CPU for it. With --midnight-rounds N, N bursts per adapter, each in a fresh
+   process, alternating with every --variant BENCH_ROOT=DIR (another checkout's code).
 4. rss: the adapter's resident memory growth over 200,000 messages.
 Nothing is asserted: the script prints figures.
 """
@@ -41,7 +43,10 @@ from pathlib import Path
 import aio_pika
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+#: The adapter's code the midnight burst (which runs it in this process) imports: another
+#: checkout's with BENCH_MIDNIGHT_ROOT (set by `--midnight-rounds` for its A/B against main).
+CODE = Path(os.environ.get("BENCH_MIDNIGHT_ROOT") or ROOT).resolve()
+sys.path.insert(0, str(CODE))
 
 from adapter.bootstrap import default_settings  # noqa: E402
 from adapter.domain.calendar import OSLO  # noqa: E402
@@ -498,8 +503,12 @@ def breakdown(trace: Path) -> str:
     return "\n".join(out)
 
 
-async def midnight(bench: Bench, absences: int) -> None:
-    """In-process with a manual clock: the clock passes one midnight that starts every absence."""
+async def midnight(bench: Bench, absences: int) -> dict[str, float]:
+    """In-process with a manual clock: the clock passes one midnight that starts every absence.
+
+    The burst's events are counted by `bench/burst_counter.py`, a process of its own (as the
+    portal is): counted here, aio-pika's cost per delivery ran on the adapter's event loop, in
+    the figures measured. Returns the run's figures (seconds)."""
     from adapter.bootstrap import build, isolated_settings
     from adapter.worker.clock import ManualClock
 
@@ -542,10 +551,30 @@ async def midnight(bench: Bench, absences: int) -> None:
     # message "published twice", or as one of the burst's own when waiting for the last).
     sent = runtime.relay.published_to(settings.portal_queue)
     await until(lambda: events.n >= sent, 120, "the events before midnight")
-    before, ids_before, rows_before = events.n, len(events.ids), runtime.processor.stats.outbox_rows
-    pairs_before = events.by_type["availability.changed"]
-    cpu0 = time.process_time()
+    await events.close()
+    counter = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "bench" / "burst_counter.py"),
+        AMQP_URL,
+        settings.portal_queue,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert counter.stdin is not None and counter.stdout is not None
+    if (await counter.stdout.readline()).strip() != b"ready":
+        raise RuntimeError("bench: the burst's counter did not start")
     at = oslo_midnight(tomorrow)
+    # The clock passes the minute before the midnight first, as a real one does: a scheduler that
+    # works the ticks out ahead (`Scheduler.AHEAD`) does it then; its CPU is printed apart.
+    cpu0, rss0 = time.process_time(), rss_kib(os.getpid())
+    clock.set(at - dt.timedelta(seconds=60))
+    scheduler = runtime.scheduler
+    await until(lambda: getattr(scheduler, "prepared_for", at) == at, 120, "the ticks worked out ahead")
+    ahead = time.process_time() - cpu0
+    prepared_kib = rss_kib(os.getpid()) - rss0
+    await asyncio.sleep(0.5)  # its log line, the loop settled
+    rows_before = runtime.processor.stats.outbox_rows
+    cpu0 = time.process_time()
     profiler = None
     if profile := os.environ.get("DDFL_BENCH_PROFILE"):  # cProfile of the burst only, to that file
         import cProfile
@@ -561,20 +590,76 @@ async def midnight(bench: Bench, absences: int) -> None:
 
     while not await all_published():  # every pair due at that midnight ticked, and published
         await asyncio.sleep(0.01)  # the store's two queries, in the measured process: not too often
+    published = time.perf_counter() - t0
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(profile)
     cpu = time.process_time() - cpu0
     rows = runtime.processor.stats.outbox_rows - rows_before
-    await until(lambda: len(events.ids) - ids_before >= rows, 120, "the last events to arrive")
-    closed = events.by_type["availability.changed"] - pairs_before
+    counter.stdin.write(f"{rows}\n".encode())
+    await counter.stdin.drain()
+    counted = json.loads(await counter.stdout.readline())
+    await counter.wait()
+    if counted["distinct"] < rows:
+        raise TimeoutError(f"bench: {counted['distinct']} of the burst's {rows} events arrived")
+    received = counted["last"] - t0
+    closed = counted["by_type"].get("availability.changed", 0)
     print(
         f"midnight: {len(commands)} absences starting on {tomorrow}: {rows} events ({closed} GPs with services "
-        f"to close, the rest booking lists), all received "
-        f"{events.last - t0:.2f} s after the clock passed midnight ({events.n - before - rows} published twice); "
-        f"{cpu:.2f} s CPU in the adapter's process (and the bench's counting)"
+        f"to close, the rest booking lists), all received {received:.2f} s after the clock passed midnight, "
+        f"all published {published:.2f} s ({counted['received'] - rows} published twice); {cpu:.2f} s CPU in the "
+        f"adapter's process, and {ahead:.2f} s in the minute before (RSS {prepared_kib / 1024:+.0f} MiB); "
+        f"load {os.getloadavg()[0]:.1f}",
+        flush=True,
     )
     await runtime.stop()
+    return {
+        "received": received,
+        "published": published,
+        "cpu": cpu,
+        "ahead": ahead,
+        "events": rows,
+        "load": os.getloadavg()[0],
+    }
+
+
+async def midnight_rounds(absences: int, rounds: int, variants: list[dict[str, str]]) -> None:
+    """`rounds` bursts of this checkout's adapter, alternating with each variant's code
+    (BENCH_ROOT=DIR), each in a fresh process of this script (the burst runs the adapter in
+    process); the order alternates round by round, so neither always meets the later load."""
+    roots = {"adapter": CODE} | {
+        f"adapter BENCH_ROOT={variant['BENCH_ROOT']}": Path(variant["BENCH_ROOT"]).resolve()
+        for variant in variants
+        if "BENCH_ROOT" in variant
+    }
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in roots}
+    for round_ in range(rounds):
+        order = list(roots.items())
+        for name, root in order if round_ % 2 == 0 else order[::-1]:
+            child = await asyncio.create_subprocess_exec(
+                sys.executable,
+                __file__,
+                "--only",
+                "midnight",
+                "--absences",
+                str(absences),
+                "--midnight-json",
+                env={**os.environ, "BENCH_MIDNIGHT_ROOT": str(root)},
+                stdout=subprocess.PIPE,
+            )
+            out, _ = await child.communicate()
+            lines = out.decode().splitlines()
+            figures = json.loads(next(line for line in reversed(lines) if line.startswith("{")))
+            results[name].append(figures)
+            print(f"  round {round_ + 1}, {name}: {next(line for line in lines if line.startswith('midnight'))}")
+    print("midnight medians:")
+    for name, runs in results.items():
+        print(
+            f"  {name}: all received {statistics.median(r['received'] for r in runs):.2f} s, all published "
+            f"{statistics.median(r['published'] for r in runs):.2f} s, CPU {statistics.median(r['cpu'] for r in runs):.2f} s "
+            f"(+{statistics.median(r['ahead'] for r in runs):.2f} s the minute before) "
+            f"({len(runs)} runs: " + ", ".join(f"{r['received']:.2f}/{r['cpu']:.2f}" for r in runs) + " received/CPU)"
+        )
 
 
 def cpu_seconds(pid: int) -> float:
@@ -657,6 +742,13 @@ async def main() -> None:
     )
     parser.add_argument("--trace", type=Path, help="latency: run the adapter under bench/latency_trace.py, keep here")
     parser.add_argument("--absences", type=int, default=5_000)
+    parser.add_argument(
+        "--midnight-rounds",
+        type=int,
+        default=1,
+        help="midnight bursts per adapter, each in a process of its own, alternating with --variant BENCH_ROOT=DIR",
+    )
+    parser.add_argument("--midnight-json", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--rss-messages", type=int, default=200_000)
     parser.add_argument("--only", default="throughput,latency,midnight,rss")
     args = parser.parse_args()
@@ -676,7 +768,13 @@ async def main() -> None:
                 variants = [dict(kv.split("=", 1) for kv in variant.split(",")) for variant in args.variant]
                 await latency(bench, args.latency_seconds, args.latency_rate, args.latency_rounds, variants, args.trace)
             if "midnight" in parts:
-                await midnight(bench, args.absences)
+                variants = [dict(kv.split("=", 1) for kv in variant.split(",")) for variant in args.variant]
+                if args.midnight_rounds > 1 or variants:
+                    await midnight_rounds(args.absences, args.midnight_rounds, variants)
+                else:
+                    figures = await midnight(bench, args.absences)
+                    if args.midnight_json:
+                        print(json.dumps(figures), flush=True)
             if "rss" in parts:
                 await rss(bench, args.rss_messages)
         finally:

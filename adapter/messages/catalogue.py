@@ -115,6 +115,11 @@ OPERATIONAL_EVENTS: tuple[tuple[str, str, str], ...] = (
     ("DDFL-BATCH-FAILED", "The store failed to commit a batch: every item is redelivered.",
      "Check the store (disk, PostgreSQL); nothing is lost."),
     ("DDFL-CLOCK-FAILED", "A clock round failed; it is retried.", "Check the store if it repeats."),
+    ("DDFL-CLOCK-PREPARED", "A minute before a due instant (a midnight where absences begin or end), "
+     "the clock worked out its ticks ahead (`pairs`): after it only writing and publishing is left.",
+     "Nothing."),
+    ("DDFL-CLOCK-PREPARE-FAILED", "Working out a due instant's ticks ahead failed: they are worked out "
+     "when due, as usual (the burst takes longer).", "Check the store if it repeats."),
     ("DDFL-RELAY-RETRY", "Publishing the outbox failed (broker away); the rows stay and are retried.",
      "Check the broker connection if it repeats."),
     ("DDFL-UNDELIVERABLE", "A receipt for a queue that does not exist (`{sender}_async`/`_error`): "

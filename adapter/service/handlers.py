@@ -423,10 +423,8 @@ async def handle_tick(uow: BatchUnitOfWork, item: Tick, now: dt.datetime, routin
     pair = await uow.pair(item.key)
     if pair is None:
         return Done(ok=True)
-    pair, events = engine.tick(pair, item.until)
-    # its next change now, while the rules still remember what the tick evaluated (at the batch's
-    # end the answers for its first pairs are forgotten: `remembered.SIZE`)
-    uow.save_pair(pair, next_change_at=engine.next_change(pair))
+    pair, events, next_change_at = uow.tick(pair, item.until)
+    uow.save_pair(pair, next_change_at=next_change_at)
     if events and uow.keeps_timeline:
         uow.record_timeline([timeline.clock_entry(item.key, item.until, len(events), now)])
     for event in events:

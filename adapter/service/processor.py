@@ -8,6 +8,7 @@ of its own (`resync`), so a snapshot is never taken inside a batch.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import traceback
@@ -15,11 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ..domain.model import Practitioner
-from ..store.base import DuplicateMessage, Store, StoreContention
+from ..store.base import DuplicateMessage, PairKey, Store, StoreContention
 from ..store.retry import retry_on_contention
 from . import resync
 from .commands import Command, ResyncRequested, Work, office_of, parse
 from .handlers import Done, Receipt, Routing, handle
+from .prepared import PreparedTicks
 from .unit_of_work import BatchUnitOfWork
 
 __all__ = ["Done", "Processor", "Receipt", "Stats", "Work"]
@@ -62,6 +64,34 @@ class Processor:
         self.keeps_timeline = True
         #: Called after each committed chunk of a resync (the relay publishes while it goes on).
         self.on_resync_chunk: Callable[[], None] = lambda: None
+        #: Clock ticks worked out ahead of their midnight (`prepare_ticks`).
+        self.prepared = PreparedTicks()
+
+    #: Pairs prepared between two turns of the event loop (about 10 ms of CPU: deliveries and
+    #: the relay go on while a midnight is prepared).
+    PREPARE_CHUNK = 32
+
+    async def prepare_ticks(self, at: dt.datetime, keys: list[PairKey]) -> int:
+        """Work out ahead the ticks of these pairs to `at` (`prepared`: the midnight burst's CPU
+        spent before the midnight); returns how many were prepared. Reads the stored states in a
+        transaction of their own; changes nothing."""
+        queue = self.routing.portal_queue
+        async with self.store.transaction() as tx:
+            rows = await tx.get_pair_rows(keys)
+            offices = [await tx.get_office(her_id) for her_id in sorted({key[0] for key in rows})]
+        for text in offices:
+            if text is not None:
+                self.prepared.add_office(at, text, queue)
+        for start in range(0, len(keys), self.PREPARE_CHUNK):
+            for key in keys[start : start + self.PREPARE_CHUNK]:
+                if (row := rows.get(key)) is not None:
+                    self.prepared.add(at, row[0], queue)
+            await asyncio.sleep(0)
+        return len(self.prepared)
+
+    def forget_prepared(self) -> None:
+        """The prepared ticks' instant has been ticked: let their memory go."""
+        self.prepared.clear()
 
     def prepare(self, work: Work) -> Work:
         """The edge: read the bytes into a typed command or refusal, outside any transaction.
@@ -139,7 +169,9 @@ class Processor:
         results: list[Done] = []
         async with self.store.transaction() as tx:
             await tx.lock_offices(offices(parsed))  # once, before any read: one global order
-            uow = BatchUnitOfWork(tx, self.directory, now, self.routing.portal_queue, self.keeps_timeline)
+            uow = BatchUnitOfWork(
+                tx, self.directory, now, self.routing.portal_queue, self.keeps_timeline, self.prepared
+            )
             for work, command in zip(batch, parsed, strict=True):
                 at = work.at or now
                 uow.begin_item(at)

@@ -16,14 +16,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from ..domain import engine
 from ..domain.engine import due_by, next_change, published_at
 from ..domain.events import Availability, Event
 from ..domain.model import Practitioner
 from ..domain.persisted import load_published
 from ..domain.state import OfficeState, PairState
-from ..messages.portal import portal_message
 from ..store.base import InboxEntry, OutboxMessage, PairKey, TimelineEntry, Transaction
-from .timeline import event_entry
+from .prepared import PreparedTicks
 
 
 class Unknown:
@@ -61,8 +61,12 @@ class BatchUnitOfWork:
         now: dt.datetime,
         portal_queue: str,
         timeline: bool = True,
+        prepared: PreparedTicks | None = None,
     ):
         self._tx = tx
+        #: ticks worked out ahead of their midnight (`prepared`): a pair stored as a prepared text
+        #: is that entry's pair, and its tick to that midnight the prepared one
+        self._prepared = prepared or PreparedTicks()
         #: whether the pairs' timelines are written (issue 13); handlers skip building their entries
         #: where they are not
         self.keeps_timeline = timeline
@@ -94,7 +98,7 @@ class BatchUnitOfWork:
         if her_id not in self._offices:
             text = await self._tx.get_office(her_id)
             if text is not None:
-                self._offices[her_id] = OfficeState.from_json(text)
+                self._offices[her_id] = self._prepared.office(text)
             else:  # R13: until a behandleroversikt arrives, the directory the adapter was started with
                 self._offices[her_id] = OfficeState(her_id=her_id, roster=self._directory.get(her_id))
         return self._offices[her_id]
@@ -108,7 +112,7 @@ class BatchUnitOfWork:
             for key in missing:
                 row = rows.get(key)
                 text = row[0] if row is not None else found.get(key)
-                self._pairs[key] = PairState.from_json(text) if text is not None else None
+                self._pairs[key] = self._prepared.decode(text) if text is not None else None
         result: dict[str, PairState] = {}
         for hpr in hprs:
             pair = self._staged.pairs.get((office_her_id, hpr)) or self._pairs[(office_her_id, hpr)]
@@ -138,11 +142,23 @@ class BatchUnitOfWork:
                         self._published[key] = load_published(text)[0]
                     result[hpr] = self._published[key]
                     continue
-                pair = self._pairs[key] = PairState.from_json(text)  # due: parsed whole, once a batch
+                pair = self._pairs[key] = self._prepared.decode(text)  # due: parsed whole, once a batch
                 del self._rows[key]
             if pair is not None:
-                result[hpr] = published_at(pair, at)  # ticked on a copy only when a change is due
+                prepared = self._prepared.of(pair, at)
+                # ticked on a copy only when a change is due
+                result[hpr] = prepared.ticked.published if prepared is not None else published_at(pair, at)
         return result
+
+    def tick(self, pair: PairState, until: dt.datetime) -> tuple[PairState, list[Event], dt.datetime | None]:
+        """R11: `engine.tick` of the pair to `until`, and the ticked pair's next change (worked out
+        at once, while the rules still remember what the tick evaluated: at the batch's end the
+        answers for its first pairs are forgotten, `remembered.SIZE`); or, for a pair read from a
+        text whose tick to `until` was prepared, that tick (the same answers, worked out ahead)."""
+        if (prepared := self._prepared.of(pair, until)) is not None:
+            return prepared.ticked, list(prepared.events), prepared.next_change
+        ticked, events = engine.tick(pair, until)
+        return ticked, events, next_change(ticked)
 
     async def pair(self, key: PairKey) -> PairState | None:
         return (await self.pairs(key[0], {key[1]})).get(key[1])
@@ -181,8 +197,9 @@ class BatchUnitOfWork:
 
     def publish_event(self, event: Event) -> None:
         """A portal event, published after the commit (message id = event id)."""
-        self._staged.outbox.append(portal_message(event, self._portal_queue))
-        if self.keeps_timeline and (entry := event_entry(event)) is not None:
+        message, entry = self._prepared.published(event, self._portal_queue, self.keeps_timeline)
+        self._staged.outbox.append(message)
+        if entry is not None:
             self._staged.timeline.append(entry)
         self._staged.events += 1
 
@@ -239,7 +256,9 @@ class BatchUnitOfWork:
         done, tx = self._committed, self._tx
         for her_id, office in done.offices.items():
             await tx.put_office(her_id, office.to_json())
-        await tx.put_pairs((*key, pair.to_json(), self._next_change(key, pair)) for key, pair in done.pairs.items())
+        await tx.put_pairs(
+            (*key, self._prepared.text_of(pair), self._next_change(key, pair)) for key, pair in done.pairs.items()
+        )
         await tx.inbox_put_many(
             (sender, msg_id, entry.outcome, done.received[(sender, msg_id)], entry.reply_body)
             for (sender, msg_id), entry in done.inbox.items()

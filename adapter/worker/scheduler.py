@@ -4,11 +4,17 @@ Each round ticks every pair due at the earliest pending instant up to that insta
 a restart that slept through several midnights the changes are published in time order, once.
 Across replicas on one store only the holder of the "clock" role catches up (the others stand by
 and take over when it dies): one process ticks, so ticks do not contend with each other.
+
+`AHEAD` before a due instant, the leader wakes and works out the ticks due then (`prepare`,
+`service.prepared`): at a midnight where thousands of absences begin, what is left after it is
+writing and publishing (issue 14).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from typing import Protocol
 
 from ..service.processor import Work
 from ..store.base import PairKey, Store
@@ -21,18 +27,45 @@ log = logging.getLogger("ddfl.clock")
 ROLE = "clock"
 
 
+class TicksAhead(Protocol):
+    """Where ticks are worked out ahead (`Processor`)."""
+
+    async def prepare_ticks(self, at: dt.datetime, keys: list[PairKey]) -> int: ...
+
+    def forget_prepared(self) -> None: ...
+
+
 class Scheduler(BackgroundLoop):
     name = "ddfl-clock"
 
-    def __init__(self, store: Store, pipeline: Pipeline, clock: Clock, batch: int = 512, interval: float = 30.0):
+    #: How long before a due instant its ticks are worked out (`prepare`): long enough for a
+    #: national midnight's (a few seconds of CPU on a loaded machine), short enough that few
+    #: pairs change in between (a changed one is ticked as usual).
+    AHEAD = dt.timedelta(seconds=60)
+    #: At most this many pairs prepared for one instant (`PreparedTicks.LIMIT`).
+    PREPARE_LIMIT = 10_000
+
+    def __init__(
+        self,
+        store: Store,
+        pipeline: Pipeline,
+        clock: Clock,
+        batch: int = 512,
+        interval: float = 30.0,
+        ahead: TicksAhead | None = None,
+    ):
         super().__init__()
         self._store = store
         self._pipeline = pipeline
         self._clock = clock
         self._batch = batch
         self._interval = interval
+        #: None: nothing is worked out ahead (every tick when due)
+        self._ahead = ahead
         #: Whether this process's clock ticks (holds the store's "clock" role); False until it asked.
         self.leading = False
+        #: The due instant whose ticks were last worked out ahead (None: none yet).
+        self.prepared_for: dt.datetime | None = None
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -50,7 +83,32 @@ class Scheduler(BackgroundLoop):
             # A standby has no deadline of its own (the leader ticks what is due): it asks again
             # after `interval`, rather than spinning on a due instant it may not tick.
             deadline = await self._store.next_due() if self.leading else None
+            if deadline is not None and self._ahead is not None and deadline != self.prepared_for:
+                if deadline - self._clock.now() > self.AHEAD:
+                    deadline -= self.AHEAD  # wake early, to prepare
+                else:
+                    await self._prepare_ticks(deadline)
             await self._clock.wait(deadline, self._wake, self._interval)
+
+    async def _prepare_ticks(self, at: dt.datetime) -> None:
+        """Work out ahead the ticks due at `at`: a failure here only leaves them to be worked out
+        at `at`, as without preparing."""
+        assert self._ahead is not None
+        try:
+            keys = await self._store.due_pairs(at, self.PREPARE_LIMIT)
+            prepared = await self._ahead.prepare_ticks(at, keys)
+        except Exception as error:
+            log.warning(
+                "working out a midnight's ticks ahead failed; they will be worked out when due",
+                extra={"event": "DDFL-CLOCK-PREPARE-FAILED", "error": type(error).__name__},
+            )
+            return
+        finally:
+            self.prepared_for = at  # once, done or not: a failure is not tried again in a loop
+        log.info(
+            "ticks worked out ahead",
+            extra={"event": "DDFL-CLOCK-PREPARED", "due_at": at.isoformat(), "pairs": prepared},
+        )
 
     async def catch_up(self) -> int:
         """Tick every pair due by now, earliest instant first; returns how many pairs were ticked."""
@@ -69,6 +127,8 @@ class Scheduler(BackgroundLoop):
             previous = (due_at, keys)
             await self._pipeline.submit_many([Work(kind="tick", key=key, until=due_at) for key in keys])
             ticked += len(keys)
+        if self._ahead is not None and self.prepared_for is not None and self.prepared_for <= self._clock.now():
+            self._ahead.forget_prepared()  # that instant's ticks are done (or failing: worked out when due)
         return ticked
 
     async def stop(self) -> None:

@@ -24,6 +24,16 @@ OSLO = dt.timezone(dt.timedelta(hours=1))
 OFFICE, GP = 8141333, "9144900"
 LAST_STEP = dt.datetime(2023, 12, 20, 15, 5, tzinfo=OSLO)
 ABSENCE_BEGINS = dt.datetime(2023, 12, 22, 0, 0, tzinfo=OSLO)
+#: R3: a second absence right after the scenario's first extends its run to 5 January
+LONGER = absence_registered(
+    absence_id="5b0c7a7e-3f2d-4d8e-9a51-0d3c6f0f2b11",
+    office_her_id=OFFICE,
+    practitioner_hpr=GP,
+    from_date=dt.date(2024, 1, 2),
+    to_date=dt.date(2024, 1, 5),
+    services=list(Service),
+    registered_at=ABSENCE_BEGINS,
+)
 
 
 async def stored(store: Store) -> tuple[PairState, dt.datetime | None]:
@@ -57,19 +67,10 @@ async def test_r11_a_pair_ticked_then_changed_in_one_batch_is_written_with_its_l
         clock = await write_steps(store, scenario(), until=LAST_STEP)
         clock.set(ABSENCE_BEGINS)
         service = processor(store, default_settings(http_port=None), clock)
-        longer = absence_registered(  # R3: a second absence right after the first extends the run
-            absence_id="5b0c7a7e-3f2d-4d8e-9a51-0d3c6f0f2b11",
-            office_her_id=OFFICE,
-            practitioner_hpr=GP,
-            from_date=dt.date(2024, 1, 2),
-            to_date=dt.date(2024, 1, 5),
-            services=list(Service),
-            registered_at=ABSENCE_BEGINS,
-        )
         done = await service.process(
             [
                 Work(kind="tick", key=(OFFICE, GP), until=ABSENCE_BEGINS),
-                Work(kind="absence", body=json.dumps(longer).encode()),
+                Work(kind="absence", body=json.dumps(LONGER).encode()),
             ]
         )
         assert all(d.ok for d in done), done
