@@ -482,6 +482,16 @@ def breakdown(trace: Path) -> str:
         f"  batches {len(sizes)}: size median {statistics.median(sizes):.0f} max {max(sizes)}; "
         f"commit ms median {statistics.median(commits):.2f} max {commits[-1]:.1f}"
     )
+    waits: dict[str, list[tuple[float, float]]] = {}
+    for who, asked, got, ended in adapter.get("store", []):
+        waits.setdefault(who.split("-")[0] if who.startswith("Task-") else who, []).append((got - asked, ended - got))
+    for who, spans in sorted(waits.items(), key=lambda kv: -len(kv[1])):
+        wait, held = sorted(w * 1000 for w, _ in spans), sorted(h * 1000 for _, h in spans)
+        out.append(
+            f"  store {who:22} {len(spans):5} tx: waited p50 {wait[len(wait) // 2]:.2f} p99 "
+            f"{wait[int(len(wait) * 0.99)]:.2f} max {wait[-1]:.1f} ms; held p50 {held[len(held) // 2]:.2f} "
+            f"max {held[-1]:.1f} ms"
+        )
     gcs = adapter["gc"]
     for generation in (0, 1, 2):
         spans = sorted((b - a) * 1000 for g, a, b, _ in gcs if g == generation)
