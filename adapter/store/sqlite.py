@@ -45,6 +45,9 @@ LOCK_SUFFIX = ".lock"
 #: Seconds between two checkpoints while commits write (SQLite's own would come every 1,000 pages
 #: of WAL: about every 100 messages at a steady rate; one a second keeps the WAL to a few MB).
 CHECKPOINT_EVERY = 1.0
+#: WAL frames (pages) beyond which the writer copies the rest itself after its next durable
+#: commit (`Aside.behind`): ten times SQLite's own checkpoint threshold, about 40 MB.
+BEHIND_FRAMES = 10_000
 
 log = logging.getLogger("ddfl.store")
 
@@ -96,13 +99,22 @@ class SqliteBackend:
                 # everyone else off the connection until it is done. A relaxed one (the relay's
                 # marks) commits in place: the hop to a thread and back, with the lock held, cost
                 # the next batch more than the commit (docs/throughput.md).
-                await _to_the_end(asyncio.to_thread(self.connection.execute, "COMMIT"))
+                await _to_the_end(asyncio.to_thread(self._commit_durably))
             else:
                 self.connection.execute("COMMIT")
             if wrote and self.aside is not None:
                 self.aside.written()
         finally:
             self._restore()
+
+    def _commit_durably(self) -> None:
+        self.connection.execute("COMMIT")
+        if self.aside is not None and self.aside.behind:
+            # The side's checkpoints keep missing the end of a WAL that writes never pause for
+            # (it restarts only once copied to its end): copy the rest here, where no write can
+            # come in between, so the next write starts the WAL over.
+            self.aside.behind = False
+            self.connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     async def rollback(self) -> None:
         try:
@@ -157,7 +169,9 @@ class Aside:
     thread, for a statement too long for the loop (a COUNT(*) over a month's inbox).
     `written` is told of every commit that wrote; at most every CHECKPOINT_EVERY seconds it
     starts a PASSIVE checkpoint in the side thread (the writer's own automatic checkpoints are
-    off), which copies what it can without waiting for the writer or the readers."""
+    off), which copies what it can without waiting for the writer or the readers. Should those
+    checkpoints keep being overtaken by commits, so that the WAL never starts over and grows
+    (`behind`), the writer's next durable commit copies the rest itself, in its thread."""
 
     def __init__(self, path: str) -> None:
         self._reader = _side_connection(path)
@@ -170,6 +184,9 @@ class Aside:
         self._checkpoint: asyncio.Future[Any] | None = None
         self._checkpointed = time.monotonic()
         self.checkpoints = 0  # started so far (tests)
+        #: The last checkpoint found the WAL longer than BEHIND_FRAMES: it has not started over
+        #: for a while, each checkpoint overtaken by new commits (read by the writer's commit).
+        self.behind = False
 
     def fetch_committed(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self._reader.execute(sql, params).fetchall()
@@ -189,7 +206,8 @@ class Aside:
             self._checkpoint.add_done_callback(_log_failure)
 
     def _run_checkpoint(self) -> None:
-        self._side.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        ((_, frames, _),) = self._side.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        self.behind = frames >= BEHIND_FRAMES
 
     async def close(self) -> None:
         try:

@@ -88,6 +88,27 @@ async def test_checkpoints_are_spaced_and_one_at_a_time(store: SqlStore, monkeyp
     assert aside.checkpoints == started, "none before the interval has passed"
 
 
+async def test_a_wal_the_side_checkpoints_fall_behind_on_is_copied_by_the_writers_next_commit(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    aside = aside_of(store)
+    monkeypatch.setattr(sqlite_store, "CHECKPOINT_EVERY", 0.0)
+    monkeypatch.setattr(sqlite_store, "BEHIND_FRAMES", 1)  # any WAL is "too long"
+    await write(store, "m1")
+    assert aside._checkpoint is not None
+    await asyncio.wait_for(aside._checkpoint, 5)
+    assert aside.behind
+    monkeypatch.setattr(sqlite_store, "CHECKPOINT_EVERY", 3600.0)  # no side checkpoint in between
+    writer: list[tuple[str, int]] = []
+    store._db.connection.set_trace_callback(lambda sql: writer.append((sql, threading.get_ident())))  # type: ignore[attr-defined]
+    await write(store, "m2")
+    checkpoints = [thread for sql, thread in writer if "wal_checkpoint" in sql]
+    assert len(checkpoints) == 1 and checkpoints[0] != threading.get_ident(), "in the commit's thread"
+    assert not aside.behind
+    await write(store, "m3")
+    assert [thread for sql, thread in writer if "wal_checkpoint" in sql] == checkpoints, "once"
+
+
 async def test_retained_rows_are_counted_off_the_event_loop(store: SqlStore) -> None:
     await write(store, "m1", "m2")
     threads: list[int] = []
