@@ -344,6 +344,7 @@ def helpers(rate: Rate) -> str:
 @dataclass
 class Latency:
     p50: float
+    p90: float
     p99: float
     max: float
     events: int
@@ -374,7 +375,7 @@ async def latency(
             where = trace / f"round{i + 1}-{len(results[name])}-{uuid.uuid4().hex[:4]}" if trace else None
             results[name].append(r := await latency_run(bench, seconds, rate, settings, where))
             print(
-                f"  round {i + 1} {name}: p50 {r.p50:7.1f} ms  p99 {r.p99:7.1f} ms  max {r.max:7.1f} ms  "
+                f"  round {i + 1} {name}: p50 {r.p50:7.1f} ms  p90 {r.p90:7.1f} ms  p99 {r.p99:7.1f} ms  max {r.max:7.1f} ms  "
                 f"({r.events} events)  CPU µs/msg {r.cpu_us:5.0f}  "
                 f"load {' '.join(f'{x:.1f}' for x in os.getloadavg())}",
                 flush=True,
@@ -383,7 +384,8 @@ async def latency(
         m = statistics.median
         for name, runs in results.items():
             print(
-                f"  median {name}: p50 {m(r.p50 for r in runs):7.1f} ms  p99 {m(r.p99 for r in runs):7.1f} ms  "
+                f"  median {name}: p50 {m(r.p50 for r in runs):7.1f} ms  p90 {m(r.p90 for r in runs):7.1f} ms  "
+                f"p99 {m(r.p99 for r in runs):7.1f} ms  "
                 f"CPU µs/msg {m(r.cpu_us for r in runs):5.0f}"
             )
 
@@ -441,7 +443,7 @@ async def latency_run(
     if trace is not None:
         (trace / "bench.json").write_text(json.dumps({"sent": sent, "arrived": arrived}))
         print(breakdown(trace))
-    return Latency(q[49], q[98], delays[-1], len(delays), cpu / len(statuses) * 1e6)
+    return Latency(q[49], q[89], q[98], delays[-1], len(delays), cpu / len(statuses) * 1e6)
 
 
 def breakdown(trace: Path) -> str:
