@@ -610,11 +610,13 @@ class SqlStore:
             return await self._db.fetchall(sql, params)
 
     async def due_pairs(self, now: dt.datetime, limit: int) -> list[PairKey]:
-        rows = await self._read(self._q.due_pairs, (to_micros(now), limit))
+        rows = await self._read_committed(self._q.due_pairs, (to_micros(now), limit))
         return [(office, hpr) for office, hpr in rows]
 
     async def next_due(self) -> dt.datetime | None:
-        ((earliest,),) = await self._read(self._q.next_due)
+        # Read beside the writer where the backend can: the clock asks after every commit, and
+        # took the store's lock before the next batch could (issue 14).
+        ((earliest,),) = await self._read_committed(self._q.next_due)
         return None if earliest is None else from_micros(earliest)
 
     async def _read_committed(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

@@ -1,11 +1,12 @@
 """A SQLite file store's connections beside the writer (issue 14, `adapter.store.sqlite.Aside`):
-the relay reads committed rows without waiting for the transaction under way (it holds the
+the relay and the clock read committed rows without waiting for the transaction under way (it holds the
 store's lock through its fsync), the WAL is checkpointed in a thread of its own instead of inside
 whichever commit filled it, and the retention round's COUNT(*)s run off the event loop."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
@@ -52,6 +53,8 @@ async def test_pending_rows_are_read_while_a_transaction_holds_the_store(store: 
     read = await asyncio.wait_for(store.outbox_pending(10), 1)  # no wait for the batch's commit
     assert [row.message_id for row in read] == ["m1"], "committed rows only"
     assert await asyncio.wait_for(store.outbox_backlog(), 1) == 1
+    assert await asyncio.wait_for(store.next_due(), 1) is None  # the clock's reads too
+    assert await asyncio.wait_for(store.due_pairs(dt.datetime.now(dt.UTC), 10), 1) == []
     finish.set()
     await batch
     assert [row.message_id for row in await store.outbox_pending(10)] == ["m1", "m2"]
