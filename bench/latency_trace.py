@@ -11,6 +11,8 @@ and receipts with, so the two join per MsgId. Recorded, and written to TRACE.jso
   process CPU the commit took;
 - per relay publish: when it began, its rows (the AppRecs name their MsgId), when every confirm
   was in, when the rows were marked sent;
+- per relay read of pending rows: when it began and ended, how many rows;
+- per store transaction: the task that asked, when it asked, got the store's lock and ended;
 - every garbage collection (generation, duration);
 - every stall of the event loop longer than STALL (a heartbeat task every 2 ms, watched from a
   thread), with the main thread's stack as the watcher saw it mid-stall.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import gc
 import json
 import sys
@@ -32,6 +35,7 @@ from pathlib import Path
 
 from adapter import cli
 from adapter.service.processor import Processor
+from adapter.store.sql import SqlStore
 from adapter.worker.amqp import AmqpPublisher
 from adapter.worker.pipeline import Pipeline
 from adapter.worker.relay import Relay
@@ -39,7 +43,16 @@ from adapter.worker.relay import Relay
 #: A loop stall shorter than this is not recorded.
 STALL = 0.02
 
-trace: dict[str, list] = {"parsed": [], "batches": [], "publishes": [], "marked": [], "gc": [], "stalls": []}
+trace: dict[str, list] = {
+    "parsed": [],
+    "batches": [],
+    "publishes": [],
+    "marked": [],
+    "pending": [],
+    "store": [],
+    "gc": [],
+    "stalls": [],
+}
 
 
 def _msg_id(work) -> str | None:
@@ -81,16 +94,52 @@ def _patch() -> None:
 
     AmqpPublisher.publish = traced_publish
 
-    settle = Relay._settle
+    if hasattr(Relay, "_mark"):  # marks written beside the publishing
+        mark = Relay._mark
 
-    async def traced_settle(self, rows, outcomes):
+        async def traced_mark(self, before, done, undeliverable):
+            t0 = time.perf_counter()
+            try:
+                return await mark(self, before, done, undeliverable)
+            finally:
+                trace["marked"].append((t0, time.perf_counter(), len(done)))
+
+        Relay._mark = traced_mark
+    else:  # an older checkout's relay (an A/B with --variant BENCH_ROOT=DIR) marked in `_settle`
+        settle = Relay._settle
+
+        async def traced_settle(self, rows, outcomes):
+            t0 = time.perf_counter()
+            try:
+                return await settle(self, rows, outcomes)
+            finally:
+                trace["marked"].append((t0, time.perf_counter(), len(rows)))
+
+        Relay._settle = traced_settle
+
+    pending = SqlStore.outbox_pending
+
+    async def traced_pending(self, limit, after=0):
         t0 = time.perf_counter()
-        try:
-            return await settle(self, rows, outcomes)
-        finally:
-            trace["marked"].append((t0, time.perf_counter(), len(rows)))
+        rows = await pending(self, limit, after)
+        trace["pending"].append((t0, time.perf_counter(), len(rows)))
+        return rows
 
-    Relay._settle = traced_settle
+    SqlStore.outbox_pending = traced_pending
+
+    transaction = SqlStore.transaction
+
+    @contextlib.asynccontextmanager
+    async def traced_transaction(self, durable=True):
+        task = asyncio.current_task()
+        who = task.get_name() if task is not None else "?"
+        t0 = time.perf_counter()
+        async with transaction(self, durable) as tx:
+            t1 = time.perf_counter()
+            yield tx
+        trace["store"].append((who, t0, t1, time.perf_counter()))
+
+    SqlStore.transaction = traced_transaction
 
     gc_started: list[float] = []
 

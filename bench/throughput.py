@@ -349,6 +349,7 @@ def helpers(rate: Rate) -> str:
 @dataclass
 class Latency:
     p50: float
+    p90: float
     p99: float
     max: float
     events: int
@@ -379,7 +380,7 @@ async def latency(
             where = trace / f"round{i + 1}-{len(results[name])}-{uuid.uuid4().hex[:4]}" if trace else None
             results[name].append(r := await latency_run(bench, seconds, rate, settings, where))
             print(
-                f"  round {i + 1} {name}: p50 {r.p50:7.1f} ms  p99 {r.p99:7.1f} ms  max {r.max:7.1f} ms  "
+                f"  round {i + 1} {name}: p50 {r.p50:7.1f} ms  p90 {r.p90:7.1f} ms  p99 {r.p99:7.1f} ms  max {r.max:7.1f} ms  "
                 f"({r.events} events)  CPU µs/msg {r.cpu_us:5.0f}  "
                 f"load {' '.join(f'{x:.1f}' for x in os.getloadavg())}",
                 flush=True,
@@ -388,7 +389,8 @@ async def latency(
         m = statistics.median
         for name, runs in results.items():
             print(
-                f"  median {name}: p50 {m(r.p50 for r in runs):7.1f} ms  p99 {m(r.p99 for r in runs):7.1f} ms  "
+                f"  median {name}: p50 {m(r.p50 for r in runs):7.1f} ms  p90 {m(r.p90 for r in runs):7.1f} ms  "
+                f"p99 {m(r.p99 for r in runs):7.1f} ms  "
                 f"CPU µs/msg {m(r.cpu_us for r in runs):5.0f}"
             )
 
@@ -446,7 +448,7 @@ async def latency_run(
     if trace is not None:
         (trace / "bench.json").write_text(json.dumps({"sent": sent, "arrived": arrived}))
         print(breakdown(trace))
-    return Latency(q[49], q[98], delays[-1], len(delays), cpu / len(statuses) * 1e6)
+    return Latency(q[49], q[89], q[98], delays[-1], len(delays), cpu / len(statuses) * 1e6)
 
 
 def breakdown(trace: Path) -> str:
@@ -487,6 +489,16 @@ def breakdown(trace: Path) -> str:
         f"  batches {len(sizes)}: size median {statistics.median(sizes):.0f} max {max(sizes)}; "
         f"commit ms median {statistics.median(commits):.2f} max {commits[-1]:.1f}"
     )
+    waits: dict[str, list[tuple[float, float]]] = {}
+    for who, asked, got, ended in adapter.get("store", []):
+        waits.setdefault(who.split("-")[0] if who.startswith("Task-") else who, []).append((got - asked, ended - got))
+    for who, spans in sorted(waits.items(), key=lambda kv: -len(kv[1])):
+        wait, held = sorted(w * 1000 for w, _ in spans), sorted(h * 1000 for _, h in spans)
+        out.append(
+            f"  store {who:22} {len(spans):5} tx: waited p50 {wait[len(wait) // 2]:.2f} p99 "
+            f"{wait[int(len(wait) * 0.99)]:.2f} max {wait[-1]:.1f} ms; held p50 {held[len(held) // 2]:.2f} "
+            f"max {held[-1]:.1f} ms"
+        )
     gcs = adapter["gc"]
     for generation in (0, 1, 2):
         spans = sorted((b - a) * 1000 for g, a, b, _ in gcs if g == generation)

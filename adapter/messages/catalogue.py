@@ -138,6 +138,9 @@ OPERATIONAL_EVENTS: tuple[tuple[str, str, str], ...] = (
      "past the deduplication window, old closed conversations).", "Nothing."),
     ("DDFL-RETENTION-FAILED", "A retention round failed (store away); it is tried again next round.",
      "Check the store if it repeats; rows are only kept longer meanwhile."),
+    ("DDFL-CHECKPOINT-FAILED", "A SQLite store's background checkpoint (copying the WAL back into "
+     "the database file) failed; commits are not affected, the WAL stays longer until the next one.",
+     "Nothing if it is rare; if it repeats, check the disk (space, errors) under the store's file."),
     ("DDFL-ACK-FAILED", "Acknowledging committed deliveries failed (the channel closed): the broker "
      "delivers them again and the inbox answers them as duplicates.", "Check the broker connection if it repeats."),
     ("DDFL-PARSER-RESTARTED", "A parsing worker (DDFL_PARSE_WORKERS) died or stopped answering: it is "

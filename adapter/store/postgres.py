@@ -49,6 +49,9 @@ def lock_key(namespace: str, name: str) -> int:
 class PostgresBackend:
     dialect = POSTGRESQL
 
+    #: Every read goes through the connection (the server lets it wait without holding the loop).
+    aside = None
+
     def __init__(self, connection: psycopg.AsyncConnection[Any], namespace: str) -> None:
         self.connection = connection
         self.namespace = namespace

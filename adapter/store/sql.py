@@ -258,11 +258,28 @@ PRUNE_BATCH = 500
 _PAIRS_PER_QUERY = 500
 
 
+class ReadsAside(Protocol):
+    """Reads that need not wait for the store's transaction under way (see `adapter.store.sqlite`)."""
+
+    def fetch_committed(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Committed rows, read at once on the event loop."""
+        ...
+
+    async def fetch_in_thread(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Committed rows, read off the event loop."""
+        ...
+
+
 class Backend(Protocol):
     """A connection's primitives. The SQLite backend runs them synchronously inside the
     coroutine (they take microseconds); the PostgreSQL one awaits the network."""
 
     dialect: Dialect
+
+    @property
+    def aside(self) -> ReadsAside | None:
+        """Reads beside the connection (a SQLite file store's `Aside`), or None: read in a transaction."""
+        ...
 
     async def begin(self, durable: bool = True) -> None:
         """`durable=False`: this transaction's commit need not survive a power loss (no fsync of
@@ -593,15 +610,27 @@ class SqlStore:
             return await self._db.fetchall(sql, params)
 
     async def due_pairs(self, now: dt.datetime, limit: int) -> list[PairKey]:
-        rows = await self._read(self._q.due_pairs, (to_micros(now), limit))
+        rows = await self._read_committed(self._q.due_pairs, (to_micros(now), limit))
         return [(office, hpr) for office, hpr in rows]
 
     async def next_due(self) -> dt.datetime | None:
-        ((earliest,),) = await self._read(self._q.next_due)
+        # Read beside the writer where the backend can: the clock asks after every commit, and
+        # took the store's lock before the next batch could (issue 14).
+        ((earliest,),) = await self._read_committed(self._q.next_due)
         return None if earliest is None else from_micros(earliest)
 
+    async def _read_committed(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Committed rows without waiting for the transaction under way where the backend can
+        (SQLite's reader beside the writer: the relay learns of a commit without waiting for the
+        next batch's fsync, issue 14); else in a transaction of its own, as `_read`."""
+        if self._db.aside is None:
+            return await self._read(sql, params)
+        if self._closed:
+            raise RuntimeError("store is closed")
+        return self._db.aside.fetch_committed(sql, params)
+
     async def outbox_pending(self, limit: int, after: int = 0) -> list[OutboxRow]:
-        rows = await self._read(self._q.outbox_pending, (after, limit))
+        rows = await self._read_committed(self._q.outbox_pending, (after, limit))
         return [
             OutboxRow(
                 id=row_id,
@@ -627,7 +656,7 @@ class SqlStore:
             return await self._db.executemany(self._q.outbox_mark_sent, rows)
 
     async def outbox_backlog(self) -> int:
-        ((count,),) = await self._read(self._q.outbox_backlog)
+        ((count,),) = await self._read_committed(self._q.outbox_backlog)
         return int(count)
 
     async def outbox_prune(self, sent_before: dt.datetime) -> int:
@@ -667,7 +696,13 @@ class SqlStore:
             await asyncio.sleep(0)
 
     async def retained_rows(self) -> RetainedRows:
-        ((unsent, sent, inbox, closed, pairs, offices, timeline),) = await self._read(self._q.retained_rows)
+        # COUNT(*) of every table: over a month's inbox too long for the event loop where the
+        # backend can read aside (SQLite); PostgreSQL's read awaits the server anyway.
+        if self._db.aside is not None and not self._closed:
+            counted = await self._db.aside.fetch_in_thread(self._q.retained_rows)
+        else:
+            counted = await self._read(self._q.retained_rows)
+        ((unsent, sent, inbox, closed, pairs, offices, timeline),) = counted
         return RetainedRows(
             outbox_unsent=int(unsent),
             outbox_sent=int(sent),

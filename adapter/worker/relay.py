@@ -121,24 +121,37 @@ class Relay(BackgroundLoop):
         Up to `depth` batches of `batch` rows are in flight at once. While the broker confirms
         the rows in flight, rows committed meanwhile (`wake`) are read and published at once, as
         long as there is room: a message's event does not wait for the confirms of the rows ahead
-        of it, which a slow broker stretches (issue 14's latency tail). In a burst the room is
-        full and this is the batch-by-batch relay it was. Rows are published, and marked sent, in
-        id order; at the first row that fails, nothing after it is marked sent (what was already
-        published of it goes out again under the same message id, as after a crash)."""
-        total = 0
+        of it, which a slow broker stretches (issue 14's latency tail). Confirmed rows are marked
+        sent in the background, in order, while the next rows are read and published: a mark
+        waits for the store (the batch in its transaction), and the rows committed meanwhile
+        should not wait with it. In a burst the room is full and this is the batch-by-batch relay
+        it was. Rows are published, and marked sent, in id order; at the first row that fails,
+        nothing after it is marked sent (what was already published of it goes out again under
+        the same message id, as after a crash). Returns once every mark is written."""
         if not await self.lead():
             return 0
         in_flight: deque[tuple[list[OutboxRow], asyncio.Future[list[BaseException | None]]]] = deque()
         room, after = self._depth * self._batch, 0
         waking: asyncio.Task[bool] | None = None
+        #: The latest mark; each one waits for the one before it, so its result is the total.
+        marking: asyncio.Future[int] | None = None
         try:
             while True:
                 self._wake.clear()  # a commit from here on wakes the wait below
+                if marking is not None and marking.done():
+                    marking.result()  # a mark that failed (the store) ends this flush
                 while room > 0 and (rows := await self._store.outbox_pending(min(self._batch, room), after)):
                     after, room = rows[-1].id, room - len(rows)
                     in_flight.append((rows, asyncio.ensure_future(self._publisher.publish(rows))))
                 if not in_flight:
-                    return total
+                    if marking is None or marking.done():
+                        return 0 if marking is None else marking.result()
+                    # The last marks are being written: a commit meanwhile is published at once.
+                    waking = waking or asyncio.ensure_future(self._wake.wait())
+                    await asyncio.wait((marking, waking), return_when=asyncio.FIRST_COMPLETED)
+                    if waking.done():
+                        waking = None
+                    continue
                 if room > 0:  # the first batch's confirms, or a commit with more rows to publish
                     waking = waking or asyncio.ensure_future(self._wake.wait())
                     await asyncio.wait((in_flight[0][1], waking), return_when=asyncio.FIRST_COMPLETED)
@@ -159,7 +172,11 @@ class Relay(BackgroundLoop):
                     settled += rows
                 if settled:
                     room += len(settled)
-                    total += await self._settle(settled, outcomes)
+                    done, undeliverable = self._confirmed(settled, outcomes)
+                    if done:
+                        marking = asyncio.ensure_future(self._mark(marking, done, undeliverable))
+                    if len(done) < len(settled):
+                        failed = ConnectionError("publishing stopped part way; will retry")
                 if failed is not None:
                     raise failed
         finally:
@@ -168,9 +185,14 @@ class Relay(BackgroundLoop):
             for _, publishing in in_flight:  # after a failure: let them end, mark none of them sent
                 with contextlib.suppress(Exception):
                     await publishing
+            if marking is not None:
+                with contextlib.suppress(Exception):  # what was confirmed is marked before the retry
+                    await marking
 
-    async def _settle(self, rows: list[OutboxRow], outcomes: list[BaseException | None]) -> int:
-        """Mark a batch's confirmed rows sent, up to the first failed one (which raises)."""
+    def _confirmed(
+        self, rows: list[OutboxRow], outcomes: list[BaseException | None]
+    ) -> tuple[list[OutboxRow], list[OutboxRow]]:
+        """The rows to mark sent, up to the first failed one, and which of them were undeliverable."""
         done: list[OutboxRow] = []
         undeliverable: list[OutboxRow] = []
         for row, outcome in zip(rows, outcomes, strict=True):
@@ -189,11 +211,15 @@ class Relay(BackgroundLoop):
                 )
             else:
                 break  # keep order: what failed, and everything after it, is retried
-        if done:
-            await self._store.outbox_mark_sent([r.id for r in done], self._now())
-            self.undeliverable += len(undeliverable)
-            self._sent.update(r.routing_key for r in done)
-            self._on_published(done, undeliverable)
-        if len(done) < len(rows):
-            raise ConnectionError("publishing stopped part way; will retry")
-        return len(done)
+        return done, undeliverable
+
+    async def _mark(
+        self, before: asyncio.Future[int] | None, done: list[OutboxRow], undeliverable: list[OutboxRow]
+    ) -> int:
+        """Mark `done` sent once the mark before it is written; returns how many were marked in all."""
+        marked = 0 if before is None else await before
+        await self._store.outbox_mark_sent([r.id for r in done], self._now())
+        self.undeliverable += len(undeliverable)
+        self._sent.update(r.routing_key for r in done)
+        self._on_published(done, undeliverable)
+        return marked + len(done)

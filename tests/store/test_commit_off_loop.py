@@ -67,7 +67,8 @@ async def test_a_writing_commit_runs_off_the_event_loop_and_the_loop_goes_on(sto
 async def test_reads_and_marks_commit_in_place(store: Store) -> None:
     await write(store, "m1")
     commits = Commits(store)
-    rows = await store.outbox_pending(10)  # a read: BEGIN IMMEDIATE … COMMIT, nothing written
+    assert await store.timeline(1, "1", 10) == []  # a read: BEGIN IMMEDIATE … COMMIT, nothing written
+    rows = await store.outbox_pending(10)  # read beside the writer: no transaction of its own
     await store.outbox_mark_sent([row.id for row in rows], rows[0].created_at)  # no fsync of its own
     assert commits.threads == [threading.get_ident()] * 2
 

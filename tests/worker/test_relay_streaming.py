@@ -131,3 +131,65 @@ async def test_a_refused_row_leaves_it_and_every_later_row_unsent_though_they_we
     publisher.confirm()
     assert await flushing == 2
     assert publisher.published[-2:] == ["m1", "m2"]
+
+
+async def test_rows_committed_while_a_mark_waits_for_the_store_are_published_without_waiting_for_it(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mark waits for the store's lock, which the next batch holds through its fsync; the rows
+    that batch commits are read beside it and go out meanwhile, and the marks are written in order."""
+    publisher = HeldPublisher()
+    relay = Relay(store, publisher, lambda: NOW, batch=512)
+    mark_sent = store.outbox_mark_sent
+    store_free = asyncio.Event()
+    marked: list[list[int]] = []
+
+    async def held_mark(ids: list[int], sent_at: dt.datetime) -> int:
+        await store_free.wait()
+        marked.append(list(ids))
+        return await mark_sent(ids, sent_at)
+
+    monkeypatch.setattr(store, "outbox_mark_sent", held_mark)
+    await commit(store, "m0")
+    flushing = asyncio.create_task(relay.flush())
+    await until(publisher, lambda: publisher.published == ["m0"])
+    publisher.confirm()  # m0's mark now waits for the store
+    for _ in range(20):
+        await asyncio.sleep(0)
+    await commit(store, "m1")
+    relay.wake()
+    await until(publisher, lambda: publisher.published == ["m0", "m1"])
+    assert marked == [], "m1 went out while m0's mark was still waiting"
+
+    publisher.confirm()
+    store_free.set()
+    assert await flushing == 2, "the flush ends once every mark is written"
+    assert [len(ids) for ids in marked] == [1, 1] and marked[0] < marked[1], "marked in id order"
+    assert await unsent(store) == []
+
+
+async def test_a_mark_that_fails_ends_the_flush_and_its_rows_go_out_again(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publisher = HeldPublisher()
+    relay = Relay(store, publisher, lambda: NOW, batch=512)
+    mark_sent = store.outbox_mark_sent
+
+    async def store_away(ids: list[int], sent_at: dt.datetime) -> int:
+        raise ConnectionError("store away")
+
+    monkeypatch.setattr(store, "outbox_mark_sent", store_away)
+    await commit(store, "m0")
+    flushing = asyncio.create_task(relay.flush())
+    await until(publisher, lambda: publisher.published == ["m0"])
+    publisher.confirm()
+    with pytest.raises(ConnectionError, match="store away"):
+        await flushing
+    assert await unsent(store) == ["m0"] and relay.published_to("portal.availability") == 0
+
+    monkeypatch.setattr(store, "outbox_mark_sent", mark_sent)
+    flushing = asyncio.create_task(relay.flush())
+    await until(publisher, lambda: publisher.published == ["m0", "m0"])  # the same message id again
+    publisher.confirm()
+    assert await flushing == 1
+    assert await unsent(store) == []
