@@ -19,6 +19,7 @@ from ..store.base import DuplicateMessage, Store, StoreContention
 from ..store.retry import retry_on_contention
 from . import resync
 from .commands import Command, ResyncRequested, Work, office_of, parse
+from .decoded import DecodedStates
 from .handlers import Done, Receipt, Routing, handle
 from .unit_of_work import BatchUnitOfWork
 
@@ -62,6 +63,9 @@ class Processor:
         self.keeps_timeline = True
         #: Called after each committed chunk of a resync (the relay publishes while it goes on).
         self.on_resync_chunk: Callable[[], None] = lambda: None
+        #: Stored states decoded, kept from batch to batch by the text each was read as (the
+        #: booking list reads every pair of an office: issue 14)
+        self.decoded = DecodedStates()
 
     def prepare(self, work: Work) -> Work:
         """The edge: read the bytes into a typed command or refusal, outside any transaction.
@@ -139,7 +143,9 @@ class Processor:
         results: list[Done] = []
         async with self.store.transaction() as tx:
             await tx.lock_offices(offices(parsed))  # once, before any read: one global order
-            uow = BatchUnitOfWork(tx, self.directory, now, self.routing.portal_queue, self.keeps_timeline)
+            uow = BatchUnitOfWork(
+                tx, self.directory, now, self.routing.portal_queue, self.keeps_timeline, decoded=self.decoded
+            )
             for work, command in zip(batch, parsed, strict=True):
                 at = work.at or now
                 uow.begin_item(at)

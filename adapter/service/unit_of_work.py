@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from ..domain.engine import due_by, next_change, published_at
 from ..domain.events import Availability, Event
 from ..domain.model import Practitioner
-from ..domain.persisted import load_published
 from ..domain.state import OfficeState, PairState
 from ..messages.portal import portal_message
 from ..store.base import InboxEntry, OutboxMessage, PairKey, TimelineEntry, Transaction
+from .decoded import DecodedStates
 from .timeline import event_entry
 
 
@@ -61,8 +61,12 @@ class BatchUnitOfWork:
         now: dt.datetime,
         portal_queue: str,
         timeline: bool = True,
+        decoded: DecodedStates | None = None,
     ):
         self._tx = tx
+        #: stored texts decoded, across batches when the processor keeps them (`decoded`): each
+        #: read here is still made in this transaction, and reuses a state only for the very text
+        self._decoded = decoded if decoded is not None else DecodedStates()
         #: whether the pairs' timelines are written (issue 13); handlers skip building their entries
         #: where they are not
         self.keeps_timeline = timeline
@@ -71,11 +75,10 @@ class BatchUnitOfWork:
         self._portal_queue = portal_queue
         self._offices: dict[int, OfficeState] = {}
         self._pairs: dict[PairKey, PairState | None] = {}
-        #: stored rows (state text, next change) read for their availability only, not decoded,
-        #: and the published part of those read so (valid while the pair is not changed: a changed
-        #: pair is staged or in `_pairs`, which come first)
+        #: stored rows (state text, next change) read for their availability only, not decoded
+        #: whole (valid while the pair is not changed: a changed pair is staged or in `_pairs`,
+        #: which come first)
         self._rows: dict[PairKey, tuple[str, dt.datetime | None] | None] = {}
-        self._published: dict[PairKey, Availability] = {}
         self._closed: dict[tuple[int, str], bool] = {}
         self._inbox: dict[tuple[str, str], InboxEntry | None] = {}
         #: a saved pair's next change, as the item that saved it knew it (the very state it was
@@ -94,7 +97,7 @@ class BatchUnitOfWork:
         if her_id not in self._offices:
             text = await self._tx.get_office(her_id)
             if text is not None:
-                self._offices[her_id] = OfficeState.from_json(text)
+                self._offices[her_id] = self._decoded.offices.decoded(her_id, text)
             else:  # R13: until a behandleroversikt arrives, the directory the adapter was started with
                 self._offices[her_id] = OfficeState(her_id=her_id, roster=self._directory.get(her_id))
         return self._offices[her_id]
@@ -108,7 +111,7 @@ class BatchUnitOfWork:
             for key in missing:
                 row = rows.get(key)
                 text = row[0] if row is not None else found.get(key)
-                self._pairs[key] = PairState.from_json(text) if text is not None else None
+                self._pairs[key] = self._decoded.pairs.decoded(key, text) if text is not None else None
         result: dict[str, PairState] = {}
         for hpr in hprs:
             pair = self._staged.pairs.get((office_her_id, hpr)) or self._pairs[(office_her_id, hpr)]
@@ -134,11 +137,9 @@ class BatchUnitOfWork:
             if pair is None and key not in self._pairs and (row := self._rows.get(key)) is not None:
                 text, due = row
                 if not due_by(due, at):  # nothing due: what was last published holds
-                    if key not in self._published:
-                        self._published[key] = load_published(text)[0]
-                    result[hpr] = self._published[key]
+                    result[hpr] = self._decoded.published.decoded(key, text)
                     continue
-                pair = self._pairs[key] = PairState.from_json(text)  # due: parsed whole, once a batch
+                pair = self._pairs[key] = self._decoded.pairs.decoded(key, text)  # due: parsed whole
                 del self._rows[key]
             if pair is not None:
                 result[hpr] = published_at(pair, at)  # ticked on a copy only when a change is due
