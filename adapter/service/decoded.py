@@ -47,12 +47,20 @@ class ByText(Generic[K, V]):
     def decoded(self, key: K, text: str) -> V:
         """What `text` decodes to: remembered when it is the very text last decoded under `key`."""
         entry = self._entries.pop(key, None)  # put back last: the most recently used
-        if entry is None or entry[0] != text:
-            entry = (text, self._decode(text))
-            if len(self._entries) >= self._size:
-                del self._entries[next(iter(self._entries))]  # the least recently used
-        self._entries[key] = entry
-        return entry[1]
+        if entry is not None and entry[0] == text:
+            self._entries[key] = entry
+            return entry[1]
+        value = self._decode(text)
+        self.remember(key, text, value)
+        return value
+
+    def remember(self, key: K, text: str, value: V) -> None:
+        """`value` is what `text` decodes to, without decoding it: a state as it is being written
+        (states read back as they were written: tests/domain/test_persisted.py)."""
+        self._entries.pop(key, None)
+        if len(self._entries) >= self._size:
+            del self._entries[next(iter(self._entries))]
+        self._entries[key] = (text, value)
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -237,9 +237,17 @@ class BatchUnitOfWork:
     async def flush(self) -> int:
         """Write everything the completed items changed; returns how many outbox rows were new."""
         done, tx = self._committed, self._tx
+        decoded = self._decoded
         for her_id, office in done.offices.items():
-            await tx.put_office(her_id, office.to_json())
-        await tx.put_pairs((*key, pair.to_json(), self._next_change(key, pair)) for key, pair in done.pairs.items())
+            await tx.put_office(her_id, text := office.to_json())
+            decoded.offices.remember(her_id, text, office)
+        rows = [(*key, pair.to_json(), self._next_change(key, pair)) for key, pair in done.pairs.items()]
+        await tx.put_pairs(rows)
+        # what the next batch reads of them, unless another writer changes them first (or this
+        # transaction does not commit): then it reads another text, and decodes it
+        for (her_id, hpr, text, _), pair in zip(rows, done.pairs.values(), strict=True):
+            decoded.pairs.remember((her_id, hpr), text, pair)
+            decoded.published.remember((her_id, hpr), text, pair.published)
         await tx.inbox_put_many(
             (sender, msg_id, entry.outcome, done.received[(sender, msg_id)], entry.reply_body)
             for (sender, msg_id), entry in done.inbox.items()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -172,8 +173,8 @@ async def test_r11_a_resync_between_batches_is_seen_by_the_next_batch_of_the_sam
     await _take(service, _status(GP2, True, "gp2-on", 2))
     absence = _absence(OFFICE, GP1, dt.date(2024, 3, 2), dt.date(2024, 3, 5), NOW)
     await _take(service, absence.body, kind="absence")
-    # remembered: the office, and GP1's published part (read when GP2's change rebuilt the list)
-    assert len(service.decoded.offices) == 1 and len(service.decoded.published) == 1
+    # remembered: the office and both pairs' published parts, as written
+    assert len(service.decoded.offices) == 1 and len(service.decoded.published) == 2
 
     clock.set(dt.datetime(2024, 3, 2, 12, tzinfo=OSLO))  # GP1's absence began; nothing ticked it
     (done,) = await service.process([_request("due", OFFICE)])
@@ -186,4 +187,34 @@ async def test_r11_a_resync_between_batches_is_seen_by_the_next_batch_of_the_sam
         (2, [GP1, GP2], "message"),
         (3, [GP2], "clock"),  # the resync's: GP1 closed at midnight (R3)
         (4, [], "message"),  # after it, not a second 3
+    ]
+
+
+async def test_r12_states_written_by_a_batch_that_did_not_commit_are_not_seen_by_the_next(
+    stores: list[Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch hands what it writes to the next batch that reads the very same text; when its
+    commit fails, the store still holds the earlier text, and that is what the next batch reads."""
+    store = stores[0]
+    service = processor(store, default_settings(http_port=None), ManualClock(TAKEN))
+    await _take(service, roster_xml(OFFICE, (GP1, GP2), msg_id="roster", gen_date=NOW))
+    await _take(service, _status(GP1, True, "gp1-on", 1))
+    committing = store.transaction
+
+    @asynccontextmanager
+    async def rolled_back() -> AsyncIterator[Any]:  # the batch is written, then its commit fails
+        async with committing() as tx:
+            yield tx
+            raise RuntimeError("the commit failed")
+
+    monkeypatch.setattr(store, "transaction", rolled_back)
+    with pytest.raises(RuntimeError, match="the commit failed"):
+        await _take(service, _status(GP1, False, "gp1-off", 2))  # written, remembered, rolled back
+    monkeypatch.undo()
+    await _take(service, _status(GP2, True, "gp2-on", 3))
+
+    lists = [e for e in await _portal_events(stores[0]) if e["type"] == BOOKING_LISTS]
+    assert [(e["sequence"], [p["hpr"] for p in e["practitioners"]]) for e in lists] == [
+        (1, [GP1]),
+        (2, [GP1, GP2]),  # GP1 as committed: still bookable
     ]
