@@ -114,8 +114,9 @@ def lines_of(office: OfficeState, hpr: str, availability: Availability) -> Booki
 #: Each pair's lines, by the very availability and roster entry they come from: the list is
 #: rebuilt from every pair of the office whenever one changes, and the others' availabilities and
 #: the roster are the same objects from item to item and batch to batch (`service/decoded.py`).
-#: Enough for every pair of the benches' 40 offices of 50 GPs.
-_LINES: Remembered[tuple[Practitioner, BookingList]] = Remembered(4096)
+#: Each entry keeps its availability alive: 4,096 of them cost the national replay some 10 MiB
+#: of peak memory; with 1,024 a busy worker words each line again after about a thousand changes.
+_LINES: Remembered[tuple[Practitioner, BookingList]] = Remembered()
 
 
 def booking_list(office: OfficeState, availabilities: Mapping[str, Availability]) -> BookingList:

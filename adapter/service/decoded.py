@@ -28,10 +28,13 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 #: How many pairs' published parts are kept: every pair of the offices a worker is busy with
-#: (the benches' 40 offices of 50 GPs), about 2 KB each with its text.
-PUBLISHED = 4096
-#: How many pairs' whole states (read whole when a change is due, or to be changed).
-PAIRS = 1024
+#: (the benches' 40 offices of 50 GPs), some 4 KB each with its text (the national replay's
+#: peak memory: 219 MiB on main, 236 with 4,096 of them).
+PUBLISHED = 2048
+#: How many pairs' whole states (read whole when a change is due, or to be changed): few, since
+#: a pair is some 12 KB in memory and is seldom changed again before a thousand others are
+#: (the benches' traffic), so more would hold memory (the national replay's 250 MB) for no gain.
+PAIRS = 256
 #: How many offices (their roster and last booking list; tens of KB each with 50 practitioners).
 OFFICES = 256
 
