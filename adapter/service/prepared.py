@@ -17,6 +17,7 @@ object), and the pairs' offices decoded (by their stored text).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..domain import engine
@@ -103,16 +104,16 @@ class PreparedTicks:
         if text not in self._offices and len(self._offices) < self.LIMIT:
             self._offices[text] = OfficeState.from_json(text)
 
-    def office(self, text: str) -> OfficeState:
-        """The office stored as `text`: decoded ahead when it was (the same object), else now."""
+    def office(self, text: str, decode: Callable[[str], OfficeState] = OfficeState.from_json) -> OfficeState:
+        """The office stored as `text`: decoded ahead when it was (the same object), else by `decode`."""
         office = self._offices.get(text)
-        return office if office is not None else OfficeState.from_json(text)
+        return office if office is not None else decode(text)
 
-    def decode(self, text: str) -> PairState:
+    def decode(self, text: str, decode: Callable[[str], PairState] = PairState.from_json) -> PairState:
         """The pair stored as `text`: the prepared one when that text was prepared (the same
-        object, so `of` finds its tick), else decoded."""
+        object, so `of` finds its tick), else by `decode` (the processor's `DecodedStates`)."""
         entry = self._by_text.get(text)
-        return entry.pair if entry is not None else PairState.from_json(text)
+        return entry.pair if entry is not None else decode(text)
 
     def of(self, pair: PairState, at: dt.datetime) -> Prepared | None:
         """What was prepared for this very pair (decoded by `decode`) ticked to `at`, if anything."""

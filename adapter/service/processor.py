@@ -20,6 +20,7 @@ from ..store.base import DuplicateMessage, PairKey, Store, StoreContention
 from ..store.retry import retry_on_contention
 from . import resync
 from .commands import Command, ResyncRequested, Work, office_of, parse
+from .decoded import DecodedStates
 from .handlers import Done, Receipt, Routing, handle
 from .prepared import PreparedTicks
 from .unit_of_work import BatchUnitOfWork
@@ -66,6 +67,9 @@ class Processor:
         self.on_resync_chunk: Callable[[], None] = lambda: None
         #: Clock ticks worked out ahead of their midnight (`prepare_ticks`).
         self.prepared = PreparedTicks()
+        #: Stored states decoded, kept from batch to batch by the text each was read as (the
+        #: booking list reads every pair of an office: issue 14)
+        self.decoded = DecodedStates()
 
     #: Pairs prepared between two turns of the event loop (about 10 ms of CPU: deliveries and
     #: the relay go on while a midnight is prepared).
@@ -170,7 +174,13 @@ class Processor:
         async with self.store.transaction() as tx:
             await tx.lock_offices(offices(parsed))  # once, before any read: one global order
             uow = BatchUnitOfWork(
-                tx, self.directory, now, self.routing.portal_queue, self.keeps_timeline, self.prepared
+                tx,
+                self.directory,
+                now,
+                self.routing.portal_queue,
+                self.keeps_timeline,
+                self.prepared,
+                decoded=self.decoded,
             )
             for work, command in zip(batch, parsed, strict=True):
                 at = work.at or now

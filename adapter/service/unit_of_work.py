@@ -20,9 +20,9 @@ from ..domain import engine
 from ..domain.engine import due_by, next_change, published_at
 from ..domain.events import Availability, Event
 from ..domain.model import Practitioner
-from ..domain.persisted import load_published
 from ..domain.state import OfficeState, PairState
 from ..store.base import InboxEntry, OutboxMessage, PairKey, TimelineEntry, Transaction
+from .decoded import DecodedStates
 from .prepared import PreparedTicks
 
 
@@ -62,11 +62,15 @@ class BatchUnitOfWork:
         portal_queue: str,
         timeline: bool = True,
         prepared: PreparedTicks | None = None,
+        decoded: DecodedStates | None = None,
     ):
         self._tx = tx
         #: ticks worked out ahead of their midnight (`prepared`): a pair stored as a prepared text
         #: is that entry's pair, and its tick to that midnight the prepared one
         self._prepared = prepared or PreparedTicks()
+        #: stored texts decoded, across batches when the processor keeps them (`decoded`): each
+        #: read here is still made in this transaction, and reuses a state only for the very text
+        self._decoded = decoded if decoded is not None else DecodedStates()
         #: whether the pairs' timelines are written (issue 13); handlers skip building their entries
         #: where they are not
         self.keeps_timeline = timeline
@@ -75,11 +79,10 @@ class BatchUnitOfWork:
         self._portal_queue = portal_queue
         self._offices: dict[int, OfficeState] = {}
         self._pairs: dict[PairKey, PairState | None] = {}
-        #: stored rows (state text, next change) read for their availability only, not decoded,
-        #: and the published part of those read so (valid while the pair is not changed: a changed
-        #: pair is staged or in `_pairs`, which come first)
+        #: stored rows (state text, next change) read for their availability only, not decoded
+        #: whole (valid while the pair is not changed: a changed pair is staged or in `_pairs`,
+        #: which come first)
         self._rows: dict[PairKey, tuple[str, dt.datetime | None] | None] = {}
-        self._published: dict[PairKey, Availability] = {}
         self._closed: dict[tuple[int, str], bool] = {}
         self._inbox: dict[tuple[str, str], InboxEntry | None] = {}
         #: a saved pair's next change, as the item that saved it knew it (the very state it was
@@ -98,7 +101,7 @@ class BatchUnitOfWork:
         if her_id not in self._offices:
             text = await self._tx.get_office(her_id)
             if text is not None:
-                self._offices[her_id] = self._prepared.office(text)
+                self._offices[her_id] = self._prepared.office(text, self._decoded.offices.decoder(her_id))
             else:  # R13: until a behandleroversikt arrives, the directory the adapter was started with
                 self._offices[her_id] = OfficeState(her_id=her_id, roster=self._directory.get(her_id))
         return self._offices[her_id]
@@ -112,7 +115,9 @@ class BatchUnitOfWork:
             for key in missing:
                 row = rows.get(key)
                 text = row[0] if row is not None else found.get(key)
-                self._pairs[key] = self._prepared.decode(text) if text is not None else None
+                self._pairs[key] = (
+                    self._prepared.decode(text, self._decoded.pairs.decoder(key)) if text is not None else None
+                )
         result: dict[str, PairState] = {}
         for hpr in hprs:
             pair = self._staged.pairs.get((office_her_id, hpr)) or self._pairs[(office_her_id, hpr)]
@@ -138,11 +143,11 @@ class BatchUnitOfWork:
             if pair is None and key not in self._pairs and (row := self._rows.get(key)) is not None:
                 text, due = row
                 if not due_by(due, at):  # nothing due: what was last published holds
-                    if key not in self._published:
-                        self._published[key] = load_published(text)[0]
-                    result[hpr] = self._published[key]
+                    result[hpr] = self._decoded.published.decoded(key, text)
                     continue
-                pair = self._pairs[key] = self._prepared.decode(text)  # due: parsed whole, once a batch
+                pair = self._pairs[key] = self._prepared.decode(
+                    text, self._decoded.pairs.decoder(key)
+                )  # due: parsed whole
                 del self._rows[key]
             if pair is not None:
                 prepared = self._prepared.of(pair, at)
@@ -254,11 +259,17 @@ class BatchUnitOfWork:
     async def flush(self) -> int:
         """Write everything the completed items changed; returns how many outbox rows were new."""
         done, tx = self._committed, self._tx
+        decoded = self._decoded
         for her_id, office in done.offices.items():
-            await tx.put_office(her_id, office.to_json())
-        await tx.put_pairs(
-            (*key, self._prepared.text_of(pair), self._next_change(key, pair)) for key, pair in done.pairs.items()
-        )
+            await tx.put_office(her_id, text := office.to_json())
+            decoded.offices.remember(her_id, text, office)
+        rows = [(*key, self._prepared.text_of(pair), self._next_change(key, pair)) for key, pair in done.pairs.items()]
+        await tx.put_pairs(rows)
+        # what the next batch reads of them, unless another writer changes them first (or this
+        # transaction does not commit): then it reads another text, and decodes it
+        for (her_id, hpr, text, _), pair in zip(rows, done.pairs.values(), strict=True):
+            decoded.pairs.remember((her_id, hpr), text, pair)
+            decoded.published.remember((her_id, hpr), text, pair.published)
         await tx.inbox_put_many(
             (sender, msg_id, entry.outcome, done.received[(sender, msg_id)], entry.reply_body)
             for (sender, msg_id), entry in done.inbox.items()

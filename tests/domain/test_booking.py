@@ -185,6 +185,22 @@ def test_names_come_from_the_roster_and_nothing_else() -> None:
     assert set(json.loads(text)[0]) == {"hpr", "name", "role", "role_name", "label", "covers_hpr"}
 
 
+def test_a_renamed_practitioner_is_listed_by_the_new_name_though_their_availability_is_the_same() -> None:
+    """Issue 14: a pair's lines are remembered by the very availability and roster entry they come
+    from; a new behandleroversikt (new entries, R13) words them again, the same availability or not."""
+    world = lysaker()
+    world.send(status(world.now, on=ALL_FOUR_ON))
+    office, availability = world.office(), world.availability()
+    first = booking.lines_of(office, ASTRID, availability)
+    assert booking.lines_of(office, ASTRID, availability) is first  # remembered
+    assert office.roster is not None
+    renamed = office.model_copy(
+        update={"roster": {**office.roster, ASTRID: office.roster[ASTRID].model_copy(update={"given_name": "Asta"})}}
+    )
+    assert [line.label for line in booking.lines_of(renamed, ASTRID, availability)] == ["Asta Info fastlege"]
+    assert booking.lines_of(office, ASTRID, availability) == first
+
+
 # ---------------------------------------------------------------------------------------------
 # When the list changes, and what is published
 # ---------------------------------------------------------------------------------------------
