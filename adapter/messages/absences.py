@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from adapter.domain.engine import validate_absence
 from adapter.domain.model import DeleteAbsence, RegisterAbsence, Service
 from adapter.messages.building import build
-from adapter.messages.identifiers import HPR_PATTERN
+from adapter.messages.identifiers import HPR_PATTERN, is_her_id
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 T = TypeVar("T")
@@ -43,14 +43,25 @@ def parse_absence(body: bytes) -> RegisterAbsence | DeleteAbsence:
         raise AbsenceRejected("invalid_json", f"not JSON: {type(exc).__name__}") from None
     if not isinstance(document, dict):
         raise AbsenceRejected("invalid_json", "not a JSON object")
-    absence_id = document.get("absence_id")
-    fields = _Fields(document, absence_id if isinstance(absence_id, str) else None)
+    fields = _Fields(document, _nameable(document.get("absence_id")))
     kind = fields.required("type", str)
     if kind == "absence.registered":
         return _registered(fields)
     if kind == "absence.deleted":
         return _deleted(fields)
     raise fields.reject("unknown_type", f"type {kind!r} is not absence.registered or absence.deleted")
+
+
+def _nameable(absence_id: object) -> str | None:
+    """The absence id a refusal may name: a string UTF-8 can carry (the log, the receipts and the
+    store all write UTF-8; a lone surrogate, which JSON's `\\uD800` escapes can spell, is none)."""
+    if not isinstance(absence_id, str):
+        return None
+    try:
+        absence_id.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return absence_id
 
 
 def _registered(fields: _Fields) -> RegisterAbsence:
@@ -106,12 +117,14 @@ class _Fields:
         value = self.required("absence_id", str)
         if not value.strip():
             raise self.invalid("absence_id is empty")
+        if _nameable(value) is None:
+            raise self.invalid("absence_id is not Unicode text: it holds a lone surrogate")
         return value
 
     def her_id(self, name: str) -> int:
         value = self.required(name, int)
-        if value <= 0:
-            raise self.invalid(f"{name} must be a positive integer")
+        if not is_her_id(value):
+            raise self.invalid(f"{name} must be a HER-id: a positive integer of at most 9 digits")
         return value
 
     def hpr(self, name: str) -> str:

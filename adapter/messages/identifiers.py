@@ -16,6 +16,14 @@ _SECOND_CHECK_WEIGHTS = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
 _FIRST_DIGITS = {"FNR": "0123", "DNR": "4567"}
 
 
+def is_her_id(value: int) -> bool:
+    """True when the integer `value` is a HER-id: 1 to 9 digits, as `HER_ID_PATTERN` reads one in XML.
+
+    JSON integers have no size limit; one wider than a HER-id names no office and would not fit the
+    store's integer column."""
+    return value > 0 and HER_ID_PATTERN.fullmatch(str(value)) is not None
+
+
 def is_valid_person_number(value: str, kind: str) -> bool:
     """True when `value` is a `kind` ("FNR" or "DNR") whose two mod-11 check digits are right.
 

@@ -20,7 +20,7 @@ from ..domain.model import DeleteAbsence, RegisterAbsence
 from ..messages.absences import AbsenceRejected, parse_absence
 from ..messages.envelope import Envelope
 from ..messages.errors import InboundError
-from ..messages.identifiers import HER_ID_PATTERN
+from ..messages.identifiers import is_her_id
 from ..messages.inbound import parse_message
 from ..messages.payloads import MessageCommand
 from ..store.base import PairKey
@@ -88,7 +88,7 @@ RESYNC_REQUEST_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
 def _her_id(value: int | None) -> int | None:
-    if value is not None and (value < 1 or not HER_ID_PATTERN.fullmatch(str(value))):
+    if value is not None and not is_her_id(value):
         raise ValueError("not a HER-id")
     return value
 

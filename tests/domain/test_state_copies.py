@@ -153,3 +153,22 @@ def test_the_first_state_of_a_model_built_unchecked_has_every_field_set(monkeypa
     assert state._FIELDS_SET[PairState] is first.__pydantic_fields_set__
     assert engine.new_pair(office, "7310428").__pydantic_fields_set__ is first.__pydantic_fields_set__
     assert first.facts.model_fields_set == set(PairFacts.model_fields)
+
+
+def test_every_part_of_a_pair_reads_back_from_its_own_json() -> None:
+    """state.py's promise: each state serialises to JSON (`to_json`) and reads back equal
+    (`from_json`), so a store can keep any part as an opaque blob; the pair and the office have
+    versioned documents of their own (tests/domain/test_persisted.py), the parts use the model's."""
+    office, pair = _states()
+    history = pair.facts.processes[Process.EKONTAKT]
+    parts: list[PairFacts | ProcessHistory | StatusReport | state.Absence] = [
+        pair.facts,
+        history,
+        history.reports[0],
+        *pair.facts.absences.values(),
+    ]
+    for part in parts:
+        text = part.to_json()
+        assert type(part).from_json(text) == part
+        assert type(part).from_json(text.encode()) == part
+    assert OfficeState.from_json(office.to_json()) == office

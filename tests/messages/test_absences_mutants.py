@@ -81,14 +81,49 @@ def test_r14_an_absence_naming_no_service_is_refused_in_these_words() -> None:
     assert refusal(registered(services=[])) == ("no_services", "services is empty", ABSENCE_ID)
 
 
+HER_ID_REFUSED = "office_her_id must be a HER-id: a positive integer of at most 9 digits"
+
+
 def test_r14_her_id_1_is_the_smallest_office_and_0_is_refused_in_these_words() -> None:
     """A HER-id is a positive integer (DOMAIN.md; identifiers.HER_ID_PATTERN admits one digit)."""
     assert parse_absence(registered(office_her_id=1)).office_her_id == 1
-    assert refusal(registered(office_her_id=0)) == (
-        "invalid_field",
-        "office_her_id must be a positive integer",
-        ABSENCE_ID,
-    )
+    assert refusal(registered(office_her_id=0)) == ("invalid_field", HER_ID_REFUSED, ABSENCE_ID)
+
+
+@pytest.mark.parametrize("name", ["absence-registered.json", "absence-deleted.json"], ids=["registered", "deleted"])
+def test_r14_her_id_999999999_is_the_largest_office_and_a_wider_integer_is_refused(name: str) -> None:
+    """JSON integers have no size limit, a HER-id has 9 digits at most (HER_ID_PATTERN, as the XML
+    edge and the resync requests read it): a wider one names no office and is refused as an invalid
+    field, in both commands, before it reaches the store."""
+    assert parse_absence(command(name, office_her_id=999_999_999)).office_her_id == 999_999_999
+    for wider in (1_000_000_000, 2**63, 10**4000):
+        assert refusal(command(name, office_her_id=wider)) == ("invalid_field", HER_ID_REFUSED, ABSENCE_ID)
+    assert refusal(command(name, office_her_id=-8141333)) == ("invalid_field", HER_ID_REFUSED, ABSENCE_ID)
+
+
+LONE_SURROGATE = b'"f3a9c2d1-\\ud800"'
+
+
+@pytest.mark.parametrize("name", ["absence-registered.json", "absence-deleted.json"], ids=["registered", "deleted"])
+def test_r14_an_absence_id_with_a_lone_surrogate_is_refused_without_naming_it(name: str) -> None:
+    """JSON's `\\uD800` escape spells a string UTF-8 cannot carry: stored, logged or written to a
+    receipt it would fail and the command be redelivered until dead-lettered. It is an invalid field,
+    and the refusal names no absence id (the log line and the receipt are written as UTF-8)."""
+    body = command(name, absence_id="@").replace(b'"@"', LONE_SURROGATE)
+    assert json.loads(body)["absence_id"] == "f3a9c2d1-\ud800"
+    assert refusal(body) == ("invalid_field", "absence_id is not Unicode text: it holds a lone surrogate", None)
+
+
+def test_r14_a_lone_surrogate_absence_id_is_named_by_no_other_refusal_either() -> None:
+    """The type is read before the absence id; its refusal, too, names no id UTF-8 cannot write."""
+    body = registered(absence_id="@", type="absence.moved").replace(b'"@"', LONE_SURROGATE)
+    assert refusal(body) == ("unknown_type", "type 'absence.moved' is not absence.registered or absence.deleted", None)
+
+
+def test_r14_an_absence_id_beyond_ascii_is_still_an_absence_id() -> None:
+    """Only what UTF-8 cannot carry is refused: a paired surrogate escape is one character."""
+    body = registered(absence_id="@").replace(b'"@"', b'"frav\\u00e6r-\\ud83d\\ude00"')
+    assert parse_absence(body).absence_id == "frav\u00e6r-\U0001f600"
 
 
 @pytest.mark.parametrize(
