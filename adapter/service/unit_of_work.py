@@ -67,7 +67,7 @@ class BatchUnitOfWork:
         self._tx = tx
         #: ticks worked out ahead of their midnight (`prepared`): a pair stored as a prepared text
         #: is that entry's pair, and its tick to that midnight the prepared one
-        self._prepared = prepared or PreparedTicks()
+        self._prepared = prepared if prepared is not None else PreparedTicks()
         #: stored texts decoded, across batches when the processor keeps them (`decoded`): each
         #: read here is still made in this transaction, and reuses a state only for the very text
         self._decoded = decoded if decoded is not None else DecodedStates()
