@@ -16,6 +16,7 @@ import datetime as dt
 import logging
 from typing import Protocol
 
+from ..service.prepared import PreparedTicks
 from ..service.processor import Work
 from ..store.base import PairKey, Store
 from .background import BackgroundLoop
@@ -42,8 +43,8 @@ class Scheduler(BackgroundLoop):
     #: national midnight's (a few seconds of CPU on a loaded machine), short enough that few
     #: pairs change in between (a changed one is ticked as usual).
     AHEAD = dt.timedelta(seconds=60)
-    #: At most this many pairs prepared for one instant (`PreparedTicks.LIMIT`).
-    PREPARE_LIMIT = 10_000
+    #: At most this many pairs read to be prepared for one instant: as many as are kept.
+    PREPARE_LIMIT = PreparedTicks.LIMIT
 
     def __init__(
         self,
