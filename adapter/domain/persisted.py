@@ -37,6 +37,7 @@ from .events import (
     SubstituteView,
 )
 from .model import BookingMode, Practitioner, Process, Service, Source, Status, SubstituteFor
+from .remembered import Remembered
 from .state import (
     EMPTY_HISTORY,
     Absence,
@@ -404,26 +405,7 @@ def dump_office(office: OfficeState) -> str:
     document: Document = {
         "v": SCHEMA_VERSION,
         "her_id": office.her_id,
-        "roster": None
-        if office.roster is None
-        else [
-            {
-                "hpr": p.hpr,
-                "her_id": p.her_id,
-                "given_name": p.given_name,
-                "family_name": p.family_name,
-                "role": p.role,
-                "role_name": p.role_name,
-                "covers": None
-                if p.covers is None
-                else {
-                    "gp_hpr": p.covers.gp_hpr,
-                    "from": p.covers.from_date,
-                    "to": p.covers.to_date,
-                },
-            }
-            for p in office.roster.values()
-        ],
+        "roster": None if office.roster is None else _roster(office.roster),
         "roster_version": None
         if office.roster_version is None
         else [_written_instant(office.roster_version[0]), office.roster_version[1]],
@@ -448,6 +430,40 @@ def dump_office(office: OfficeState) -> str:
     if office.name is not None:  # optional: older readers ignore it, older documents have none
         document["name"] = office.name
     return _json(document)
+
+
+def _roster(roster: Mapping[str, Practitioner]) -> orjson.Fragment:
+    """The roster as written, remembered by the very roster (an office is written each time its
+    booking list changes, and its roster, 50 practitioners, is the same object until a new
+    behandleroversikt: issue 14). orjson writes a fragment's bytes as they are, so the text is
+    the one the document itself would give."""
+    known = _ROSTERS.get(roster)
+    if known is not None:
+        return known[0]
+    written = [
+        {
+            "hpr": p.hpr,
+            "her_id": p.her_id,
+            "given_name": p.given_name,
+            "family_name": p.family_name,
+            "role": p.role,
+            "role_name": p.role_name,
+            "covers": None
+            if p.covers is None
+            else {
+                "gp_hpr": p.covers.gp_hpr,
+                "from": p.covers.from_date,
+                "to": p.covers.to_date,
+            },
+        }
+        for p in roster.values()
+    ]
+    return _ROSTERS.put(roster, None, orjson.Fragment(orjson.dumps(written)))
+
+
+#: Rosters as written, by the very roster (`Remembered`: each entry keeps its roster alive; a roster
+#: is shared by every office state copied from it, so one entry per office a worker is busy with).
+_ROSTERS: Remembered[orjson.Fragment] = Remembered(256)
 
 
 def load_office(text: str | bytes, *, validate: bool = False) -> OfficeState:

@@ -13,9 +13,9 @@ from hypothesis import given
 from pydantic import BaseModel, ValidationError, create_model
 
 from adapter.domain import engine, events, persisted
-from adapter.domain.model import Process
+from adapter.domain.model import Practitioner, Process, SubstituteFor
 from adapter.domain.rules import evaluate
-from adapter.domain.state import RECENT_REPORTS, OfficeState, PairFacts, PairState
+from adapter.domain.state import RECENT_REPORTS, OfficeState, PairFacts, PairState, replaced
 
 from .builders import ARNA, ASTRID, OFFICE, World, gp, status
 from .test_properties import PROPERTIES, steps
@@ -337,6 +337,7 @@ def test_any_state_the_engine_reaches_reads_without_checks_as_it_does_with_them(
     for office in world.offices.values():
         assert_reads_as_validated(office_text=office.to_json())
         assert_reads_back_as_written(office)
+        assert_written_as_afresh(office)
 
 
 def assert_reads_back_as_written(state: PairState | OfficeState) -> None:
@@ -433,3 +434,48 @@ def test_an_older_office_is_still_checked():
     v1["her_id"] = "many"
     with pytest.raises(ValidationError):
         OfficeState.from_json(json.dumps(v1))
+
+
+def assert_written_as_afresh(office: OfficeState) -> str:
+    """The office's text is the same written twice (its roster then remembered, `persisted._roster`),
+    and with a copy of its roster (written afresh); compact JSON, as orjson writes a document whole."""
+    text = persisted.dump_office(office)
+    assert persisted.dump_office(office) == text
+    if office.roster is not None:
+        assert persisted.dump_office(office.model_copy(update={"roster": dict(office.roster)})) == text
+    assert json.dumps(json.loads(text), ensure_ascii=False, separators=(",", ":")) == text
+    assert persisted.load_office(text) == office
+    return text
+
+
+def test_a_rich_office_and_one_without_roster_are_written_as_afresh():
+    world = rich_world()
+    office = world.office()
+    assert office.roster and any(p.covers is not None for p in office.roster.values())
+    assert_written_as_afresh(office)
+    assert json.loads(assert_written_as_afresh(OfficeState(her_id=1)))["roster"] is None
+
+
+def test_a_new_roster_is_written_as_it_is_not_as_remembered():
+    astrid = Practitioner(hpr="9144900", given_name="Astrid", family_name="Info", role="6")
+    ingar = Practitioner(
+        hpr="5522113",
+        given_name="Ingar",
+        family_name="Vik",
+        role="15",
+        covers=SubstituteFor(gp_hpr="9144900", from_date=dt.date(2024, 7, 1), to_date=dt.date(2024, 7, 31)),
+    )
+    first = OfficeState(her_id=1, roster={astrid.hpr: astrid, ingar.hpr: ingar})
+    assert json.loads(assert_written_as_afresh(first))["roster"][1] == {
+        "hpr": "5522113",
+        "her_id": None,
+        "given_name": "Ingar",
+        "family_name": "Vik",
+        "role": "15",
+        "role_name": "",
+        "covers": {"gp_hpr": "9144900", "from": "2024-07-01", "to": "2024-07-31"},
+    }
+    renamed = astrid.model_copy(update={"family_name": "Åsheim"})
+    second = replaced(first, {"roster": {renamed.hpr: renamed, ingar.hpr: ingar}})
+    assert "Åsheim" in assert_written_as_afresh(second)
+    assert "Åsheim" not in persisted.dump_office(first)
