@@ -479,3 +479,24 @@ def test_a_new_roster_is_written_as_it_is_not_as_remembered():
     second = replaced(first, {"roster": {renamed.hpr: renamed, ingar.hpr: ingar}})
     assert "Åsheim" in assert_written_as_afresh(second)
     assert "Åsheim" not in persisted.dump_office(first)
+
+
+def test_an_offices_roster_is_written_once_while_it_is_the_same_roster(monkeypatch):
+    """Issue 14: an office is written each time its booking list changes; its roster, the same
+    object until a new behandleroversikt, is encoded the first time only (`persisted._roster`)."""
+    rosters: list[object] = []
+    dumps = persisted.orjson.dumps
+
+    def counted(value: object, *args: object) -> bytes:
+        if isinstance(value, list):
+            rosters.append(value)
+        return dumps(value, *args)
+
+    office = rich_world().office()
+    text = persisted.dump_office(office)
+    monkeypatch.setattr(persisted.orjson, "dumps", counted)
+    assert persisted.dump_office(office) == text
+    assert persisted.dump_office(replaced(office, {"booking_sequence": 5})).count('"roster":[') == 1
+    assert rosters == []
+    assert persisted.dump_office(office.model_copy(update={"roster": dict(office.roster or {})})) == text
+    assert len(rosters) == 1
