@@ -197,17 +197,6 @@ async def test_offices_are_walked_in_her_id_order_and_pair_rows_carry_when_a_cha
         assert await tx.get_pairs([(10, "1"), (10, "9")]) == {(10, "1"): "a"}
 
 
-async def test_an_offices_next_changes_are_read_without_the_pairs_states(store: Store) -> None:
-    """The booking list per item asks whether any other pair of the office has a change due."""
-    due, later = dt.datetime(2024, 3, 2, 0, tzinfo=dt.UTC), dt.datetime(2024, 3, 9, 0, tzinfo=dt.UTC)
-    async with store.transaction() as tx:
-        await tx.put_pairs([(10, "1", "a", due), (10, "2", "b", None), (10, "3", "c", later), (11, "1", "d", due)])
-    async with store.transaction() as tx:
-        assert await tx.next_changes_of_office(10) == {"1": due, "3": later}
-        assert await tx.next_changes_of_office(11) == {"1": due}
-        assert await tx.next_changes_of_office(12) == {}
-
-
 async def test_conversation_is_closed_once_per_office(store: Store) -> None:
     async with store.transaction() as tx:
         assert not await tx.conversation_closed(1, "conv")
