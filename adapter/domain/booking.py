@@ -130,22 +130,6 @@ def booking_list(office: OfficeState, availabilities: Mapping[str, Availability]
     return tuple(sorted(lines, key=_order))
 
 
-def relisted(office: OfficeState, availabilities: Mapping[str, Availability]) -> BookingList:
-    """The list the office last published with the lines of the pairs in `availabilities` (by HPR)
-    replaced by the lines their availability puts on it now.
-
-    Equal to `booking_list` over every pair of the office when each of the other pairs still shows
-    what its lines on the published list came from: each line comes from exactly one pair (`lines_of`),
-    and the order is total. The writer keeps that true (every change of a pair is followed by
-    `changes_with`), so it holds while the roster is the one the list was built with and no other
-    pair has a time-driven change due; the caller checks both (issue 14: the list per item without
-    reading every pair of the office)."""
-    kept = [line for line in office.booking if (line.covers_hpr or line.hpr) not in availabilities]
-    for hpr, availability in availabilities.items():
-        kept.extend(lines_of(office, hpr, availability))
-    return tuple(sorted(kept, key=_order))
-
-
 def booking_list_at(office: OfficeState, pairs: Mapping[str, PairState], at: dt.datetime) -> BookingList:
     """The office's booking list at `at`, each pair as it is then: a time-driven change due by `at`
     is applied to a copy (R11), as the read API answers. So when several practitioners of an office

@@ -164,25 +164,12 @@ async def _follow_booking_list(
     depend on how deliveries were batched.
     """
     office = await uow.office(before.her_id)  # as this item left it
-    same_roster = office.roster == before.roster
-    if same_roster and not any(
+    if office.roster == before.roster and not any(
         booking.changes_with(office, pair.facts.practitioner_hpr, pair.published) for pair in pairs
     ):
         return 0
     at = max((e.effective_at for e in events if isinstance(e, AvailabilityChanged)), default=now)
-    roster = set(office.roster or {})
-    changed = {pair.facts.practitioner_hpr for pair in pairs}
-    if (
-        same_roster
-        and office.booking_sequence > 0  # 0: perhaps stored before the list (`changes_with`): built whole
-        and not await uow.any_due(office.her_id, roster - changed, max(at, uow.item_now))
-    ):
-        # Every other pair shows what its lines on the published list came from (`booking.relisted`):
-        # nothing due by the item's instant, so nothing was ticked on a copy when the list was built
-        # (at an instant no later than this item's own: items are processed in time order).
-        listed = booking.relisted(office, await uow.availabilities_at(office.her_id, changed, at))
-    else:
-        listed = booking.booking_list(office, await uow.availabilities_at(office.her_id, roster, at))
+    listed = booking.booking_list(office, await uow.availabilities_at(office.her_id, set(office.roster or {}), at))
     office, event = booking.publish(office, listed, at, cause)
     if event is None:
         return 0

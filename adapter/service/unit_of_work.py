@@ -14,7 +14,6 @@ and written once.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from ..domain import engine
@@ -84,12 +83,6 @@ class BatchUnitOfWork:
         #: whole (valid while the pair is not changed: a changed pair is staged or in `_pairs`,
         #: which come first)
         self._rows: dict[PairKey, tuple[str, dt.datetime | None] | None] = {}
-        #: the practitioners of each office whose pair this batch has read or staged (in `_pairs`,
-        #: `_rows` or staged), so `any_due` need not look at the others one by one
-        self._held: dict[int, set[str]] = {}
-        #: each office's stored pairs with a next change, by HPR (`next_changes_of_office`: read once
-        #: a batch, valid for the rows of pairs not read or changed in it, as `_rows`)
-        self._next_due: dict[int, dict[str, dt.datetime]] = {}
         self._closed: dict[tuple[int, str], bool] = {}
         self._inbox: dict[tuple[str, str], InboxEntry | None] = {}
         #: a saved pair's next change, as the item that saved it knew it (the very state it was
@@ -99,11 +92,6 @@ class BatchUnitOfWork:
         self._committed = Staged()
         self._staged = Staged()
         self._item_now = now
-
-    @property
-    def item_now(self) -> dt.datetime:
-        """The instant the current item is processed at."""
-        return self._item_now
 
     # -- reads: staged first, then what earlier items of the batch wrote, then the store --------
 
@@ -121,7 +109,6 @@ class BatchUnitOfWork:
     async def pairs(self, office_her_id: int, hprs: set[str]) -> dict[str, PairState]:
         missing = [(office_her_id, h) for h in hprs if (office_her_id, h) not in self._pairs]
         if missing:
-            self._held.setdefault(office_her_id, set()).update(key[1] for key in missing)
             rows = {key: self._rows.pop(key) for key in missing if key in self._rows}
             unread = [key for key in missing if key not in rows]
             found = await self._tx.get_pairs(unread) if unread else {}
@@ -148,7 +135,6 @@ class BatchUnitOfWork:
         keys = [(office_her_id, h) for h in hprs]
         missing = [k for k in keys if k not in self._pairs and k not in self._staged.pairs and k not in self._rows]
         if missing:
-            self._held.setdefault(office_her_id, set()).update(key[1] for key in missing)
             found = await self._tx.get_pair_rows(missing)
             self._rows.update((key, found.get(key)) for key in missing)
         for hpr in hprs:
@@ -164,34 +150,10 @@ class BatchUnitOfWork:
                 )  # due: parsed whole
                 del self._rows[key]
             if pair is not None:
-                result[hpr] = self._published_at(pair, at)
+                prepared = self._prepared.of(pair, at)
+                # ticked on a copy only when a change is due
+                result[hpr] = prepared.ticked.published if prepared is not None else published_at(pair, at)
         return result
-
-    def _published_at(self, pair: PairState, at: dt.datetime) -> Availability:
-        """What `pair` shows at `at`: ticked on a copy only when a change is due (or prepared)."""
-        prepared = self._prepared.of(pair, at)
-        return prepared.ticked.published if prepared is not None else published_at(pair, at)
-
-    async def any_due(self, office_her_id: int, hprs: AbstractSet[str], by: dt.datetime) -> bool:
-        """Whether any of these practitioners' pairs, as this batch sees them, has a time-driven
-        change due by `by` (R11), or a tick prepared for it: whether `availabilities_at` would show
-        any of them otherwise than as last published. Reads no pair's state: a pair not read in this
-        batch is judged by its stored next change, all of the office's read at once."""
-        held = self._held.get(office_her_id, set())
-        for hpr in held & hprs:  # read or changed in this batch: as this batch sees it
-            key = (office_her_id, hpr)
-            pair = self._staged.pairs.get(key) or self._pairs.get(key)
-            if pair is not None:
-                if self._prepared.of(pair, by) is not None or due_by(self._next_change(key, pair), by):
-                    return True
-            elif key in self._rows:
-                if (row := self._rows[key]) is not None and due_by(row[1], by):
-                    return True
-            elif key not in self._pairs:  # staged by an item that was then discarded: as stored
-                held = held - {hpr}
-        if (stored := self._next_due.get(office_her_id)) is None:
-            stored = self._next_due[office_her_id] = await self._tx.next_changes_of_office(office_her_id)
-        return any(due_by(at, by) and hpr in hprs and hpr not in held for hpr, at in stored.items())
 
     def tick(self, pair: PairState, until: dt.datetime) -> tuple[PairState, list[Event], dt.datetime | None]:
         """R11: `engine.tick` of the pair to `until`, and the ticked pair's next change (worked out
@@ -232,7 +194,6 @@ class BatchUnitOfWork:
         """`next_change_at`: the pair's next change (`engine.next_change`) when the caller has it
         at hand (a tick has just worked it out); otherwise `flush` works it out."""
         self._staged.pairs[pair.key] = pair
-        self._held.setdefault(pair.key[0], set()).add(pair.key[1])
         if not isinstance(next_change_at, Unknown):
             self._next_changes[pair.key] = (pair, next_change_at)
 

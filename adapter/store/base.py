@@ -183,11 +183,6 @@ class Transaction(Protocol):
         """The practitioners' HPR numbers with a stored pair at that office, sorted."""
         ...
 
-    async def next_changes_of_office(self, office_her_id: int) -> dict[str, dt.datetime]:
-        """Each stored pair of that office that has a next change (`next_change_at`), by HPR: whether
-        any of them is due, without reading their states (the booking list, issue 14)."""
-        ...
-
     async def pair_keys_after(
         self, after: PairKey | None, limit: int, office_her_id: int | None = None
     ) -> list[PairKey]:

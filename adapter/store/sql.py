@@ -204,8 +204,6 @@ _STATEMENTS = {
     "insert_pair": "INSERT INTO pairs (office_her_id, practitioner_hpr, state, next_change_at)"
     " VALUES (?, ?, ?, ?) ON CONFLICT (office_her_id, practitioner_hpr) DO NOTHING",
     "pairs_of_office": "SELECT practitioner_hpr FROM pairs WHERE office_her_id = ? ORDER BY practitioner_hpr",
-    "next_changes_of_office": "SELECT practitioner_hpr, next_change_at FROM pairs"
-    " WHERE office_her_id = ? AND next_change_at IS NOT NULL",
     # Keyset paging by the primary key (row values: SQLite >= 3.15, PostgreSQL).
     "pair_keys_after": "SELECT office_her_id, practitioner_hpr FROM pairs"
     " WHERE (office_her_id, practitioner_hpr) > (?, ?) ORDER BY office_her_id, practitioner_hpr LIMIT ?",
@@ -429,10 +427,6 @@ class SqlTransaction:
     async def pairs_of_office(self, office_her_id: int) -> list[str]:
         rows = await self._backend().fetchall(self._q.pairs_of_office, (office_her_id,))
         return [hpr for (hpr,) in rows]
-
-    async def next_changes_of_office(self, office_her_id: int) -> dict[str, dt.datetime]:
-        rows = await self._backend().fetchall(self._q.next_changes_of_office, (office_her_id,))
-        return {hpr: from_micros(due) for hpr, due in rows}
 
     async def pair_keys_after(
         self, after: PairKey | None, limit: int, office_her_id: int | None = None
