@@ -8,6 +8,7 @@ import asyncio
 import datetime as dt
 import gc
 import io
+import json
 import multiprocessing
 import sys
 import weakref
@@ -44,8 +45,9 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_output_is_given_batch_by_batch_as_it_is_published(generated: Path) -> None:
     """The CLI writes what `sink` is given, so a tester's `tail -f` sees each batch once it is
-    published: more than one call gives rows, and together they are the whole output, in order."""
-    calls: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]] = []
+    published: more than one call gives rows, and together they are the whole output, in order, as
+    the files' lines."""
+    calls: list[tuple[list[str], list[str]]] = []
     progress: list[tuple[int, int]] = []
     result = runner.run_scenario(
         generated,
@@ -53,8 +55,10 @@ def test_output_is_given_batch_by_batch_as_it_is_published(generated: Path) -> N
         progress=lambda d, t: progress.append((d, t)),
     )
     assert sum(1 for events, _ in calls if events) > 1
-    assert [e for events, _ in calls for e in events] == result.events
-    assert [r for _, receipts in calls for r in receipts] == result.receipts
+    assert [e for events, _ in calls for e in events] == [json.dumps(e, ensure_ascii=False) for e in result.events]
+    assert [r for _, receipts in calls for r in receipts] == [
+        json.dumps(r, ensure_ascii=False) for r in result.receipts
+    ]
     steps = len(result.scenario.steps)
     assert progress[-1] == (steps, steps)
     assert [done for done, _ in progress] == sorted({done for done, _ in progress})
@@ -156,7 +160,7 @@ def test_garbage_is_collected_between_batches_and_the_collector_restored(
     cycles: list[weakref.ref[Any]] = []
     collecting: list[bool] = []
 
-    def sink(events: list[dict[str, Any]], receipts: list[dict[str, Any]]) -> None:
+    def sink(events: list[str], receipts: list[str]) -> None:
         collecting.append(gc.isenabled())
         node = _Node()
         node.itself = node  # garbage only a collection of cycles frees
