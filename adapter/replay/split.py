@@ -42,7 +42,7 @@ from ..config import Settings
 from ..service.commands import office_of
 from ..service.processor import Done, Work
 from ..store.base import OutboxRow
-from .ahead import Ahead
+from .ahead import Ahead, read_file
 from .scenario import Scenario, Step
 
 #: message steps from which a replay is split where two cores and `fork` are at hand: below it,
@@ -85,7 +85,7 @@ def guessed_office(step: Step) -> int | None:
     """The office a step's message speaks for, read from its bytes without parsing them: the
     sender's one HER-id (XML), `office_her_id` (an absence); None where that is not plain."""
     if step.xml is not None:
-        body = _read(step.xml)
+        body = read_file(step.xml)  # a guess: what the parser reads is checked against it
         start = body.find(b"Sender>")  # the sender's element, whatever its namespace prefix
         end = body.find(b"Sender>", start + 7)
         her_ids = set(_HER_ID.findall(body, start, end)) if 0 <= start < end else set()
@@ -97,15 +97,6 @@ def guessed_office(step: Step) -> int | None:
             return None
         return office if type(office) is int else None
     return None
-
-
-def _read(path: os.PathLike[str]) -> bytes:
-    """A file's bytes, without a file object (a national set's 11,000 files: half the guessing)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return os.read(fd, os.fstat(fd).st_size)  # a guess: what the parser reads is checked against it
-    finally:
-        os.close(fd)
 
 
 def share_out(steps: list[Step], processes: int, merging: float = 0.0) -> tuple[dict[int, int], dict[int, int]]:
