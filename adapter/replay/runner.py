@@ -52,7 +52,8 @@ if TYPE_CHECKING:  # imported where used: a replay in memory needs no broker (is
 @dataclass
 class ReplayResult:
     scenario: Scenario
-    #: portal events in publishing order
+    #: portal events in publishing order (with `run_scenario(keep=False)`: only those of the pairs
+    #: and offices its expects name; then `receipts`, `replies` and `names` stay empty)
     events: list[dict[str, Any]] = field(default_factory=list)
     #: the step during which each event was published (parallel to `events`)
     event_steps: list[int] = field(default_factory=list)
@@ -96,8 +97,8 @@ def run_scenario(
     `progress(steps done, steps)` is told after each batch of steps; `sink(events, receipts)` is
     given what each batch published and received as it goes, as the lines the CLI's files hold
     (`_Replay.line`; for `tail -f`). `keep=False` keeps in the result only the events its expects are
-    checked against (the rest go to `sink` alone): a national replay's events were some 64 MB of
-    dicts in memory that the CLI never reads (issue 14)."""
+    checked against (the rest go to `sink` alone) and no `names`: a national replay's events were
+    some 64 MB of dicts in memory that the CLI never reads (issue 14)."""
     scenario = load_scenario(path)
     if amqp_url:
         return asyncio.run(_AmqpReplay(amqp_url, keep).run(scenario, progress, sink))
@@ -248,7 +249,8 @@ class _Replay:
                 self._give(sink)
                 if progress is not None:
                     progress(done, len(steps))
-            result.names = await office_names(parts.store, self.offices_published())
+            if self.keep:  # (`show` reads them; the CLI's replay does not)
+                result.names = await office_names(parts.store, self.offices_published())
         self._give(sink)  # anything published while stopping
         result.failures = check(scenario.expects, list(zip(result.event_steps, result.events, strict=True)))
         return result
