@@ -51,8 +51,10 @@ SPLIT_FROM = 2_000
 #: deciding processes (this machine's two cores): the replay's own, which also merges, and one more
 PROCESSES = 2
 #: the share of the messages the merging (and the files' writing) is worth: the replay's own
-#: process decides that much fewer
-MERGING = 0.06
+#: process decides that much fewer. Little since each process writes its own rows' lines: after
+#: the fork, the national replay's own process spent 0.8-0.9 s of CPU less than the other with
+#: 0.06, about as much with 0 (load 14-15; issue 14)
+MERGING = 0.01
 
 #: a HER-id ident, as a MsgHead's sender writes it
 _HER_ID = re.compile(rb"<(?:[\w.-]+:)?Id>\s*(\d+)\s*</(?:[\w.-]+:)?Id>\s*<(?:[\w.-]+:)?TypeId\b[^>]*\bV=\"HER\"")
