@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from aio_pika.abc import AbstractRobustConnection
-from faststream.rabbit import Channel, RabbitBroker
+from typing import TYPE_CHECKING
 
 from .config import Settings
 from .domain.model import Practitioner
@@ -24,15 +22,18 @@ from .service.routing import Routing
 from .store import open_store
 from .store.base import OutboxRow, RetainedRows, Store, StoreContention
 from .topology import Topology
-from .worker import cluster
-from .worker.amqp import AmqpPublisher
 from .worker.clock import Clock, SystemClock
 from .worker.parsing import ParsingWorkers
 from .worker.pipeline import Pipeline
 from .worker.relay import Publisher, Relay
 from .worker.retention import Pruned, Retention, RetentionWindows
-from .worker.runtime import Runtime
 from .worker.scheduler import Scheduler
+
+if TYPE_CHECKING:  # imported where used: the in-memory replay and the tools need no broker (issue 14)
+    from aio_pika.abc import AbstractRobustConnection
+    from faststream.rabbit import RabbitBroker
+
+    from .worker.runtime import Runtime
 
 
 def default_settings(**overrides: object) -> Settings:
@@ -53,6 +54,10 @@ def routing(settings: Settings) -> Routing:
 
 def rabbit_broker(settings: Settings) -> RabbitBroker:
     """FastStream's broker on every node DDFL_AMQP_URL names (see adapter.worker.cluster)."""
+    from faststream.rabbit import Channel
+
+    from .worker import cluster
+
     return cluster.rabbit_broker(
         settings.amqp_url,
         graceful_timeout=settings.graceful_timeout,
@@ -145,7 +150,7 @@ class Assembly:
             fault=self.fault,
             on_contention=on_contention,
         )
-        publisher = self.publisher or AmqpPublisher(connection)
+        publisher = self.publisher or _amqp_publisher(connection)
         relay = Relay(
             store,
             publisher,
@@ -178,6 +183,12 @@ class Assembly:
         return Parts(store, self.store is None, service, pipeline, relay, scheduler, retention, parser)
 
 
+def _amqp_publisher(connection: Callable[[], AbstractRobustConnection | None]) -> Publisher:
+    from .worker.amqp import AmqpPublisher
+
+    return AmqpPublisher(connection)
+
+
 def build(
     settings: Settings | None = None,
     *,
@@ -194,6 +205,8 @@ def build(
     and the relay to the caller (replay drives them step by step). `fault` is a test seam:
     called before each item is handled; raising simulates a bug in handling it.
     """
+    from .worker.runtime import Runtime
+
     settings = settings or Settings()
     assembly = Assembly(settings, clock or SystemClock(), store, publisher, fault)
     return Runtime(settings, assembly, broker or rabbit_broker(settings), background=background)

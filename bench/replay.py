@@ -5,7 +5,8 @@ measures the floor — reading every message of the scenario, parsing it as the 
 (hardened lxml) and validating its payload against the adapter's XSD, and reading the absence
 commands as JSON — in this process, then runs `ddfl-adapter replay SCENARIO --events --receipts`
 as a child process `--runs` times: its wall time (start-up included); its CPU time (its parsing
-worker's or other deciding process's included), its own process's alone, and that of each process
+worker's or other deciding process's included), its own process's alone (and of it, what it spent
+before it forked: start-up, loading the scenario, guessing the offices), and that of each process
 a split replay forked to decide in (adapter/replay/split.py); its peak resident memory: the
 largest process's (the replay's own, or a forked one's; a parsing worker's is smaller) and the
 most all its processes held at once (their proportional set sizes summed, sampled every 20 ms: the
@@ -43,8 +44,10 @@ from adapter.replay.generate import generate
 from adapter.replay.scenario import load_scenario
 
 #: `ddfl-adapter replay` as the command line runs it, telling (on its last line of stderr, as JSON)
-#: the CPU time and peak memory of its own process and of each process a split replay decided in:
-#: the child's total includes the worker that parses ahead, or the deciding processes
+#: the CPU time and peak memory of its own process and of each process a split replay decided in,
+#: and its own CPU time when it had shared the offices out (just before it forked: start-up, the
+#: scenario's loading and the guessing, which no other process shares): the child's total includes
+#: the worker that parses ahead, or the deciding processes
 _OWN = "the replay's processes (CPU s, peak KiB):"
 REPLAY = [
     sys.executable,
@@ -52,18 +55,29 @@ REPLAY = [
     "import json, resource, sys\n"
     "import adapter.replay.runner as runner\n"
     "from adapter.cli import main\n"
-    "deciders = []\n"
+    "def cpu():\n"
+    "    own = resource.getrusage(resource.RUSAGE_SELF)\n"
+    "    return own.ru_utime + own.ru_stime\n"
+    "deciders, forking = [], []\n"
     "run = runner.run_scenario\n"
     "def spy(*args, **kwargs):\n"
     "    result = run(*args, **kwargs)\n"
     "    deciders.extend(getattr(result, 'deciders', []))\n"
     "    return result\n"
     "runner.run_scenario = spy\n"
+    "split = getattr(runner, 'split', None)\n"
+    "if split is not None and hasattr(split, 'share_out'):\n"
+    "    share_out = split.share_out\n"
+    "    def shared(*args, **kwargs):\n"
+    "        answer = share_out(*args, **kwargs)\n"
+    "        forking.append(cpu())\n"
+    "        return answer\n"
+    "    split.share_out = shared\n"
     "try:\n"
     "    code = main()\n"
     "finally:\n"
     "    own = resource.getrusage(resource.RUSAGE_SELF)\n"
-    f"    print({_OWN!r}, json.dumps([own.ru_utime + own.ru_stime, own.ru_maxrss, deciders]), file=sys.stderr)\n"
+    f"    print({_OWN!r}, json.dumps([cpu(), own.ru_maxrss, deciders, forking[:1]]), file=sys.stderr)\n"
     "sys.exit(code)",
     "replay",
 ]
@@ -76,6 +90,8 @@ class Run:
     cpu: float
     own: float
     deciders: list[float]
+    #: of `own`, what it spent before it forked the other deciding process (None: not split)
+    forking: float | None
     #: peak resident MiB: the largest process's; the most its processes held at once (PSS, sampled)
     rss: float
     held: float
@@ -144,13 +160,14 @@ def replay(scenario: Path, out: Path, root: Path | None = None) -> Run:
         raise subprocess.CalledProcessError(child.returncode, child.args, stdout, stderr)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    own, own_rss, deciders = json.loads(stderr.strip().splitlines()[-1].removeprefix(_OWN))
+    own, own_rss, deciders, forking = json.loads(stderr.strip().splitlines()[-1].removeprefix(_OWN))
     output = hashlib.sha256(events.read_bytes() + b"\0" + receipts.read_bytes()).hexdigest()
     return Run(
         wall,
         cpu,
         own,
         [d_cpu for d_cpu, _ in deciders],
+        forking[0] if forking else None,
         max([own_rss] + [d_rss for _, d_rss in deciders]) / 1024,  # not ru_maxrss: the largest of every run so far
         held.peak / 1024,
         stdout.strip(),
@@ -203,9 +220,10 @@ def _pss(pid: int) -> int:
 
 def describe(run: Run, floor_s: float) -> str:
     split = f", the other deciding process {' / '.join(f'{cpu:.2f}' for cpu in run.deciders)} s" if run.deciders else ""
+    forked = f", {run.forking:.2f} s before it forked" if run.forking is not None else ""
     return (
         f"{run.wall:.2f} s wall ({run.wall / floor_s:.0f}x the floor), {run.cpu:.2f} s CPU "
-        f"({run.own:.2f} s of it the replay's own process{split}), peak RSS {run.rss:.0f} MiB (all its processes at once: {run.held:.0f} MiB)"
+        f"({run.own:.2f} s of it the replay's own process{forked}{split}), peak RSS {run.rss:.0f} MiB (all its processes at once: {run.held:.0f} MiB)"
         f"  [{run.summary}] load {os.getloadavg()[0]:.1f}"
     )
 

@@ -26,9 +26,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Never
+from typing import TYPE_CHECKING, Any, Never
 
-import aio_pika
 import orjson
 
 from ..bootstrap import Assembly, MemoryPublisher, Parts, build, default_settings, isolated_settings
@@ -39,18 +38,22 @@ from ..service.processor import Done, Work
 from ..store import open_store
 from ..store.base import OutboxRow, Store
 from ..topology import Topology
-from ..worker import cluster
 from ..worker.clock import ManualClock
-from ..worker.runtime import Runtime
 from . import split
 from .ahead import Ahead, step_message
 from .scenario import ExpectFailure, Scenario, Step, check, load_scenario
+
+if TYPE_CHECKING:  # imported where used: a replay in memory needs no broker (issue 14: its start-up)
+    import aio_pika
+
+    from ..worker.runtime import Runtime
 
 
 @dataclass
 class ReplayResult:
     scenario: Scenario
-    #: portal events in publishing order
+    #: portal events in publishing order (with `run_scenario(keep=False)`: only those of the pairs
+    #: and offices its expects name; then `receipts`, `replies` and `names` stay empty)
     events: list[dict[str, Any]] = field(default_factory=list)
     #: the step during which each event was published (parallel to `events`)
     event_steps: list[int] = field(default_factory=list)
@@ -77,33 +80,39 @@ class ReplayResult:
         )
 
 
+#: given the lines of what a batch published (portal events) and received (receipts)
+Sink = Callable[[list[str], list[str]], None]
+
+
 def run_scenario(
     path: Path,
     *,
     amqp_url: str | None = None,
     progress: Callable[[int, int], None] | None = None,
-    sink: Callable[[list[dict[str, Any]], list[dict[str, Any]]], None] | None = None,
+    sink: Sink | None = None,
+    keep: bool = True,
 ) -> ReplayResult:
     """Load and run a scenario; raises ScenarioError when the scenario itself is invalid.
 
     `progress(steps done, steps)` is told after each batch of steps; `sink(events, receipts)` is
-    given what each batch published and received as it goes (the CLI's files, for `tail -f`)."""
+    given what each batch published and received as it goes, as the lines the CLI's files hold
+    (`_Replay.line`; for `tail -f`). `keep=False` keeps in the result only the events its expects are
+    checked against (the rest go to `sink` alone) and no `names`: a national replay's events were
+    some 64 MB of dicts in memory that the CLI never reads (issue 14)."""
     scenario = load_scenario(path)
     if amqp_url:
-        return asyncio.run(_AmqpReplay(amqp_url).run(scenario, progress, sink))
+        return asyncio.run(_AmqpReplay(amqp_url, keep).run(scenario, progress, sink))
     if split.splits(scenario):
         result = ReplayResult(scenario)
         progress = _onwards(progress)
-        if split.run_split(scenario, _MemoryReplay, result, progress, sink):
+        given = _Counted(sink)
+        if split.run_split(scenario, _MemoryReplay, result, progress, given if sink is not None else None, keep):
             result.failures = check(scenario.expects, list(zip(result.event_steps, result.events, strict=True)))
             return result
         # a message spoke for another office than guessed: in one process, from the start, giving
         # `sink` and `progress` only what they were not given yet (the same rows, in the same order)
-        sink = _beyond(result, sink)
-    return asyncio.run(_MemoryReplay().run(scenario, progress, sink))
-
-
-Sink = Callable[[list[dict[str, Any]], list[dict[str, Any]]], None]
+        sink = given.beyond()
+    return asyncio.run(_MemoryReplay(keep).run(scenario, progress, sink))
 
 
 def _onwards(progress: Callable[[int, int], None] | None) -> Callable[[int, int], None] | None:
@@ -121,19 +130,34 @@ def _onwards(progress: Callable[[int, int], None] | None) -> Callable[[int, int]
     return onwards
 
 
-def _beyond(given: ReplayResult, sink: Sink | None) -> Sink | None:
-    """`sink` given only the rows beyond those `given` holds (what a stopped split replay gave it)."""
-    if sink is None:
-        return None
-    skip_events, skip_receipts = len(given.events), len(given.receipts)
+class _Counted:
+    """A sink that counts the lines it passes on (to `sink`, if any)."""
 
-    def beyond(events: list[dict[str, Any]], receipts: list[dict[str, Any]]) -> None:
-        nonlocal skip_events, skip_receipts
-        new_events, new_receipts = events[skip_events:], receipts[skip_receipts:]
-        skip_events, skip_receipts = max(0, skip_events - len(events)), max(0, skip_receipts - len(receipts))
-        sink(new_events, new_receipts)
+    def __init__(self, sink: Sink | None):
+        self._sink = sink
+        self.events = self.receipts = 0
 
-    return beyond
+    def __call__(self, events: list[str], receipts: list[str]) -> None:
+        self.events += len(events)
+        self.receipts += len(receipts)
+        if self._sink is not None:
+            self._sink(events, receipts)
+
+    def beyond(self) -> Sink | None:
+        """`sink` given only the lines beyond those given so far (what a stopped split replay gave
+        it): the replay run again from the start gives the same lines, in the same order."""
+        sink = self._sink
+        if sink is None:
+            return None
+        skip_events, skip_receipts = self.events, self.receipts
+
+        def beyond(events: list[str], receipts: list[str]) -> None:
+            nonlocal skip_events, skip_receipts
+            new_events, new_receipts = events[skip_events:], receipts[skip_receipts:]
+            skip_events, skip_receipts = max(0, skip_events - len(events)), max(0, skip_receipts - len(receipts))
+            sink(new_events, new_receipts)
+
+        return beyond
 
 
 class _Replay:
@@ -146,36 +170,63 @@ class _Replay:
 
     #: set by `run` before anything calls back
     result: ReplayResult
+    #: a row as `replay --events/--receipts` writes it (without its newline): `json.dumps(row,
+    #: ensure_ascii=False)`, with one encoder made once rather than one a row
+    line = staticmethod(json.JSONEncoder(ensure_ascii=False).encode)
 
-    def __init__(self) -> None:
+    def __init__(self, keep: bool = True) -> None:
         self.current_step = 0
         self.portal_queue = ""
         #: the step each portal event of the batch being published came from, in publishing order
         self._event_steps: deque[int] = deque()
-        self._new_events = 0
-        self._new_receipts = 0
+        #: whether every row goes in the result, or only the events an expect is checked against
+        #: (`keeps`); whether rows are written as lines, for a sink (`run` sets it when given one)
+        self.keep = keep
+        self.lines = False
+        #: (type, office, practitioner) of each expect (set by `run`)
+        self._wanted: frozenset[tuple[Any, ...]] = frozenset()
+        self._offices: set[int] = set()
+        #: portal events published so far
+        self.published = 0
+        #: lines not given to the sink yet
+        self._event_lines: list[str] = []
+        self._receipt_lines: list[str] = []
 
     def _on_done(self, work: Work, done: Done) -> None:
         if done.receipt is not None:
-            self.result.receipts.append(done.receipt.to_json())
+            receipt = done.receipt.to_json()
+            if self.keep:
+                self.result.receipts.append(receipt)
+            if self.lines:
+                self._receipt_lines.append(self.line(receipt))
 
     def _on_row(self, row: OutboxRow) -> None:
         if row.routing_key == self.portal_queue:
             self._event(orjson.loads(row.body))  # the same dicts as `json`, in a fifth of the time
-        else:
+        elif self.keep:
             self.result.replies.append((row.routing_key, row.message_id))
 
     def _event(self, event: dict[str, Any]) -> None:
-        self.result.events.append(event)
-        self.result.event_steps.append(self._event_steps.popleft() if self._event_steps else self.current_step)
+        step = self._event_steps.popleft() if self._event_steps else self.current_step
+        self.published += 1
+        self._offices.add(event["office_her_id"])
+        if self.keeps(event):
+            self.result.events.append(event)
+            self.result.event_steps.append(step)
+        if self.lines:
+            self._event_lines.append(self.line(event))
+
+    def keeps(self, event: dict[str, Any]) -> bool:
+        """Whether `event` goes in the result: every one, or those an expect is checked against
+        (`check` compares each expect with the latest event of its pair or office, by these keys)."""
+        return self.keep or (event.get("type"), event["office_her_id"], event.get("practitioner_hpr")) in self._wanted
 
     async def run(
-        self,
-        scenario: Scenario,
-        progress: Callable[[int, int], None] | None,
-        sink: Callable[[list[dict[str, Any]], list[dict[str, Any]]], None] | None = None,
+        self, scenario: Scenario, progress: Callable[[int, int], None] | None, sink: Sink | None = None
     ) -> ReplayResult:
         self.result = result = ReplayResult(scenario)
+        self._wanted = frozenset((e.event_type, e.office_her_id, e.practitioner_hpr) for e in scenario.expects)
+        self.lines = self.lines or sink is not None
         clock = ManualClock(scenario.start)
         steps = scenario.steps
         async with self.running(clock) as (settings, parts):
@@ -198,17 +249,18 @@ class _Replay:
                 self._give(sink)
                 if progress is not None:
                     progress(done, len(steps))
-            result.names = await office_names(parts.store, self.offices_published())
+            if self.keep:  # (`show` reads them; the CLI's replay does not)
+                result.names = await office_names(parts.store, self.offices_published())
         self._give(sink)  # anything published while stopping
         result.failures = check(scenario.expects, list(zip(result.event_steps, result.events, strict=True)))
         return result
 
-    def _give(self, sink: Callable[[list[dict[str, Any]], list[dict[str, Any]]], None] | None) -> None:
+    def _give(self, sink: Sink | None) -> None:
         """What was published and received since the last call, to `sink`."""
-        result = self.result
         if sink is not None:
-            sink(result.events[self._new_events :], result.receipts[self._new_receipts :])
-            self._new_events, self._new_receipts = len(result.events), len(result.receipts)
+            events, receipts = self._event_lines, self._receipt_lines
+            self._event_lines, self._receipt_lines = [], []
+            sink(events, receipts)
 
     def take(self, steps: list[Step], start: int, next_due: dt.datetime | None) -> list[Step]:
         """The steps from `start` that go in one batch; one at a time unless a replay says more."""
@@ -219,7 +271,7 @@ class _Replay:
 
     def offices_published(self) -> set[int]:
         """The offices the portal was told about (their names end the result)."""
-        return {event["office_her_id"] for event in self.result.events}
+        return self._offices
 
     def running(self, clock: ManualClock) -> AbstractAsyncContextManager[tuple[Settings, Parts]]:
         raise NotImplementedError
@@ -348,14 +400,16 @@ class _MemoryReplay(_Replay):
 class _AmqpReplay(_Replay):
     """The same replay against a real RabbitMQ, on queues of its own (removed afterwards)."""
 
-    def __init__(self, amqp_url: str):
-        super().__init__()
+    def __init__(self, amqp_url: str, keep: bool = True):
+        super().__init__(keep)
         self.amqp_url = amqp_url
         self.prefix = f"replay-{uuid.uuid4().hex[:12]}"
         self.channel: aio_pika.abc.AbstractChannel | None = None
 
     @asynccontextmanager
     async def running(self, clock: ManualClock) -> AsyncIterator[tuple[Settings, Parts]]:
+        from ..worker import cluster
+
         with tempfile.TemporaryDirectory(prefix="ddfl-replay-") as tmp:
             settings = isolated_settings(
                 self.prefix,
@@ -388,6 +442,8 @@ class _AmqpReplay(_Replay):
                 await connection.close()
 
     async def send(self, settings: Settings, parts: Parts, batch: list[Step]) -> None:
+        import aio_pika
+
         assert self.channel is not None
         (step,) = batch
         before = parts.processor.stats.items
@@ -406,7 +462,7 @@ class _AmqpReplay(_Replay):
     async def flush(self, parts: Parts) -> None:
         await parts.relay.flush()
         published = parts.relay.published_to(self.portal_queue)
-        await _until(lambda: len(self.result.events) >= published, "the portal events to arrive")
+        await _until(lambda: self.published >= published, "the portal events to arrive")
 
 
 async def office_names(store: Store, offices: set[int]) -> dict[int, dict[str, str]]:

@@ -42,7 +42,7 @@ from ..config import Settings
 from ..service.commands import office_of
 from ..service.processor import Done, Work
 from ..store.base import OutboxRow
-from .ahead import Ahead
+from .ahead import Ahead, read_file
 from .scenario import Scenario, Step
 
 #: message steps from which a replay is split where two cores and `fork` are at hand: below it,
@@ -51,8 +51,10 @@ SPLIT_FROM = 2_000
 #: deciding processes (this machine's two cores): the replay's own, which also merges, and one more
 PROCESSES = 2
 #: the share of the messages the merging (and the files' writing) is worth: the replay's own
-#: process decides that much fewer
-MERGING = 0.06
+#: process decides that much fewer. Little since each process writes its own rows' lines: after
+#: the fork, the national replay's own process spent 0.8-0.9 s of CPU less than the other with
+#: 0.06, about as much with 0 (load 14-15; issue 14)
+MERGING = 0.01
 
 #: a HER-id ident, as a MsgHead's sender writes it
 _HER_ID = re.compile(rb"<(?:[\w.-]+:)?Id>\s*(\d+)\s*</(?:[\w.-]+:)?Id>\s*<(?:[\w.-]+:)?TypeId\b[^>]*\bV=\"HER\"")
@@ -60,7 +62,11 @@ _HER_ID = re.compile(rb"<(?:[\w.-]+:)?Id>\s*(\d+)\s*</(?:[\w.-]+:)?Id>\s*<(?:[\w
 #: where an item goes in the one-process order: (step index, 0 for the clock's catching up before
 #: that step and 1 for the step itself, then for a tick its instant and pair)
 Key = tuple[Any, ...]
-Sink = Callable[[list[dict[str, Any]], list[dict[str, Any]]], None]
+#: an item of a process's output: (where it goes, what it is); an event or receipt's is (`Key`,
+#: its line or None, the row or None), a reply's (`Key`, (routing key, message id))
+Item = tuple[Any, ...]
+#: the runner's `Sink`: given the lines of what a batch published and received
+Sink = Callable[[list[str], list[str]], None]
 
 
 class Misplaced(Exception):
@@ -81,7 +87,7 @@ def guessed_office(step: Step) -> int | None:
     """The office a step's message speaks for, read from its bytes without parsing them: the
     sender's one HER-id (XML), `office_her_id` (an absence); None where that is not plain."""
     if step.xml is not None:
-        body = _read(step.xml)
+        body = read_file(step.xml)  # a guess: what the parser reads is checked against it
         start = body.find(b"Sender>")  # the sender's element, whatever its namespace prefix
         end = body.find(b"Sender>", start + 7)
         her_ids = set(_HER_ID.findall(body, start, end)) if 0 <= start < end else set()
@@ -93,15 +99,6 @@ def guessed_office(step: Step) -> int | None:
             return None
         return office if type(office) is int else None
     return None
-
-
-def _read(path: os.PathLike[str]) -> bytes:
-    """A file's bytes, without a file object (a national set's 11,000 files: half the guessing)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return os.read(fd, os.fstat(fd).st_size)  # a guess: what the parser reads is checked against it
-    finally:
-        os.close(fd)
 
 
 def share_out(steps: list[Step], processes: int, merging: float = 0.0) -> tuple[dict[int, int], dict[int, int]]:
@@ -129,12 +126,14 @@ def run_split(
     result: Any,
     progress: Callable[[int, int], None] | None,
     sink: Sink | None,
+    keep: bool = True,
     processes: int = PROCESSES,
 ) -> bool:
     """Run `scenario` in this process and `processes - 1` forked ones (each a `replay`, the runner's
     `_MemoryReplay`, deciding a share of the offices), merging their output into `result` (a
     `ReplayResult`) here, between this process's batches; False if a guessed office was wrong
-    (nothing was given to `sink` past what one process gives too)."""
+    (nothing was given to `sink` past what one process gives too). `keep`: as the runner's (what
+    goes in `result`); each process writes its rows' lines for `sink` itself."""
     steps, place = share_out(scenario.steps, processes, MERGING)
     context = multiprocessing.get_context("fork")  # each starts with the scenario and every module
     ends: list[Connection] = []
@@ -143,7 +142,7 @@ def run_split(
         receiving, sending = context.Pipe(duplex=False)
         worker = context.Process(
             target=_decide,
-            args=(replay, scenario, steps, place, number, sending, [*ends, receiving]),
+            args=(replay, scenario, steps, place, number, sending, [*ends, receiving], keep, sink is not None),
             name=f"ddfl-replay-{number}",
         )
         worker.start()
@@ -177,7 +176,7 @@ def run_split(
         while not heard.empty():
             hear(*heard.get())
 
-    here = _splitting(replay)(steps, place, 0, ship)
+    here = _splitting(replay)(steps, place, 0, ship, keep, sink is not None)
     try:
         ran = asyncio.run(here.run(scenario, here.ship, None))
         hear(0, ("end", *here.taken(), ran.names, None))
@@ -217,16 +216,16 @@ class _Merge:
         self.result, self.steps, self.progress, self.sink = result, steps, progress, sink
         #: per process: the steps it has done; its events, receipts and replies not yet released
         self.done = [0] * processes
-        self.pending: list[tuple[deque[tuple[Key, Any]], ...]] = [(deque(), deque(), deque()) for _ in range(processes)]
+        self.pending: list[tuple[deque[Item], ...]] = [(deque(), deque(), deque()) for _ in range(processes)]
         self.released = 0
 
     def add(
         self,
         number: int,
         done: int,
-        events: list[tuple[Key, Any]],
-        receipts: list[tuple[Key, Any]],
-        replies: list[tuple[Key, Any]],
+        events: list[Item],
+        receipts: list[Item],
+        replies: list[Item],
     ) -> None:
         for pending, new in zip(self.pending[number], (events, receipts, replies), strict=True):
             pending.extend(new)
@@ -235,20 +234,27 @@ class _Merge:
         if upto == self.released and upto < self.steps:
             return
         self.released = upto
-        events_out = self._release(0, upto)
-        receipts_out = self._release(1, upto)
         result = self.result
-        for key, event in events_out:
-            result.events.append(event)
-            result.event_steps.append(key[0])
-        result.receipts.extend(receipt for _, receipt in receipts_out)
+        event_lines: list[str] = []
+        receipt_lines: list[str] = []
+        for key, text, event in self._release(0, upto):
+            if text is not None:
+                event_lines.append(text)
+            if event is not None:
+                result.events.append(event)
+                result.event_steps.append(key[0])
+        for _, text, receipt in self._release(1, upto):
+            if text is not None:
+                receipt_lines.append(text)
+            if receipt is not None:
+                result.receipts.append(receipt)
         result.replies.extend(reply for _, reply in self._release(2, upto))
         if self.sink is not None:
-            self.sink([event for _, event in events_out], [receipt for _, receipt in receipts_out])
+            self.sink(event_lines, receipt_lines)
         if self.progress is not None:
             self.progress(upto, self.steps)
 
-    def _release(self, stream: int, upto: int) -> list[tuple[Key, Any]]:
+    def _release(self, stream: int, upto: int) -> list[Item]:
         """Of one stream, what every process has got past: each process's part is in order already."""
         parts = []
         for pending in self.pending:
@@ -268,6 +274,8 @@ def _decide(
     number: int,
     out: Connection,
     inherited: list[Connection],
+    keep: bool,
+    lines: bool,
 ) -> None:
     """In a deciding process: the replay of every step, deciding this process's messages only.
     `inherited`: the reading ends forked with it, closed here, so that its sending fails (and it
@@ -275,7 +283,7 @@ def _decide(
     for end in inherited:
         end.close()
     try:
-        decider = _splitting(replay)(steps, place, number, out.send)
+        decider = _splitting(replay)(steps, place, number, out.send, keep, lines)
         result = asyncio.run(decider.run(scenario, decider.ship, None))
         own = resource.getrusage(resource.RUSAGE_SELF)
         out.send(("end", *decider.taken(), result.names, (own.ru_utime + own.ru_stime, own.ru_maxrss)))
@@ -301,18 +309,24 @@ def _splitting(replay: type[Any]) -> type[Any]:
 
     class Share(replay):  # type: ignore[misc]
         def __init__(
-            self, steps: dict[int, int], place: dict[int, int], number: int, deliver: Callable[[tuple[Any, ...]], None]
+            self,
+            steps: dict[int, int],
+            place: dict[int, int],
+            number: int,
+            deliver: Callable[[tuple[Any, ...]], None],
+            keep: bool,
+            lines: bool,
         ) -> None:
-            super().__init__()
+            super().__init__(keep)
+            self.lines = lines
             self._mine = {index for index, owner in steps.items() if owner == number}
             self._place, self._number, self._deliver = place, number, deliver
             #: where each portal event and reply of the batch being published goes (`Key`)
             self._tags: deque[Key] = deque()
             self._reply_tags: deque[Key] = deque()
-            self._events: list[tuple[Key, Any]] = []
-            self._receipts: list[tuple[Key, Any]] = []
-            self._replies: list[tuple[Key, Any]] = []
-            self._offices: set[int] = set()
+            self._events: list[Item] = []
+            self._receipts: list[Item] = []
+            self._replies: list[Item] = []
 
         def parsed_ahead(self, settings: Settings) -> Ahead:
             # its own messages, parsed here: the other core decides the other share
@@ -323,22 +337,26 @@ def _splitting(replay: type[Any]) -> type[Any]:
         def _on_done(self, work: Work, done: Done) -> None:
             if work.kind != "tick":  # a step's: placed by `send`, which knows the step
                 return
-            key = (self.current_step, 0, work.until, work.key)
+            self._placed((self.current_step, 0, work.until, work.key), done)
+
+        def _placed(self, key: Key, done: Done) -> None:
+            """The item's rows placed at `key`: its receipt now, its events and replies as published."""
             self._tags.extend([key] * done.events)
             self._reply_tags.extend([key] * done.replies)
             if done.receipt is not None:
-                self._receipts.append((key, done.receipt.to_json()))
+                receipt = done.receipt.to_json()
+                self._receipts.append((key, self.line(receipt) if self.lines else None, receipt if self.keep else None))
 
         def _on_row(self, row: OutboxRow) -> None:
             if row.routing_key == self.portal_queue:
                 event = orjson.loads(row.body)
                 self._offices.add(event["office_her_id"])
-                self._events.append((self._tags.popleft(), event))
-            else:
+                text = self.line(event) if self.lines else None
+                self._events.append((self._tags.popleft(), text, event if self.keeps(event) else None))
+            elif self.keep:
                 self._replies.append((self._reply_tags.popleft(), (row.routing_key, row.message_id)))
-
-        def offices_published(self) -> set[int]:
-            return self._offices
+            else:
+                self._reply_tags.popleft()
 
         def _give(self, sink: Any) -> None:
             """Shipped by `ship`, after each batch."""
@@ -352,11 +370,7 @@ def _splitting(replay: type[Any]) -> type[Any]:
                     raise Misplaced(f"step {step.index}: guessed the wrong office")
             if works:
                 for step, done in zip(mine, await parts.processor.process(works), strict=True):
-                    key = (step.index, 1)
-                    self._tags.extend([key] * done.events)
-                    self._reply_tags.extend([key] * done.replies)
-                    if done.receipt is not None:
-                        self._receipts.append((key, done.receipt.to_json()))
+                    self._placed((step.index, 1), done)
             await self.no_change_within(parts, batch)
 
         async def flush(self, parts: Parts) -> None:
@@ -366,7 +380,7 @@ def _splitting(replay: type[Any]) -> type[Any]:
                     f"replay: {len(self._tags) + len(self._reply_tags)} rows of the batch never published"
                 )
 
-        def taken(self) -> tuple[list[tuple[Key, Any]], ...]:
+        def taken(self) -> tuple[list[Item], ...]:
             taken = self._events, self._receipts, self._replies
             self._events, self._receipts, self._replies = [], [], []
             return taken

@@ -8,6 +8,7 @@ import asyncio
 import datetime as dt
 import gc
 import io
+import json
 import multiprocessing
 import sys
 import weakref
@@ -44,8 +45,9 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_output_is_given_batch_by_batch_as_it_is_published(generated: Path) -> None:
     """The CLI writes what `sink` is given, so a tester's `tail -f` sees each batch once it is
-    published: more than one call gives rows, and together they are the whole output, in order."""
-    calls: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]] = []
+    published: more than one call gives rows, and together they are the whole output, in order, as
+    the files' lines."""
+    calls: list[tuple[list[str], list[str]]] = []
     progress: list[tuple[int, int]] = []
     result = runner.run_scenario(
         generated,
@@ -53,8 +55,10 @@ def test_output_is_given_batch_by_batch_as_it_is_published(generated: Path) -> N
         progress=lambda d, t: progress.append((d, t)),
     )
     assert sum(1 for events, _ in calls if events) > 1
-    assert [e for events, _ in calls for e in events] == result.events
-    assert [r for _, receipts in calls for r in receipts] == result.receipts
+    assert [e for events, _ in calls for e in events] == [json.dumps(e, ensure_ascii=False) for e in result.events]
+    assert [r for _, receipts in calls for r in receipts] == [
+        json.dumps(r, ensure_ascii=False) for r in result.receipts
+    ]
     steps = len(result.scenario.steps)
     assert progress[-1] == (steps, steps)
     assert [done for done, _ in progress] == sorted({done for done, _ in progress})
@@ -156,7 +160,7 @@ def test_garbage_is_collected_between_batches_and_the_collector_restored(
     cycles: list[weakref.ref[Any]] = []
     collecting: list[bool] = []
 
-    def sink(events: list[dict[str, Any]], receipts: list[dict[str, Any]]) -> None:
+    def sink(events: list[str], receipts: list[str]) -> None:
         collecting.append(gc.isenabled())
         node = _Node()
         node.itself = node  # garbage only a collection of cycles frees
@@ -253,3 +257,36 @@ def test_while_the_worker_is_busy_the_replay_parses_the_queued_jobs_itself(
     for step, command in zip(messages, commands, strict=True):
         here = parse(ahead.step_work(step, ahead.step_message(step, settings)[0]), step.at, routes)
         assert command == here
+
+
+@pytest.mark.parametrize("wrong", [False, True], ids=["holding", "failing"])
+def test_a_result_kept_for_its_expects_alone_checks_them_alike(tmp_path: Path, wrong: bool) -> None:
+    """`keep=False` (the CLI's replay, whose rows go to its files): the result holds only the events
+    of the pairs and offices the expects name, at their steps, and the expects fail or hold as with
+    every event kept, with the same diffs; no receipts, replies or names (issue 14: a national
+    replay's rows were 73 MB of dicts that nothing read)."""
+    source = SCENARIOS / "gp-at-two-offices.yaml"
+    first = load_scenario(source).expects[0]
+    where = f"    office_her_id: {first.office_her_id}\n"
+    more = f"  - at: 2020-01-01T00:00:00+01:00\n{where}    practitioners: []\n"  # before any list: empty
+    if wrong:  # a pair's and a booking list's that fail
+        more += f'  - at: 2030-01-01T00:00:00+01:00\n{where}    practitioner_hpr: "{first.practitioner_hpr}"\n'
+        more += "    sequence: 999\n"
+        more += f"  - at: 2030-01-01T00:00:00+01:00\n{where}    practitioners: [Nobody]\n"
+    text = source.read_text(encoding="utf-8").replace("../messages/", f"{SCENARIOS.parent / 'messages'}/")
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(text.rstrip("\n") + "\n" + more, encoding="utf-8")
+    every = runner.run_scenario(scenario)
+    kept = runner.run_scenario(scenario, keep=False)
+    assert len(every.failures) == (2 if wrong else 0)
+    assert [f.describe() for f in kept.failures] == [f.describe() for f in every.failures]
+    wanted = {(e.event_type, e.office_her_id, e.practitioner_hpr) for e in every.scenario.expects}
+    named = [
+        (step, event)
+        for step, event in zip(every.event_steps, every.events, strict=True)
+        if (event["type"], event["office_her_id"], event.get("practitioner_hpr")) in wanted
+    ]
+    assert 0 < len(named) < len(every.events), "some events are of pairs no expect names"
+    assert list(zip(kept.event_steps, kept.events, strict=True)) == named
+    assert every.receipts and every.replies and every.names
+    assert not (kept.receipts or kept.replies or kept.names)
