@@ -69,15 +69,21 @@ class AmqpPublisher:
         self._retries = retries
         self._backoff = backoff
         self._channel: AbstractChannel | None = None
+        #: Held while a channel is opened: publishes started meanwhile wait for that one channel,
+        #: in order. Each opening its own, a later row could overtake an earlier one (two channels).
+        self._opening = asyncio.Lock()
+        self.channels = 0  # opened so far (tests)
         self.refusals = 0  # refused publishes retried on a new channel (tests and metrics read it)
 
     async def _channel_ready(self) -> AbstractChannel:
-        if self._channel is None or self._channel.is_closed:
-            connection = self._connection()
-            if connection is None or connection.is_closed:
-                raise ConnectionError("no broker connection")
-            self._channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        return self._channel
+        async with self._opening:  # free (no wait) once the channel is open
+            if self._channel is None or self._channel.is_closed:
+                connection = self._connection()
+                if connection is None or connection.is_closed:
+                    raise ConnectionError("no broker connection")
+                self._channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+                self.channels += 1
+            return self._channel
 
     async def _drop_channel(self) -> None:
         channel, self._channel = self._channel, None
