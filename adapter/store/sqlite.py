@@ -48,6 +48,11 @@ CHECKPOINT_EVERY = 1.0
 #: WAL frames (pages) beyond which the writer copies the rest itself after its next durable
 #: commit (`Aside.behind`): ten times SQLite's own checkpoint threshold, about 40 MB.
 BEHIND_FRAMES = 10_000
+#: Rows a durable commit may have changed and still commit in place, on the event loop: a batch
+#: of one message changes 4-8. The hop of a commit to a thread and back cost about 250 µs of CPU
+#: against about 200 µs for the commit itself (docs/throughput.md), once per message at a low rate;
+#: a larger batch commits in a thread, the loop reading deliveries and confirms meanwhile.
+IN_PLACE_ROWS = 32
 
 log = logging.getLogger("ddfl.store")
 
@@ -92,13 +97,20 @@ class SqliteBackend:
 
     async def commit(self) -> None:
         try:
-            wrote = self.connection.total_changes != self._changes
-            if self._offload and not self._relaxed and wrote:
+            changed = self.connection.total_changes - self._changes
+            wrote = changed != 0
+            if (
+                self._offload
+                and not self._relaxed
+                and (changed > IN_PLACE_ROWS or (self.aside is not None and self.aside.behind))
+            ):
                 # A durable commit waits for the WAL's fsync: in a thread, the event loop goes on
                 # reading deliveries and confirms meanwhile (issue 14); the store's lock keeps
                 # everyone else off the connection until it is done. A relaxed one (the relay's
                 # marks) commits in place: the hop to a thread and back, with the lock held, cost
-                # the next batch more than the commit (docs/throughput.md).
+                # the next batch more than the commit (docs/throughput.md). So does a small one
+                # (a batch of a message or a few: a low rate, where the loop has little to do
+                # meanwhile): the hop cost more CPU than the commit itself.
                 await _to_the_end(asyncio.to_thread(self._commit_durably))
             else:
                 self.connection.execute("COMMIT")

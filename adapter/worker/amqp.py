@@ -69,15 +69,21 @@ class AmqpPublisher:
         self._retries = retries
         self._backoff = backoff
         self._channel: AbstractChannel | None = None
+        #: Held while a channel is opened: publishes started meanwhile wait for that one channel,
+        #: in order. Each opening its own, a later row could overtake an earlier one (two channels).
+        self._opening = asyncio.Lock()
+        self.channels = 0  # opened so far (tests)
         self.refusals = 0  # refused publishes retried on a new channel (tests and metrics read it)
 
     async def _channel_ready(self) -> AbstractChannel:
-        if self._channel is None or self._channel.is_closed:
-            connection = self._connection()
-            if connection is None or connection.is_closed:
-                raise ConnectionError("no broker connection")
-            self._channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        return self._channel
+        async with self._opening:  # free (no wait) once the channel is open
+            if self._channel is None or self._channel.is_closed:
+                connection = self._connection()
+                if connection is None or connection.is_closed:
+                    raise ConnectionError("no broker connection")
+                self._channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+                self.channels += 1
+            return self._channel
 
     async def _drop_channel(self) -> None:
         channel, self._channel = self._channel, None
@@ -162,7 +168,8 @@ async def _confirmed(confirmations: list[asyncio.Future[Any]], stall: float) -> 
             confirmation.add_done_callback(settled)
     while not all_settled.is_set() and (left := last + stall - loop.time()) > 0:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(all_settled.wait(), left)
+            async with asyncio.timeout(left):  # a timer, not a task as wait_for makes (issue 14)
+                await all_settled.wait()
 
 
 #: Rows per write of a batch: 64 rows of about 1 kB each.
@@ -280,7 +287,8 @@ class Acknowledgements:
         return channel, tags, message.delivery_tag
 
     async def ack(self, message: AbstractIncomingMessage) -> None:
-        """Acknowledge a committed delivery; returns once the round that covers it was written."""
+        """Acknowledge a committed delivery; returns once the round that covers it was handed to
+        the connection's writer."""
         channel, tags, tag = self._tags(message)
         tags.committed.add(tag)
         if tags.round is None:
@@ -313,10 +321,13 @@ class Acknowledgements:
         tags.committed.clear()
         tags.settled.update(alone)
         try:
+            # Queued for the connection's writer, not waited for until written (`wait=False`):
+            # the deliveries are committed whatever becomes of the frame; a connection that dies
+            # first redelivers them (the inbox dedupes), as an ack lost on the wire always did.
             if last:
-                await channel.basic_ack(delivery_tag=last, multiple=True)
+                await channel.basic_ack(delivery_tag=last, multiple=True, wait=False)
             for tag in alone:
-                await channel.basic_ack(delivery_tag=tag)
+                await channel.basic_ack(delivery_tag=tag, wait=False)
         except Exception as error:  # the channel closed: the deliveries come again (the inbox dedupes)
             logging.getLogger("ddfl.worker").warning(
                 "acknowledgement failed; the deliveries will be redelivered",

@@ -4,6 +4,7 @@ and replay. Waiting is done through the clock, so a manual clock wakes its sleep
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from typing import Protocol
 
@@ -24,10 +25,9 @@ class SystemClock:
         seconds = max_seconds
         if deadline is not None:
             seconds = min(seconds, max(0.0, (deadline - self.now()).total_seconds()))
-        try:
-            await asyncio.wait_for(wake.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):  # a timer, not a task as wait_for makes
+                await wake.wait()
 
 
 class ManualClock:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import json
 import logging
 import sys
@@ -41,6 +42,25 @@ BROKER_CONNECTED = Gauge("ddfl_broker_connected", "1 while the broker connection
 RECONNECTS = Counter("ddfl_broker_reconnects_total", "Broker connections re-established after a loss")
 
 
+# A labelled child looked up once per label set, not per message (`labels` takes a lock and
+# builds its key every time): the label sets are the metric's own, so these stay as bounded.
+
+
+@functools.cache
+def messages_counted(kind: str, outcome: str) -> Counter:
+    return MESSAGES.labels(kind=kind, outcome=outcome)
+
+
+@functools.cache
+def events_counted(event_type: str) -> Counter:
+    return EVENTS.labels(type=event_type)
+
+
+@functools.cache
+def replies_counted(kind: str, outcome: str) -> Counter:
+    return REPLIES.labels(kind=kind, outcome=outcome)
+
+
 def count_published(
     rows: Iterable[OutboxRow],
     undeliverable: Iterable[OutboxRow],
@@ -55,10 +75,10 @@ def count_published(
         outcome = "undeliverable" if id(row) in lost else "delivered"
         if row.routing_key == portal_queue:
             if outcome == "delivered":
-                EVENTS.labels(type=str(row.headers.get("type", "unknown"))).inc()
+                events_counted(str(row.headers.get("type", "unknown"))).inc()
             continue
         kind = "resync_invalid" if row.routing_key == resync_invalid_queue else reply_kind(row)
-        REPLIES.labels(kind=kind, outcome=outcome).inc()
+        replies_counted(kind, outcome).inc()
     UNDELIVERABLE.inc(len(lost))
 
 

@@ -95,15 +95,20 @@ class Relay(BackgroundLoop):
         self._on_leadership(leading)
 
     async def _run(self) -> None:
+        counted = -self._poll  # the loop's time of the last backlog count
+        loop = asyncio.get_running_loop()
         while not self._stopping:
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
-            except TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._poll):  # no task of its own, as wait_for makes
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self.flush()
-                self._on_backlog(await self._store.outbox_backlog())
+                # The gauge at most once per poll: a count per flush was a read per message at a
+                # low rate, where each message is a flush (issue 14).
+                if loop.time() - counted >= self._poll:
+                    counted = loop.time()
+                    self._on_backlog(await self._store.outbox_backlog())
             except Exception as error:  # the broker is away; the rows stay and are retried
                 log.warning(
                     "outbox publish failed; will retry",
@@ -135,14 +140,23 @@ class Relay(BackgroundLoop):
         waking: asyncio.Task[bool] | None = None
         #: The latest mark; each one waits for the one before it, so its result is the total.
         marking: asyncio.Future[int] | None = None
+        #: The last read returned fewer rows than asked: nothing more is pending until a commit
+        #: wakes this relay (every commit of this process does), so it is not read again before.
+        drained = False
         try:
             while True:
-                self._wake.clear()  # a commit from here on wakes the wait below
+                if self._wake.is_set():
+                    drained = False
+                    self._wake.clear()  # a commit from here on wakes the wait below
                 if marking is not None and marking.done():
                     marking.result()  # a mark that failed (the store) ends this flush
-                while room > 0 and (rows := await self._store.outbox_pending(min(self._batch, room), after)):
-                    after, room = rows[-1].id, room - len(rows)
-                    in_flight.append((rows, asyncio.ensure_future(self._publisher.publish(rows))))
+                while room > 0 and not drained:
+                    limit = min(self._batch, room)
+                    rows = await self._store.outbox_pending(limit, after)
+                    drained = len(rows) < limit
+                    if rows:
+                        after, room = rows[-1].id, room - len(rows)
+                        in_flight.append((rows, asyncio.ensure_future(self._publisher.publish(rows))))
                 if not in_flight:
                     if marking is None or marking.done():
                         return 0 if marking is None else marking.result()

@@ -177,7 +177,7 @@ class Runtime:
             await self._acks.reject(message.raw_message)  # counts towards the queue's delivery limit
         obs.LATENCY.observe(time.perf_counter() - started)
         outcome = done.receipt.status if done.receipt is not None else "FAILED"
-        obs.MESSAGES.labels(kind=work.kind, outcome=outcome).inc()
+        obs.messages_counted(work.kind, outcome).inc()
 
     # -- lifecycle -----------------------------------------------------------------------------
 

@@ -67,6 +67,8 @@ class Scheduler(BackgroundLoop):
         self.leading = False
         #: The due instant whose ticks were last worked out ahead (None: none yet).
         self.prepared_for: dt.datetime | None = None
+        #: The earliest due instant as `catch_up` last read it (None: nothing due).
+        self._due: dt.datetime | None = None
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -82,8 +84,10 @@ class Scheduler(BackgroundLoop):
             if ticked:
                 continue
             # A standby has no deadline of its own (the leader ticks what is due): it asks again
-            # after `interval`, rather than spinning on a due instant it may not tick.
-            deadline = await self._store.next_due() if self.leading else None
+            # after `interval`, rather than spinning on a due instant it may not tick. The
+            # leader's is what `catch_up` has just read (a commit since then wakes this loop
+            # again): a second read was one more per message at a low rate (issue 14).
+            deadline = self._due if self.leading else None
             if deadline is not None and self._ahead is not None and deadline != self.prepared_for:
                 if deadline - self._clock.now() > self.AHEAD:
                     deadline -= self.AHEAD  # wake early, to prepare
@@ -119,7 +123,7 @@ class Scheduler(BackgroundLoop):
         ticked = 0
         previous: tuple[object, list[PairKey]] | None = None
         while not self._stopping:
-            due_at = await self._store.next_due()
+            due_at = self._due = await self._store.next_due()
             if due_at is None or due_at > self._clock.now():
                 break
             keys = await self._store.due_pairs(due_at, self._batch)

@@ -132,3 +132,22 @@ async def test_a_write_cancelled_part_way_hands_back_the_tags_of_what_was_never_
     assert channel.write_queue.qsize() == 1, "one piece was queued (it will reach the broker)"
     assert channel.delivery_tag == 7 + WRITE_ROWS, "the tags of the two unqueued pieces handed back"
     assert sorted(channel.confirmations) == list(range(8, 8 + WRITE_ROWS)), "the queued rows still await a confirm"
+
+
+async def test_publishes_started_together_before_the_channel_is_open_share_it_and_keep_their_order(
+    broker: Broker,
+) -> None:
+    """The relay starts a publish for each commit without waiting for the one before; the first ones
+    of a run wait for the publishing channel to open. Each opened its own before: two channels, and
+    a later row could reach the queue before an earlier one."""
+    queue = f"t-order-{uuid.uuid4().hex[:10]}"
+    collected = await broker.collect(queue)
+    publisher = AmqpPublisher(lambda: broker.connection)
+    batches = [[_row(i, queue)] for i in range(1, 9)]
+
+    outcomes = await asyncio.gather(*(publisher.publish(rows) for rows in batches))
+
+    assert outcomes == [[None]] * 8
+    assert publisher.channels == 1, "one channel for all of them"
+    await wait_until(lambda: len(collected.messages) == 8, what="the 8 rows")
+    assert [m.message_id for m in collected.messages] == [f"m-{i}" for i in range(1, 9)], "in order"

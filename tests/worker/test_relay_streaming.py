@@ -16,6 +16,8 @@ import pytest
 from adapter.store import OutboxMessage, OutboxRow, Store, open_store
 from adapter.worker.relay import Relay
 
+from .test_relay_leadership import Sink
+
 NOW = dt.datetime(2024, 1, 2, tzinfo=dt.UTC)
 
 
@@ -193,3 +195,63 @@ async def test_a_mark_that_fails_ends_the_flush_and_its_rows_go_out_again(
     publisher.confirm()
     assert await flushing == 1
     assert await unsent(store) == []
+
+
+async def test_a_flush_at_a_low_rate_reads_the_pending_rows_once_unless_a_commit_comes(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At a steady low rate every message is a flush of its own: a read that found fewer rows than
+    asked is not repeated before a commit wakes the relay (it was three or four reads a flush)."""
+    publisher = Sink()
+    relay = Relay(store, publisher, lambda: NOW, batch=512)
+    pending = store.outbox_pending
+    reads: list[list[str]] = []
+
+    async def counted(limit: int, after: int = 0) -> list[OutboxRow]:
+        rows = await pending(limit, after)
+        reads.append([row.message_id for row in rows])
+        if reads[-1] == ["m1"]:
+            await commit(store, "m2")  # committed while this flush goes on: it wakes the relay
+            relay.wake()
+        return rows
+
+    monkeypatch.setattr(store, "outbox_pending", counted)
+    await commit(store, "m0")
+    assert await relay.flush() == 1
+    assert reads == [["m0"]], "one read for one row"
+
+    reads.clear()
+    await commit(store, "m1")
+    assert await relay.flush() == 2
+    assert publisher.published == ["m0", "m1", "m2"], "the row committed during the flush went out in it"
+    assert reads == [["m1"], ["m2"]]
+
+
+async def test_a_read_as_long_as_asked_is_followed_by_another(store: Store) -> None:
+    publisher = Sink()
+    relay = Relay(store, publisher, lambda: NOW, batch=2)
+    await commit(store, "m0", "m1", "m2", "m3", "m4")
+    assert await relay.flush() == 5
+    assert publisher.published == ["m0", "m1", "m2", "m3", "m4"]
+    assert await unsent(store) == []
+
+
+async def test_the_backlog_is_counted_at_most_once_a_poll_however_many_flushes(store: Store) -> None:
+    publisher = Sink()
+    counted: list[int] = []
+    relay = Relay(store, publisher, lambda: NOW, batch=512, on_backlog=counted.append, poll=3600.0)
+    relay.start()
+    try:
+        for i in range(5):
+            await commit(store, f"m{i}")
+            relay.wake()
+            for _ in range(200):  # until the relay's flush has ended (no timer: loop rounds)
+                if len(publisher.published) > i and not await unsent(store):
+                    break
+                await asyncio.sleep(0)
+            for _ in range(20):  # and the relay has gone back to its wait
+                await asyncio.sleep(0)
+        assert publisher.published == [f"m{i}" for i in range(5)], "each commit was published"
+    finally:
+        await relay.stop()
+    assert counted == [0], "one count in the poll interval, not one a flush"

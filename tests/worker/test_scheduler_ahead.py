@@ -58,3 +58,42 @@ async def test_r11_the_clock_prepares_a_midnight_in_the_minute_before_it_and_tic
             await pipeline.stop()
     finally:
         await store.close()
+
+
+async def test_a_round_with_nothing_due_reads_the_next_due_instant_once(tmp_path: Path, monkeypatch) -> None:
+    """The clock is woken after every commit; with nothing due it read the next due instant twice a
+    round (in `catch_up`, then for its deadline), one read more per message at a low rate."""
+    store = await open_store(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    try:
+        clock = await write_steps(store, scenario(), until=LAST_STEP)
+        pipeline = Pipeline(processor(store, default_settings(http_port=None), clock), 256)
+        next_due = store.next_due
+        reads: list[dt.datetime | None] = []
+
+        async def counted() -> dt.datetime | None:
+            reads.append(await next_due())
+            return reads[-1]
+
+        monkeypatch.setattr(store, "next_due", counted)
+        waits: list[dt.datetime | None] = []
+        wait = clock.wait
+
+        async def recorded(deadline: dt.datetime | None, wake: asyncio.Event, max_seconds: float) -> None:
+            waits.append(deadline)
+            await wait(deadline, wake, max_seconds)
+
+        monkeypatch.setattr(clock, "wait", recorded)
+        scheduler = Scheduler(store, pipeline, clock, interval=3600)
+        scheduler.start()
+        try:
+            for round_ in (1, 2, 3):
+                await wait_until(lambda: len(waits) == round_)  # noqa: B023 (awaited here)
+                if round_ < 3:
+                    scheduler.wake()  # as a commit does
+        finally:
+            await scheduler.stop()
+        assert len(waits) == 3 and len(reads) == 3, "one read a round"
+        assert reads[0] is not None and reads[0] > LAST_STEP, "a change is due after the scenario's end"
+        assert waits[:3] == reads[:3], "each round waits for the instant it read"
+    finally:
+        await store.close()
