@@ -89,6 +89,8 @@ class Scheduler(BackgroundLoop):
         #: that memory go (`LET_GO_AFTER`).
         self._forgotten: dt.datetime | None = None
         self._letting_go: asyncio.Task[None] | None = None
+        #: The prepared instant's tick items, made ahead, by pair.
+        self._works_ahead: dict[PairKey, Work] = {}
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -121,6 +123,7 @@ class Scheduler(BackgroundLoop):
             try:
                 keys = await self._store.due_pairs(at, self.PREPARE_LIMIT)
                 prepared = await self._ahead.prepare_ticks(at, keys)
+                self._works_ahead = {key: _tick(key, at) for key in keys}
             except Exception as error:
                 log.warning(
                     "working out a midnight's ticks ahead failed; they will be worked out when due",
@@ -160,14 +163,14 @@ class Scheduler(BackgroundLoop):
             due_at = await self._store.next_due()
             if due_at is None or due_at > self._clock.now():
                 break
-            keys = await self._store.due_pairs(due_at, self._batch)
+            # The prepared instant's pairs in one round (the store's due index is read once, not
+            # once per `batch`: each read sorted every pair still due), their Works made ahead.
+            ahead = self._works_ahead if due_at == self.prepared_for else {}
+            keys = await self._store.due_pairs(due_at, max(self._batch, len(ahead)))
             if not keys or (due_at, keys) == previous:
                 break  # nothing moved (a tick keeps failing): wait, rather than spin
             previous = (due_at, keys)
-            # parsed here (a tick is its key and instant): nothing to read, nothing copied later
-            await self._pipeline.submit_many(
-                [Work(kind="tick", key=key, until=due_at, parsed=Tick(key, due_at)) for key in keys]
-            )
+            await self._pipeline.submit_many([ahead.get(key) or _tick(key, due_at) for key in keys])
             ticked += len(keys)
         if (
             self._ahead is not None
@@ -176,7 +179,7 @@ class Scheduler(BackgroundLoop):
             and self.prepared_for <= self._clock.now()
         ):
             # that instant's ticks are done (or failing: worked out when due)
-            self._forgotten = self.prepared_for
+            self._forgotten, self._works_ahead = self.prepared_for, {}
             steps = self._ahead.forget_prepared()
             if self._letting_go is None or self._letting_go.done():
                 self._letting_go = asyncio.create_task(self._let_go(steps), name="ddfl-clock-let-go")
@@ -200,3 +203,9 @@ class Scheduler(BackgroundLoop):
         if self.leading:
             await self._store.resign(ROLE)
             self.leading = False
+
+
+def _tick(key: PairKey, at: dt.datetime) -> Work:
+    """The clock's item for a pair due at `at`, parsed here (a tick is its key and instant:
+    nothing to read, nothing copied later)."""
+    return Work(kind="tick", key=key, until=at, parsed=Tick(key, at))

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
 from adapter.bootstrap import default_settings, processor
-from adapter.service.processor import Processor
+from adapter.service.commands import Tick
+from adapter.service.processor import Done, Processor, Work
 from adapter.store import open_store
 from adapter.store.base import OutboxMessage, PairKey, Store
 from adapter.worker.clock import ManualClock
@@ -46,7 +47,8 @@ async def clock_running(
         service = processor(store, default_settings(http_port=None), clock)
         pipeline = Pipeline(service, 256)
         pipeline.start()
-        scheduler = Scheduler(store, pipeline, clock, interval=3600, ahead=service, encode_ahead=encode_ahead)
+        # rounds of one pair: the prepared instant's are ticked in one round all the same
+        scheduler = Scheduler(store, pipeline, clock, batch=1, interval=3600, ahead=service, encode_ahead=encode_ahead)
         scheduler.LET_GO_AFTER = 0.2
         scheduler.start()
         try:
@@ -78,8 +80,20 @@ async def test_r11_the_clock_prepares_a_midnight_in_the_minute_before_it_and_tic
         assert len(encoded) == 1  # their messages handed on to be encoded ahead, before the minute's end
         assert encoded[0] and encoded[0] == service.prepared_messages()
 
+        submitted: list[list[Work]] = []
+        submit_many = scheduler._pipeline.submit_many
+
+        async def submit(works: list[Work]) -> list[Done]:
+            submitted.append(works)
+            return await submit_many(works)
+
+        scheduler._pipeline.submit_many = submit  # type: ignore[method-assign]
+        prepared_works = dict(scheduler._works_ahead)
         clock.set(ABSENCE_BEGINS)
         await wait_until(lambda: len(service.prepared) == 0)  # ticked, and forgotten
+        (round_,) = submitted  # of the items made ahead
+        assert [work.key for work in round_] == due and all(work is prepared_works[work.key] for work in round_)
+        assert all(work.parsed == Tick(work.key, ABSENCE_BEGINS) for work in round_)
         await wait_until(lambda: encoded[-1:] == [[]])  # after LET_GO_AFTER, the encoded ones too
         assert len(encoded) == 2
         assert (await store.next_due() or ABSENCE_BEGINS) > ABSENCE_BEGINS
@@ -103,3 +117,77 @@ async def test_r11_messages_that_cannot_be_encoded_ahead_leave_the_ticks_prepare
         clock.set(ABSENCE_BEGINS)
         await wait_until(lambda: len(service.prepared) == 0)
         assert (await store.next_due() or ABSENCE_BEGINS) > ABSENCE_BEGINS  # ticked all the same
+
+
+class DueStore:
+    """The store as the clock reads it: `due` pairs at one instant until they are ticked."""
+
+    def __init__(self, at: dt.datetime, due: list[PairKey]) -> None:
+        self.at, self.due, self.limits = at, due, []
+
+    async def try_lead(self, role: str) -> bool:
+        return True
+
+    async def next_due(self) -> dt.datetime | None:
+        return self.at if self.due else None
+
+    async def due_pairs(self, at: dt.datetime, limit: int) -> list[PairKey]:
+        self.limits.append(limit)
+        return self.due[:limit] if at >= self.at else []
+
+
+class Ahead:
+    """Where the ticks are worked out ahead: only counted."""
+
+    def __init__(self) -> None:
+        self.prepared: list[PairKey] = []
+
+    async def prepare_ticks(self, at: dt.datetime, keys: list[PairKey]) -> int:
+        self.prepared = keys
+        return len(keys)
+
+    def prepared_messages(self) -> list[OutboxMessage]:
+        return []
+
+    def forget_prepared(self) -> Iterator[None]:
+        self.prepared = []
+        return iter(())
+
+
+class Ticking:
+    """The pipeline: takes each round's items and ticks them (their pairs no longer due)."""
+
+    def __init__(self, store: DueStore) -> None:
+        self.store, self.rounds = store, []
+
+    async def submit_many(self, works: list[Work]) -> list[Done]:
+        self.rounds.append(works)
+        self.store.due = [key for key in self.store.due if key not in {work.key for work in works}]
+        return [Done(ok=True)] * len(works)
+
+
+async def test_r11_the_prepared_instant_is_ticked_in_one_round_of_the_items_made_ahead_another_in_rounds_of_batch():
+    due = [(1, f"{hpr:09}") for hpr in range(5)]
+    store = DueStore(ABSENCE_BEGINS, due)
+    clock = ManualClock(ABSENCE_BEGINS - Scheduler.AHEAD + dt.timedelta(seconds=1))
+    ticking = Ticking(store)
+    ahead = Ahead()
+    scheduler = Scheduler(store, ticking, clock, batch=2, interval=3600, ahead=ahead)  # type: ignore[arg-type]
+    await scheduler._prepare_ticks(ABSENCE_BEGINS)
+    assert ahead.prepared == due and store.limits == [Scheduler.PREPARE_LIMIT]
+    made = dict(scheduler._works_ahead)
+
+    clock.set(ABSENCE_BEGINS)
+    assert await scheduler.catch_up() == 5
+    (round_,) = ticking.rounds  # one round: the due index read once
+    assert store.limits[1:] == [5]
+    assert [work.key for work in round_] == [key for key, _ in made.items()] and all(
+        work is made[work.key] and work.parsed == Tick(work.key, ABSENCE_BEGINS) for work in round_
+    )
+    assert scheduler._works_ahead == {}  # let go with the rest
+
+    store.due = due  # due again, its preparation forgotten: rounds of `batch`, made when due
+    ticking.rounds.clear()
+    assert await scheduler.catch_up() == 5
+    assert [len(r) for r in ticking.rounds] == [2, 2, 1] and store.limits[2:] == [2, 2, 2]
+    assert all(work.parsed == Tick(work.key, ABSENCE_BEGINS) for r in ticking.rounds for work in r)
