@@ -119,6 +119,7 @@ class Scheduler(BackgroundLoop):
         """Work out ahead the ticks due at `at`: a failure here only leaves them to be worked out
         at `at`, as without preparing."""
         assert self._ahead is not None
+        self._works_ahead = {}  # another instant's (until: `at`'s are made)
         try:
             try:
                 keys = await self._store.due_pairs(at, self.PREPARE_LIMIT)

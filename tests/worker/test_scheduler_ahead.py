@@ -191,3 +191,29 @@ async def test_r11_the_prepared_instant_is_ticked_in_one_round_of_the_items_made
     assert await scheduler.catch_up() == 5
     assert [len(r) for r in ticking.rounds] == [2, 2, 1] and store.limits[2:] == [2, 2, 2]
     assert all(work.parsed == Tick(work.key, ABSENCE_BEGINS) for r in ticking.rounds for work in r)
+
+
+async def test_r11_items_made_for_one_instant_are_never_handed_out_for_another():
+    """Prepared for a midnight, then an earlier instant came due (a new absence) and preparing it
+    failed: its pairs are ticked to their own instant, not with the other midnight's items."""
+    later = ABSENCE_BEGINS + dt.timedelta(days=1)
+    due = [(1, f"{hpr:09}") for hpr in range(3)]
+    store = DueStore(later, due)
+    clock = ManualClock(ABSENCE_BEGINS - dt.timedelta(days=1))
+    ticking = Ticking(store)
+    scheduler = Scheduler(store, ticking, clock, batch=2, interval=3600, ahead=Ahead())  # type: ignore[arg-type]
+    await scheduler._prepare_ticks(later)
+    assert {work.until for work in scheduler._works_ahead.values()} == {later}
+
+    store.at = ABSENCE_BEGINS
+
+    async def failing(at: dt.datetime, limit: int) -> list[PairKey]:
+        raise ConnectionError("the store is away")
+
+    store.due_pairs, reading = failing, store.due_pairs  # type: ignore[method-assign]
+    await scheduler._prepare_ticks(ABSENCE_BEGINS)
+    assert scheduler.prepared_for == ABSENCE_BEGINS and scheduler._works_ahead == {}
+    store.due_pairs = reading  # type: ignore[method-assign]
+    clock.set(ABSENCE_BEGINS)
+    assert await scheduler.catch_up() == 3
+    assert all(work.until == ABSENCE_BEGINS for r in ticking.rounds for work in r)
