@@ -47,11 +47,13 @@ async def _as_stored(tmp_path: Path, messages: list[OutboxMessage]) -> list[Outb
 
 
 async def _publishing(
-    broker: Broker, tmp_path: Path, count: int
+    broker: Broker, tmp_path: Path, count: int, *bodies: bytes
 ) -> tuple[Collector, AmqpPublisher, list[OutboxMessage], list[OutboxRow]]:
-    """A queue consumed, a publisher, `count` messages to it and their rows as stored."""
+    """A queue consumed, a publisher, `count` messages to it (then one with each of `bodies`) and
+    their rows as stored."""
     queue = f"t-ahead-{uuid.uuid4().hex[:10]}"
     messages = [_message(i, queue) for i in range(count)]
+    messages += [replace(_message(count + i, queue), body=body) for i, body in enumerate(bodies)]
     return (
         await broker.collect(queue),
         AmqpPublisher(lambda: broker.connection),
@@ -63,24 +65,26 @@ async def _publishing(
 async def test_rows_of_messages_encoded_ahead_are_written_with_the_frames_they_would_have_had(
     broker: Broker, tmp_path: Path
 ) -> None:
-    collected, publisher, messages, rows = await _publishing(broker, tmp_path, 150)  # > one AHEAD_STEP
+    large = bytes(range(256)) * 2_000  # 512 kB: split over frames (frame_max 128 kB), so not kept
+    collected, publisher, messages, rows = await _publishing(broker, tmp_path, 150, large)  # > one AHEAD_STEP
     assert await publisher.encode_ahead(messages) == 150
+    assert publisher._ahead["ahead-0"].body is messages[0].body, "the message's own bytes, not a copy"
     channel = await (await publisher._channel_ready()).get_underlay_channel()
     assert isinstance(channel, aiormq.Channel)
-    assert all(publisher._ahead[row.message_id].frames == _frames(channel, row) for row in rows), "byte for byte"
+    assert all(publisher._ahead[row.message_id].frames == _frames(channel, row) for row in rows[:150]), "exact"
 
-    assert await publisher.publish(rows) == [None] * 150
+    assert await publisher.publish(rows) == [None] * 151
     assert publisher.written_ahead == 150 and not publisher._ahead, "each used once, then let go"
-    await wait_until(lambda: len(collected.messages) == 150, what="the 150 rows")
+    await wait_until(lambda: len(collected.messages) == 151, what="the 151 rows")
     got = collected.messages
     assert [m.message_id for m in got] == [row.message_id for row in rows]
-    assert [m.body for m in got] == [row.body for row in rows]
+    assert [m.body for m in got] == [row.body for row in rows] and got[150].body == large
     assert got[3].headers == {"sequence": 3, "type": "availability.changed"}, "None headers left out, as always"
 
     # published again (a confirm lost, say): encoded anew, the same message
     assert await publisher.publish(rows[:1]) == [None]
     assert publisher.written_ahead == 150
-    await wait_until(lambda: len(collected.messages) == 151, what="the row published again")
+    await wait_until(lambda: len(collected.messages) == 152, what="the row published again")
     assert collected.messages[-1].body == rows[0].body
 
 
@@ -119,7 +123,8 @@ def test_frames_ahead_are_compared_with_the_row_not_trusted_by_message_id() -> N
     row = OutboxRow(1, "q", "m", b"body", {"a": 1, "b": "x"}, "application/json", created)
     read = _as_read(OutboxMessage("q", "m", b"body", {"b": "x", "a": 1}))
     assert list(read.headers) == ["a", "b"], "as the store reads them back: keys sorted"
-    ahead = _Ahead(read, orjson.dumps(read.headers), b"frames")
+    ahead = _Ahead("q", read.body, "application/json", orjson.dumps(read.headers), b"head")
+    assert ahead.frames == b"headbody\xce"
     assert ahead.fits(row)
     assert ahead.fits(
         OutboxRow(2, "q", "m", b"body", {"a": 1, "b": "x"}, "application/json", created + dt.timedelta(1))
