@@ -303,7 +303,9 @@ class _Ahead:
         frames, end = _frames(channel, row), row.body + _FRAME_END
         if not frames.endswith(end):
             return None
-        return cls(row.routing_key, row.body, row.content_type, orjson.dumps(row.headers), frames[: -len(end)])
+        # the headers' JSON copied to its length: orjson's own bytes keep a 4 KB buffer each
+        headers = bytes(memoryview(orjson.dumps(row.headers)))
+        return cls(row.routing_key, row.body, row.content_type, headers, frames[: -len(end)])
 
     @property
     def frames(self) -> bytes:
