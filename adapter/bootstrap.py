@@ -170,7 +170,19 @@ class Assembly:
                     await store.close()
                 raise
         pipeline = Pipeline(service, settings.batch_size, on_commit=on_commit, parser=parser)
-        scheduler = Scheduler(store, pipeline, self.clock, interval=settings.clock_interval, ahead=service)
+        scheduler = Scheduler(
+            store,
+            pipeline,
+            self.clock,
+            interval=settings.clock_interval,
+            ahead=service,
+            # the relay's leader publishes them: only there are frames worth encoding ahead
+            encode_ahead=(
+                (lambda messages: publisher.encode_ahead(messages if relay.leading else []))
+                if isinstance(publisher, AmqpPublisher)
+                else None
+            ),
+        )
         retention = Retention(
             store,
             self.clock,

@@ -97,6 +97,11 @@ async def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=1, help="tick that many copies of the same store, one after the other (SQLite)"
     )
+    parser.add_argument(
+        "--prepared",
+        action="store_true",
+        help="work the ticks out ahead first, as the scheduler does in the minute before (`prepare_ticks`)",
+    )
     args = parser.parse_args()
     offices, gps = max(1, args.absences // 50), 50
     start = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
@@ -139,6 +144,9 @@ async def main() -> None:
             burst = await open_store(f"sqlite:///{Path(tmp) / f'copy{copy}.sqlite3'}")
             await ticks_of(burst, processor(burst, default_settings(http_port=None), clock), at_midnight, args, None)
             await burst.close()
+        if args.prepared:
+            prepared = await service.prepare_ticks(at_midnight, await store.due_pairs(at_midnight, 10_000))
+            print(f"  {prepared} pairs' ticks worked out ahead", flush=True)
         rows_before = service.stats.outbox_rows
         next_changes = counted("_next_change_after", "next_change_after")
         evaluations = counted("_evaluate", "evaluate")

@@ -15,8 +15,12 @@
 2. latency: p50/p99 from publishing a message to receiving its portal event, at a steady 200 msg/s.
 3. midnight: 5,000 absences that start on the same midnight; the time from the clock passing it
    to the last of its events received (by a counter in a process of its own, as the portal is) and
-   the adapter's CPU for it. With --midnight-rounds N, N bursts per adapter, each in a fresh
+   the adapter's CPU for it (and its event loop's thread's, and the garbage collector's). The
+   adapter runs in this process with `ddfl-adapter run`'s event loop (uvloop) and collector
+   settings (`cli._collect_less`). With --midnight-rounds N, N bursts per adapter, each in a fresh
    process, alternating with every --variant BENCH_ROOT=DIR (another checkout's code).
+   DDFL_BENCH_PROFILE=FILE: a cProfile of the burst (CPU time); DDFL_BENCH_PYSPY=FILE: a py-spy
+   record of it (raw collapsed stacks per thread; DDFL_BENCH_PYSPY_IDLE=1 samples waits too).
 4. rss: the adapter's resident memory growth over 200,000 messages.
 Nothing is asserted: the script prints figures.
 """
@@ -26,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import gc
 import json
 import os
 import signal
@@ -515,6 +520,29 @@ def breakdown(trace: Path) -> str:
     return "\n".join(out)
 
 
+class GcTime:
+    """The garbage collector's collections from now to `stop`, and the CPU time they took."""
+
+    def __init__(self) -> None:
+        self.counts = [0, 0, 0]
+        self.seconds = 0.0
+        self._started = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.process_time()
+        else:
+            self.counts[info["generation"]] += 1
+            self.seconds += time.process_time() - self._started
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def __str__(self) -> str:
+        return f"gc {self.seconds:.2f} s in {'/'.join(map(str, self.counts))} collections of generation 0/1/2"
+
+
 async def midnight(bench: Bench, absences: int) -> dict[str, float]:
     """In-process with a manual clock: the clock passes one midnight that starts every absence.
 
@@ -522,6 +550,7 @@ async def midnight(bench: Bench, absences: int) -> dict[str, float]:
     portal is): counted here, aio-pika's cost per delivery ran on the adapter's event loop, in
     the figures measured. Returns the run's figures (seconds)."""
     from adapter.bootstrap import build, isolated_settings
+    from adapter.cli import _collect_less
     from adapter.worker.clock import ManualClock
 
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
@@ -534,6 +563,7 @@ async def midnight(bench: Bench, absences: int) -> dict[str, float]:
     settings = isolated_settings(prefix, amqp_url=AMQP_URL, store_url=env["DDFL_STORE_URL"])
     for office in {m.office_her_id for m in rosters}:  # the AppRecs' queues, so none is undeliverable
         await bench.declare(f"{office}_async")
+    _collect_less()  # as `ddfl-adapter run` does before it builds the runtime
     runtime = build(settings, clock=clock)
     await runtime.start()
     events = await bench.count([settings.portal_queue])
@@ -586,7 +616,18 @@ async def midnight(bench: Bench, absences: int) -> dict[str, float]:
     prepared_kib = rss_kib(os.getpid()) - rss0
     await asyncio.sleep(0.5)  # its log line, the loop settled
     rows_before = runtime.processor.stats.outbox_rows
-    cpu0 = time.process_time()
+    spy = None
+    if spied := os.environ.get("DDFL_BENCH_PYSPY"):  # a py-spy record of the burst only, to that file
+        idle = ["--idle"] if os.environ.get("DDFL_BENCH_PYSPY_IDLE") else []
+        output = ["-o", spied, "-f", "raw"]
+        spy = subprocess.Popen(
+            ["py-spy", "record", "--nonblocking", "--threads", *idle, "-p", str(os.getpid()), "-r", "250", *output],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        await asyncio.sleep(1.5)  # attached
+    collections = GcTime()
+    cpu0, loop0 = time.process_time(), time.thread_time()
     profiler = None
     if profile := os.environ.get("DDFL_BENCH_PROFILE"):  # cProfile of the burst only, to that file
         import cProfile
@@ -596,17 +637,29 @@ async def midnight(bench: Bench, absences: int) -> dict[str, float]:
     clock.set(at)
     t0 = time.perf_counter()
 
+    def caught_up() -> bool:
+        """The relay has published every row committed so far (the process's own counters)."""
+        committed = runtime.processor.stats.outbox_rows - rows_before
+        return committed > 0 and runtime.relay.published_to(settings.portal_queue) - sent >= committed
+
     async def all_published() -> bool:
         due = await runtime.store.next_due()
         return (due is None or due > at) and await runtime.store.outbox_backlog() == 0
 
-    while not await all_published():  # every pair due at that midnight ticked, and published
-        await asyncio.sleep(0.01)  # the store's two queries, in the measured process: not too often
+    # Every pair due at that midnight ticked, and published: the store is asked only once the
+    # relay has caught up with the commits (its two queries run in the measured process: every
+    # 10 ms through the whole burst, they were the bench's work in the adapter's figures).
+    while not (caught_up() and await all_published()):
+        await asyncio.sleep(0.01)
     published = time.perf_counter() - t0
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(profile)
-    cpu = time.process_time() - cpu0
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        await asyncio.to_thread(spy.wait)
+    cpu, loop_cpu = time.process_time() - cpu0, time.thread_time() - loop0
+    collections.stop()
     rows = runtime.processor.stats.outbox_rows - rows_before
     counter.stdin.write(f"{rows}\n".encode())
     await counter.stdin.drain()
@@ -620,7 +673,7 @@ async def midnight(bench: Bench, absences: int) -> dict[str, float]:
         f"midnight: {len(commands)} absences starting on {tomorrow}: {rows} events ({closed} GPs with services "
         f"to close, the rest booking lists), all received {received:.2f} s after the clock passed midnight, "
         f"all published {published:.2f} s ({counted['received'] - rows} published twice); {cpu:.2f} s CPU in the "
-        f"adapter's process, and {ahead:.2f} s in the minute before (RSS {prepared_kib / 1024:+.0f} MiB); "
+        f"adapter's process ({loop_cpu:.2f} s of it on the event loop's thread; {collections}), and {ahead:.2f} s in the minute before (RSS {prepared_kib / 1024:+.0f} MiB); "
         f"load {os.getloadavg()[0]:.1f}",
         flush=True,
     )
@@ -629,6 +682,7 @@ async def midnight(bench: Bench, absences: int) -> dict[str, float]:
         "received": received,
         "published": published,
         "cpu": cpu,
+        "loop_cpu": loop_cpu,
         "ahead": ahead,
         "events": rows,
         "load": os.getloadavg()[0],
@@ -669,6 +723,7 @@ async def midnight_rounds(absences: int, rounds: int, variants: list[dict[str, s
         print(
             f"  {name}: all received {statistics.median(r['received'] for r in runs):.2f} s, all published "
             f"{statistics.median(r['published'] for r in runs):.2f} s, CPU {statistics.median(r['cpu'] for r in runs):.2f} s "
+            f"(the event loop's thread {statistics.median(r.get('loop_cpu', 0.0) for r in runs):.2f} s) "
             f"(+{statistics.median(r['ahead'] for r in runs):.2f} s the minute before) "
             f"({len(runs)} runs: " + ", ".join(f"{r['received']:.2f}/{r['cpu']:.2f}" for r in runs) + " received/CPU)"
         )

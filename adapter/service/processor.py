@@ -12,11 +12,11 @@ import asyncio
 import datetime as dt
 import logging
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 from ..domain.model import Practitioner
-from ..store.base import DuplicateMessage, PairKey, Store, StoreContention
+from ..store.base import DuplicateMessage, OutboxMessage, PairKey, Store, StoreContention
 from ..store.retry import retry_on_contention
 from . import resync
 from .commands import Command, ResyncRequested, Work, office_of, parse
@@ -93,9 +93,14 @@ class Processor:
             await asyncio.sleep(0)
         return len(self.prepared)
 
-    def forget_prepared(self) -> None:
-        """The prepared ticks' instant has been ticked: let their memory go."""
-        self.prepared.clear()
+    def prepared_messages(self) -> list[OutboxMessage]:
+        """The outbox messages of the ticks worked out ahead (`PreparedTicks.messages`)."""
+        return self.prepared.messages()
+
+    def forget_prepared(self) -> Iterator[None]:
+        """The prepared ticks' instant has been ticked: forget them at once, and return the steps
+        that let their memory go (`PreparedTicks.forget`)."""
+        return self.prepared.forget()
 
     def prepare(self, work: Work) -> Work:
         """The edge: read the bytes into a typed command or refusal, outside any transaction.

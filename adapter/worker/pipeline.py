@@ -57,14 +57,19 @@ class Pipeline:
         self._task = asyncio.create_task(self._run(), name="ddfl-pipeline")
 
     async def submit(self, work: Work) -> Done:
+        return await self._queued(work)
+
+    async def submit_many(self, works: list[Work]) -> list[Done]:
+        """`submit` of each, in order, awaited together (a future each, not a task each: the
+        clock's ticks at a midnight, thousands of them)."""
+        return list(await asyncio.gather(*(self._queued(work) for work in works)))
+
+    def _queued(self, work: Work) -> asyncio.Future[Done]:
         if self._parser is None:
             work = self._processor.prepare(work)  # here, in the delivery's coroutine
         future: asyncio.Future[Done] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((work, future))
-        return await future
-
-    async def submit_many(self, works: list[Work]) -> list[Done]:
-        return list(await asyncio.gather(*(self.submit(w) for w in works)))
+        return future
 
     async def stop(self) -> None:
         """Finish everything queued so far, then end."""

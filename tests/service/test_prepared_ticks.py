@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import weakref
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,34 @@ async def test_prepared_ticks_are_of_one_instant_and_found_only_for_the_pair_dec
     full.LIMIT = 0  # bounded memory: past the limit a pair is ticked when due, as without preparing
     full.add(ABSENCE_BEGINS, text, "portal")
     assert len(full) == 0 and full.of(full.decode(text), ABSENCE_BEGINS) is None
+
+
+async def test_forgotten_ticks_are_found_no_more_at_once_and_their_memory_goes_in_the_steps(tmp_path: Path):
+    store, _, _, _ = await written(tmp_path, "store.sqlite3")
+    async with store.transaction() as tx:
+        text = (await tx.get_pair_rows([(OFFICE, GP)]))[(OFFICE, GP)][0]
+    await store.close()
+    prepared = PreparedTicks()
+    prepared.add(ABSENCE_BEGINS, text, "portal")
+    entry = prepared.of(prepared.decode(text), ABSENCE_BEGINS)
+    assert entry is not None
+    (event,) = entry.events
+    assert prepared.messages() == [portal_message(event, "portal")]
+    alive = weakref.ref(entry)
+    del entry
+
+    steps = prepared.forget(step=1)
+    assert len(prepared) == 0 and prepared.at is None and prepared.messages() == []
+    again = prepared.decode(text)
+    assert prepared.of(again, ABSENCE_BEGINS) is None  # forgotten at once: decoded anew, not prepared
+    assert alive() is not None  # its memory not let go yet
+    assert sum(1 for _ in steps) >= 4  # one entry a step: each of its dicts' entries
+    assert alive() is None
+
+    prepared.add(ABSENCE_BEGINS, text, "portal")  # a new preparation is not touched by letting go
+    kept = prepared.forget()
+    assert len(prepared) == 0
+    del kept  # dropped unstepped: let go at once
+    prepared.add(ABSENCE_BEGINS, text, "portal")
+    prepared.clear()
+    assert len(prepared) == 0 and prepared.at is None
