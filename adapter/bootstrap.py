@@ -170,6 +170,9 @@ class Assembly:
                     await store.close()
                 raise
         pipeline = Pipeline(service, settings.batch_size, on_commit=on_commit, parser=parser)
+        # Only the AMQP publisher encodes frames ahead (looked up by name: importing it would load
+        # the broker's libraries, which the in-memory replay does without).
+        encode = getattr(publisher, "encode_ahead", None)
         scheduler = Scheduler(
             store,
             pipeline,
@@ -177,11 +180,7 @@ class Assembly:
             interval=settings.clock_interval,
             ahead=service,
             # the relay's leader publishes them: only there are frames worth encoding ahead
-            encode_ahead=(
-                (lambda messages: publisher.encode_ahead(messages if relay.leading else []))
-                if isinstance(publisher, AmqpPublisher)
-                else None
-            ),
+            encode_ahead=(lambda messages: encode(messages if relay.leading else [])) if encode else None,
         )
         retention = Retention(
             store,

@@ -100,6 +100,7 @@ async def test_a_round_with_nothing_due_reads_the_next_due_instant_once(tmp_path
     finally:
         await store.close()
 
+
 async def test_r11_the_clock_prepares_a_midnight_in_the_minute_before_it_and_ticks_it_from_that(tmp_path: Path):
     encoded: list[list[OutboxMessage]] = []
 
