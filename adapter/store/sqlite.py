@@ -1,9 +1,10 @@
 """SQLite backend: the embedded default, for one process.
 
 The stdlib driver is called synchronously from the coroutines: a statement takes microseconds,
-far less than a hop to a worker thread would. The exception is the durable commit of a transaction that
-wrote to a file: it waits for an fsync of the WAL, so it runs in a thread while the event loop
-goes on.
+far less than a hop to a worker thread would. The exception is the durable commit of a larger
+transaction that wrote to a file (more than `IN_PLACE_ROWS` rows): it waits for an fsync of the
+WAL, so it runs in a thread while the event loop goes on; a small one (a message or a few) commits
+in place, where the hop would cost more than the commit.
 One writing connection, in autocommit mode with explicit BEGIN IMMEDIATE / COMMIT,
 journal_mode=WAL and synchronous=FULL, so a committed transaction (hence an acknowledged message)
 survives a crash or power loss. Batching many messages into one transaction is what makes this
