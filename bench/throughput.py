@@ -33,6 +33,7 @@ import datetime as dt
 import gc
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -276,7 +277,7 @@ async def adapter_run(bench: Bench, rosters, bodies: list[bytes], settings: dict
     before = receipts.n
     process, t0 = await bench.start_adapter(env, log)
     if profile := os.environ.get("DDFL_BENCH_PROFILE"):  # a py-spy flame graph of the run, to that file
-        spy = ["py-spy", "record", "-p", str(process.pid), "-r", "200", "-o", profile, "-f", "raw"]
+        spy = [py_spy(), "record", "-p", str(process.pid), "-r", "200", "-o", profile, "-f", "raw"]
         bench.processes.append(subprocess.Popen(spy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     n = len(bodies)
     cpu0, helpers0 = cpu_seconds(process.pid), children_cpu_seconds(process.pid)
@@ -520,6 +521,14 @@ def breakdown(trace: Path) -> str:
     return "\n".join(out)
 
 
+def py_spy() -> str:
+    """py-spy's command: on the PATH, or beside this Python (a venv's, not activated)."""
+    found = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    if found is None:
+        raise SystemExit("bench: DDFL_BENCH_PROFILE / DDFL_BENCH_PYSPY need py-spy (pip install py-spy)")
+    return found
+
+
 class GcTime:
     """The garbage collector's collections from now to `stop`, and the CPU time they took."""
 
@@ -621,7 +630,7 @@ async def midnight(bench: Bench, absences: int) -> dict[str, float]:
         idle = ["--idle"] if os.environ.get("DDFL_BENCH_PYSPY_IDLE") else []
         output = ["-o", spied, "-f", "raw"]
         spy = subprocess.Popen(
-            ["py-spy", "record", "--nonblocking", "--threads", *idle, "-p", str(os.getpid()), "-r", "250", *output],
+            [py_spy(), "record", "--nonblocking", "--threads", *idle, "-p", str(os.getpid()), "-r", "250", *output],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
