@@ -23,6 +23,7 @@ from pamqp.header import ContentHeader
 
 from ..config import Settings
 from ..store.base import OutboxMessage, OutboxRow
+from .background import wait_at_most
 from .relay import Unroutable
 
 log = logging.getLogger("ddfl.relay")
@@ -206,9 +207,7 @@ async def _confirmed(confirmations: list[asyncio.Future[Any]], stall: float) -> 
         if not confirmation.done():
             confirmation.add_done_callback(settled)
     while not all_settled.is_set() and (left := last + stall - loop.time()) > 0:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(left):  # a timer, not a task as wait_for makes (issue 14)
-                await all_settled.wait()
+        await wait_at_most(all_settled, left)
 
 
 #: Rows per write of a batch: 64 rows of about 1 kB each.

@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+
+
+async def wait_at_most(event: asyncio.Event, seconds: float) -> None:
+    """Until `event` is set or `seconds` have passed: a timer, not a task as `asyncio.wait_for`
+    makes (one per wait: a wait per message at a low rate, issue 14)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
 
 
 class BackgroundLoop:

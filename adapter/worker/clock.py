@@ -4,9 +4,10 @@ and replay. Waiting is done through the clock, so a manual clock wakes its sleep
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 from typing import Protocol
+
+from .background import wait_at_most
 
 
 class Clock(Protocol):
@@ -25,9 +26,7 @@ class SystemClock:
         seconds = max_seconds
         if deadline is not None:
             seconds = min(seconds, max(0.0, (deadline - self.now()).total_seconds()))
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):  # a timer, not a task as wait_for makes
-                await wake.wait()
+        await wait_at_most(wake, seconds)
 
 
 class ManualClock:
@@ -57,8 +56,6 @@ class ManualClock:
             return
         self._moved.add(wake)
         try:
-            await asyncio.wait_for(wake.wait(), timeout=max_seconds)
-        except TimeoutError:
-            pass
+            await wait_at_most(wake, max_seconds)
         finally:
             self._moved.discard(wake)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from ..store.base import OutboxRow, Store
-from .background import BackgroundLoop
+from .background import BackgroundLoop, wait_at_most
 
 log = logging.getLogger("ddfl.relay")
 
@@ -98,9 +98,7 @@ class Relay(BackgroundLoop):
         counted = -self._poll  # the loop's time of the last backlog count
         loop = asyncio.get_running_loop()
         while not self._stopping:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._poll):  # no task of its own, as wait_for makes
-                    await self._wake.wait()
+            await wait_at_most(self._wake, self._poll)
             self._wake.clear()
             try:
                 await self.flush()
