@@ -195,11 +195,16 @@ def _quick(text: str) -> tuple[str, list[QuickStep]] | None:
     return f"{text[:start]}\nsteps: null\n{rest}", entries
 
 
+def _in_order(at: dt.datetime, previous: dt.datetime, path: Path, index: int) -> None:
+    """Steps come in time order (the same instant twice is allowed)."""
+    if at < previous:
+        raise ScenarioError(path, f"`at` {at.isoformat()} is before the previous step's {previous.isoformat()}", index)
+
+
 def _quick_step(entry: QuickStep, index: int, path: Path, previous: dt.datetime) -> Step:
     """`_step` of a step `_quick` read."""
     at, key, value = entry
-    if at < previous:
-        raise ScenarioError(path, f"`at` {at.isoformat()} is before the previous step's {previous.isoformat()}", index)
+    _in_order(at, previous, path, index)
     if key == "xml":
         return Step(index, at, _file(value, path, index, "xml"))
     if key == "absence":
@@ -214,8 +219,7 @@ def _step(entry: Any, index: int, path: Path, previous: dt.datetime) -> Step:
     if unknown:
         raise ScenarioError(path, f"unknown keys {sorted(unknown)}", index)
     at = _instant(entry.get("at"), path, "`at`", index)
-    if at < previous:
-        raise ScenarioError(path, f"`at` {at.isoformat()} is before the previous step's {previous.isoformat()}", index)
+    _in_order(at, previous, path, index)
     if "xml" in entry and "absence" in entry:
         raise ScenarioError(path, "a step has at most one of `xml` and `absence`", index)
     headers = entry.get("headers") or {}
