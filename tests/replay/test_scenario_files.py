@@ -179,3 +179,22 @@ def test_a_generated_set_is_read_without_yaml(tmp_path: Path) -> None:
     path = generate(tmp_path, **{**GENERATED, "offices": 3, "days": 3})  # type: ignore[arg-type]
     quick = scenario._quick(path.read_text(encoding="utf-8"))
     assert quick is not None and len(quick[1]) == len(load_scenario(path).steps) > 10
+
+
+@pytest.mark.parametrize("quick", [True, False], ids=["as generate writes it", "read by YAML"])
+def test_a_step_before_the_one_ahead_of_it_is_refused_with_its_number(tmp_path: Path, quick: bool) -> None:
+    """Steps come in time order, whichever reader reads them; the same instant twice is allowed."""
+    (tmp_path / "a.json").write_text(ABSENCE)
+    path = tmp_path / "scenario.yaml"
+    flow = "" if quick else "    headers: {}\n"  # a key only YAML reads: the quick reader steps aside
+    steps = [
+        "  - at: 2024-06-01T09:00:00+02:00\n    absence: ./a.json\n",
+        "  - at: 2024-06-01T09:00:00+02:00\n    absence: ./a.json\n",
+        f"  - at: 2024-06-01T08:59:59+02:00\n{flow}",
+    ]
+    path.write_text(f"name: order\nstart: 2024-06-01T00:00:00+02:00\nsteps:\n{''.join(steps)}")
+    assert (scenario._quick(path.read_text()) is not None) is quick
+    with pytest.raises(ScenarioError, match=r"step 3: `at` 2024-06-01T08:59:59\+02:00 is before the previous step's"):
+        load_scenario(path)
+    path.write_text(f"name: order\nstart: 2024-06-01T00:00:00+02:00\nsteps:\n{''.join(steps[:2])}")
+    assert [step.index for step in load_scenario(path).steps] == [1, 2]
